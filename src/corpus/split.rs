@@ -1,0 +1,136 @@
+//! `cbrrel corpus split`: report-level train/dev/test splits.
+//!
+//! The coronary reports are templated: many sentences, and some whole texts, repeat across
+//! reports. A sentence-level split leaks test sentences into training, so we split whole
+//! records, and records with identical text form one group that always lands on one side.
+//! Groups are ordered by the SHA-256 of their text (so the result does not depend on the order
+//! of the input file), shuffled with a seeded ChaCha8 RNG, and each goes to the split furthest
+//! below its target share. Same file contents + same seed + same ratios → same split.
+
+use std::collections::BTreeMap;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::record::Record;
+use super::CorpusError;
+
+/// Parsed `--ratios` (`8:1:1` → train/dev/test, `8:2` → train/test).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ratios {
+    pub names: Vec<&'static str>,
+    pub weights: Vec<u32>,
+}
+
+impl std::str::FromStr for Ratios {
+    type Err = CorpusError;
+    fn from_str(s: &str) -> Result<Ratios, CorpusError> {
+        let bad = || CorpusError::Invalid(format!("ratios `{s}`: expected two or three positive integers like 8:1:1"));
+        let weights: Vec<u32> = s.split(':').map(|p| p.trim().parse::<u32>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        let names = match weights.len() {
+            2 => vec!["train", "test"],
+            3 => vec!["train", "dev", "test"],
+            _ => return Err(bad()),
+        };
+        if weights.iter().any(|&w| w == 0) {
+            return Err(bad());
+        }
+        Ok(Ratios { names, weights })
+    }
+}
+
+/// Which records go where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Split {
+    pub seed: u64,
+    pub ratios: Ratios,
+    /// Groups of identical texts.
+    pub groups: usize,
+    /// Split name → record ids, in input order.
+    pub ids: BTreeMap<String, Vec<String>>,
+    /// Split name → record indices into the input, in input order.
+    #[serde(skip)]
+    pub indices: Vec<Vec<usize>>,
+}
+
+/// Split records by report, keeping identical texts together.
+pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split {
+    let mut groups: BTreeMap<[u8; 32], Vec<usize>> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        let key: [u8; 32] = Sha256::digest(r.text.trim().as_bytes()).into();
+        groups.entry(key).or_default().push(i);
+    }
+    let mut order: Vec<Vec<usize>> = groups.into_values().collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    order.shuffle(&mut rng);
+    let total_weight: u32 = ratios.weights.iter().sum();
+    let mut indices: Vec<Vec<usize>> = vec![Vec::new(); ratios.weights.len()];
+    let mut assigned = 0usize;
+    for group in &order {
+        let after = (assigned + group.len()) as f64;
+        // Deficit of each split once this group is placed somewhere; first split wins ties.
+        let best = (0..indices.len())
+            .max_by(|&a, &b| {
+                let d = |k: usize| after * ratios.weights[k] as f64 / total_weight as f64 - indices[k].len() as f64;
+                d(a).total_cmp(&d(b)).then(b.cmp(&a))
+            })
+            .expect("at least two splits");
+        indices[best].extend(group);
+        assigned += group.len();
+    }
+    for v in &mut indices {
+        v.sort_unstable();
+    }
+    let ids = ratios
+        .names
+        .iter()
+        .zip(&indices)
+        .map(|(n, idx)| (n.to_string(), idx.iter().map(|&i| records[i].id.clone()).collect()))
+        .collect();
+    Split { seed, ratios: ratios.clone(), groups: order.len(), ids, indices }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: usize, text: &str) -> Record {
+        Record { id: id.to_string(), text: text.into(), entities: vec![], relations: vec![], line: id, raw: String::new() }
+    }
+
+    #[test]
+    fn deterministic_proportional_and_keeps_duplicates_together() {
+        let mut records: Vec<Record> = (0..200).map(|i| rec(i, &format!("报告{i}"))).collect();
+        for i in 200..220 {
+            records.push(rec(i, "相同的模板报告"));
+        }
+        let ratios: Ratios = "8:1:1".parse().unwrap();
+        let a = split_by_report(&records, &ratios, 7);
+        let b = split_by_report(&records, &ratios, 7);
+        assert_eq!(a, b);
+        assert_eq!(a.groups, 201);
+        let sizes: Vec<usize> = a.indices.iter().map(Vec::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 220);
+        let same: Vec<usize> = a.indices.iter().map(|v| v.iter().filter(|&&i| i >= 200).count()).collect();
+        assert_eq!(same.iter().filter(|&&n| n > 0).count(), 1, "identical texts on one side: {same:?}");
+        assert!((sizes[1] as i64 - 22).abs() <= 20 && sizes[0] >= 150, "{sizes:?}");
+        let c = split_by_report(&records, &ratios, 8);
+        assert_ne!(a.indices, c.indices);
+        // Input order does not matter.
+        let mut rev = records.clone();
+        rev.reverse();
+        let d = split_by_report(&rev, &ratios, 7);
+        assert_eq!(a.ids.iter().map(|(k, v)| (k.clone(), { let mut v = v.clone(); v.sort(); v })).collect::<Vec<_>>(),
+                   d.ids.iter().map(|(k, v)| (k.clone(), { let mut v = v.clone(); v.sort(); v })).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn ratio_parsing() {
+        assert_eq!("8:2".parse::<Ratios>().unwrap().names, ["train", "test"]);
+        assert!("8".parse::<Ratios>().is_err());
+        assert!("8:0:1".parse::<Ratios>().is_err());
+        assert!("a:b".parse::<Ratios>().is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! cbrrel: a knowledge-graph pipeline for Chinese clinical reports around CBRRel, a joint
+//! entity–relation extractor (encoder → BiLSTM → relative-position attention → subject tagger →
+//! U-Net fusion → relation-specific object taggers).
+//!
+//! Modules follow the data's path (../shared/docs/DESIGN.md): `corpus` (annotated corpora,
+//! schema, checks, splits, statistics) → `text` (segments, tokens, training labels) → `eval`
+//! (P/R/F1). `fixtures` writes the synthetic reports the project ships. A module imports only
+//! from the modules before it; `main.rs`/`cli.rs` alone see them all.
+
+pub mod corpus;
+pub mod eval;
+pub mod fixtures;
+pub mod text;

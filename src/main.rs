@@ -1,0 +1,301 @@
+//! `cbrrel`: a thin binary. Each arm validates its arguments, calls the library stage and
+//! reports; the work lives in the library (`cbrrel::…`). Errors print their whole chain on one
+//! line and exit 2; `corpus check` exits 1 when it found problems.
+
+mod cli;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde_json::json;
+
+use cbrrel::corpus::{self, read_corpus, Action, Corpus, Schema};
+use cli::{Cli, Command, CorpusCommand, CorpusInput, FixturesCommand, OutputFormat};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CBRREL_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed stdout (`cbrrel … | head`) is not an error worth a message.
+            if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("cbrrel: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Info(a) => info(a.format),
+        Command::Corpus(c) => match c {
+            CorpusCommand::Check { input, format, max_lines } => check(&input, format, max_lines),
+            CorpusCommand::Split { input, by: _, ratios, seed, out, format } => split(&input, &ratios, seed, &out, format),
+            CorpusCommand::Stats { input, unit, format } => {
+                let corpus = load(&input)?;
+                let s = corpus::stats::stats(&corpus, unit);
+                print_out(format, &s, || corpus::stats::to_text(&s))?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Text(a) => text(a),
+        Command::Eval(a) => eval(a),
+        Command::Fixtures(FixturesCommand::Generate { reports, seed, out }) => fixtures(reports, seed, &out),
+    }
+}
+
+fn print_out<T: serde::Serialize>(format: OutputFormat, value: &T, human: impl FnOnce() -> String) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string(value)?)?,
+        OutputFormat::Text => write!(stdout, "{}", human())?,
+    }
+    Ok(())
+}
+
+fn load_schema(path: Option<&Path>) -> Result<Option<Schema>> {
+    path.map(|p| Schema::load(p).with_context(|| format!("loading schema {}", p.display()))).transpose()
+}
+
+fn load(input: &CorpusInput) -> Result<Corpus> {
+    let schema = load_schema(input.schema.as_deref())?;
+    read_corpus(&input.file, input.input_format, schema.as_ref()).with_context(|| format!("reading corpus {}", input.file.display()))
+}
+
+/// `cbrrel info`: the libtorch that was actually loaded, and what it sees.
+fn info(format: OutputFormat) -> Result<ExitCode> {
+    let cuda = tch::Cuda::is_available();
+    let devices = tch::Cuda::device_count();
+    let (version, lib) = loaded_libtorch();
+    let v = json!({
+        "cbrrel": env!("CARGO_PKG_VERSION"),
+        "libtorch": version,
+        "libtorch_lib": lib,
+        "cuda_available": cuda,
+        "cuda_devices": devices,
+        "cudnn_available": tch::Cuda::cudnn_is_available(),
+        "mkl": tch::utils::has_mkl(),
+        "openmp": tch::utils::has_openmp(),
+        "cpu_threads": tch::get_num_threads(),
+    });
+    print_out(format, &v, || {
+        format!(
+            "cbrrel {}\nlibtorch {} ({})\ncuda available: {cuda}\ncuda devices: {devices}\ncpu threads: {}\n",
+            env!("CARGO_PKG_VERSION"),
+            version,
+            lib,
+            tch::get_num_threads()
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Version and folder of the libtorch this process loaded: found through /proc/self/maps and
+/// the `version.py` (pip torch) or `build-version` (libtorch zip) beside its lib folder.
+fn loaded_libtorch() -> (String, String) {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let Some(lib) = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("libtorch_cpu.so")) else {
+        return ("unknown".into(), "libtorch_cpu.so not found in /proc/self/maps".into());
+    };
+    let dir = Path::new(lib).parent().unwrap_or(Path::new("/"));
+    let root = dir.parent().unwrap_or(dir);
+    let from_py = std::fs::read_to_string(root.join("version.py")).ok().and_then(|s| {
+        s.lines().find(|l| l.starts_with("__version__")).and_then(|l| l.split(['\'', '"']).nth(1).map(str::to_owned))
+    });
+    let from_zip = || std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_owned());
+    (from_py.or_else(from_zip).unwrap_or_else(|| "unknown".into()), dir.display().to_string())
+}
+
+fn check(input: &CorpusInput, format: OutputFormat, max_lines: usize) -> Result<ExitCode> {
+    let corpus = load(input)?;
+    let mut by_kind = std::collections::BTreeMap::<&str, usize>::new();
+    for p in &corpus.problems {
+        *by_kind.entry(p.kind.as_str()).or_default() += 1;
+    }
+    let rejected = corpus.rejected();
+    let summary = json!({
+        "file": corpus.path.display().to_string(),
+        "format": corpus.format,
+        "read": corpus.read,
+        "accepted": corpus.records.len(),
+        "rejected": rejected,
+        "problems": corpus.problems.len(),
+        "per_kind": by_kind,
+        "details": corpus.problems,
+    });
+    print_out(format, &summary, || {
+        let mut out = String::new();
+        for p in corpus.problems.iter().take(max_lines) {
+            out.push_str(&format!("{p}\n"));
+        }
+        if corpus.problems.len() > max_lines {
+            out.push_str(&format!("… {} more (use --max-lines or --format json)\n", corpus.problems.len() - max_lines));
+        }
+        out.push_str(&format!(
+            "{}: {} records read = {} accepted + {} rejected; {} problems\n",
+            corpus.path.display(),
+            corpus.read,
+            corpus.records.len(),
+            rejected,
+            corpus.problems.len()
+        ));
+        for (k, n) in &by_kind {
+            out.push_str(&format!("  {k:<24} {n}\n"));
+        }
+        out
+    })?;
+    Ok(if corpus.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn split(input: &CorpusInput, ratios: &str, seed: u64, out: &Path, format: OutputFormat) -> Result<ExitCode> {
+    let ratios: corpus::split::Ratios = ratios.parse()?;
+    let corpus = load(input)?;
+    if corpus.records.is_empty() {
+        bail!("{}: no records to split", input.file.display());
+    }
+    let s = corpus::split::split_by_report(&corpus.records, &ratios, seed);
+    let ext = input.file.extension().and_then(|e| e.to_str()).unwrap_or("jsonl");
+    for (name, idx) in ratios.names.iter().zip(&s.indices) {
+        let mut buf = String::new();
+        for &i in idx {
+            buf.push_str(&corpus.records[i].raw);
+            buf.push('\n');
+        }
+        corpus::write_atomic(&out.join(format!("{name}.{ext}")), buf.as_bytes())?;
+    }
+    let rejected: Vec<_> = corpus.problems.iter().filter(|p| p.action == Action::RecordRejected).collect();
+    let manifest = json!({
+        "source": input.file.display().to_string(),
+        "format": corpus.format,
+        "by": "report",
+        "seed": seed,
+        "ratios": ratios.weights,
+        "groups_of_identical_text": s.groups,
+        "counts": ratios.names.iter().zip(&s.indices).map(|(n, v)| (n.to_string(), serde_json::Value::from(v.len()))).collect::<serde_json::Map<_, _>>(),
+        "rejected": rejected,
+        "ids": s.ids,
+    });
+    corpus::write_atomic(&out.join("split.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    let counts = manifest["counts"].clone();
+    print_out(format, &json!({"out": out.display().to_string(), "counts": counts, "rejected": rejected.len(), "groups": s.groups}), || {
+        let parts: Vec<String> = ratios.names.iter().zip(&s.indices).map(|(n, v)| format!("{n} {}", v.len())).collect();
+        format!(
+            "{} records ({} groups of identical text) → {} in {}; {} rejected records left out (listed in split.json)\n",
+            corpus.records.len(),
+            s.groups,
+            parts.join(", "),
+            out.display(),
+            rejected.len()
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text(a: cli::TextArgs) -> Result<ExitCode> {
+    use cbrrel::text::{label_records, BertTokenizer, SegmentConfig};
+    if a.max_len < 8 {
+        bail!("--max-len {} is too small (at least 8)", a.max_len);
+    }
+    let corpus = load(&a.input)?;
+    let tokenizer = BertTokenizer::from_path(&a.tokenizer).with_context(|| format!("loading tokenizer {}", a.tokenizer.display()))?;
+    let codes = match &corpus.schema {
+        Some(s) => s.relation_codes(),
+        None => {
+            let mut c: Vec<String> = corpus.records.iter().flat_map(|r| r.relations.iter().map(|x| x.code.clone())).collect();
+            c.sort();
+            c.dedup();
+            c
+        }
+    };
+    let cfg = SegmentConfig { max_len: a.max_len, merge: a.merge };
+    let t0 = Instant::now();
+    let (examples, report) = label_records(&corpus.records, &tokenizer, &codes, &cfg)?;
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(out) = &a.out {
+        let mut buf = Vec::new();
+        for ex in &examples {
+            serde_json::to_writer(&mut buf, ex)?;
+            buf.push(b'\n');
+        }
+        corpus::write_atomic(out, &buf)?;
+    }
+    let tokens: usize = examples.iter().map(|e| e.len()).sum();
+    let max_tokens = examples.iter().map(|e| e.len()).max().unwrap_or(0);
+    let v = json!({
+        "records": report.records, "segments": report.segments, "windowed_sentences": report.windowed_sentences,
+        "tokens": tokens, "max_segment_tokens": max_tokens,
+        "relations": report.relations, "labelled": report.labelled, "cross_segment": report.cross_segment,
+        "ungrounded": report.ungrounded, "untokenizable": report.untokenizable, "unknown_relation": report.unknown_relation,
+        "seconds": secs, "segments_per_second": report.segments as f64 / secs.max(1e-9),
+    });
+    print_out(a.format, &v, || {
+        let mut s = format!(
+            "{} records → {} segments (max_len {}, merge {}; {} long sentences windowed), {} tokens, longest segment {}\n\
+             relations {} = {} labelled + {} cross-segment + {} ungrounded + {} untokenizable + {} unknown type\n",
+            report.records, report.segments, a.max_len, a.merge, report.windowed_sentences, tokens, max_tokens,
+            report.relations, report.labelled, report.cross_segment.len(), report.ungrounded, report.untokenizable,
+            report.unknown_relation.values().sum::<usize>()
+        );
+        for (rec, rel) in report.cross_segment.iter().take(20) {
+            s.push_str(&format!("  cross-segment: record {rec} relation {rel}\n"));
+        }
+        s.push_str(&format!("{:.0} segments/s on {} threads\n", report.segments as f64 / secs.max(1e-9), rayon::current_num_threads()));
+        s
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
+    use cbrrel::eval::{evaluate, to_markdown, EvalOptions};
+    let schema = load_schema(a.schema.as_deref())?;
+    let gold = read_corpus(&a.gold, None, schema.as_ref()).with_context(|| format!("reading gold {}", a.gold.display()))?;
+    let pred = read_corpus(&a.pred, None, schema.as_ref()).with_context(|| format!("reading predictions {}", a.pred.display()))?;
+    for (what, c) in [("gold", &gold), ("predictions", &pred)] {
+        let rejected = c.rejected();
+        if rejected > 0 {
+            let first = c.problems.iter().find(|p| p.action == Action::RecordRejected).expect("counted");
+            bail!("{what} file {}: {rejected} records rejected (first: {first}); run `cbrrel corpus check`", c.path.display());
+        }
+        if !c.problems.is_empty() {
+            eprintln!("cbrrel: warning: {what} file {}: {} record problems (scored as given; see `cbrrel corpus check`)", c.path.display(), c.problems.len());
+        }
+    }
+    let report = evaluate(&gold, &pred, &EvalOptions { unit: a.unit })?;
+    let title = format!("{} vs {}", a.pred.display(), a.gold.display());
+    if let Some(dir) = &a.report {
+        corpus::write_atomic(&dir.join("eval.md"), to_markdown(&report, &title).as_bytes())?;
+        corpus::write_atomic(&dir.join("eval.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    print_out(a.format, &report, || to_markdown(&report, &title))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fixtures(reports: usize, seed: u64, out: &Path) -> Result<ExitCode> {
+    use cbrrel::fixtures::{generate, write_annotated_jsonl, write_reports_csv, GeneratorConfig};
+    if reports == 0 {
+        bail!("--reports must be at least 1");
+    }
+    let generated = generate(&GeneratorConfig { reports, seed, ..GeneratorConfig::default() });
+    let mut csv_buf = Vec::new();
+    write_reports_csv(&generated, &mut csv_buf)?;
+    let mut jsonl = Vec::new();
+    write_annotated_jsonl(&generated, &mut jsonl)?;
+    corpus::write_atomic(&out.join("reports.csv"), &csv_buf)?;
+    corpus::write_atomic(&out.join("annotated.jsonl"), &jsonl)?;
+    let relations: usize = generated.iter().map(|g| g.record.relations.len()).sum();
+    println!(
+        "{reports} reports (seed {seed}, {relations} relations) → {} and {}",
+        out.join("reports.csv").display(),
+        out.join("annotated.jsonl").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,197 @@
+//! BERT WordPiece tokenization with char offsets (the `tokenizers` crate).
+//!
+//! Chinese BERT vocabularies split CJK text into single characters and Latin letters and digits
+//! into word pieces ("6F" → `6`, `##f`; "2.5*15mm" → `2`, `.`, `5`, `*`, `15`, `##mm`). Every
+//! token keeps the half-open char span of the *original* text it came from — the normalizer's
+//! alignments survive lower-casing, accent stripping and the spaces put around CJK chars — so a
+//! corpus span maps to the tokens overlapping it, whatever full-width chars, spaces or [UNK]s
+//! lie inside.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::bert::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::Tokenizer;
+
+/// Errors loading or running a tokenizer.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizeError {
+    #[error("{path}: neither tokenizer.json nor vocab.txt")]
+    NotFound { path: PathBuf },
+    #[error("{path}: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("tokenizer has no `{0}` token")]
+    MissingSpecial(&'static str),
+    #[error("encoding failed: {0}")]
+    Encode(String),
+}
+
+/// Tokens of one text, without special tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tokens {
+    pub ids: Vec<u32>,
+    /// Half-open char span of each token in the encoded text.
+    pub offsets: Vec<(usize, usize)>,
+}
+
+impl Tokens {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Inclusive range of the tokens overlapping chars `start..end`, or `None` when no token
+    /// does (a span of whitespace or of chars the normalizer removes).
+    pub fn token_span(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        // Offsets are sorted by start; the first candidate is the first token ending after `start`.
+        let first = self.offsets.partition_point(|o| o.1 <= start);
+        let last_excl = self.offsets.partition_point(|o| o.0 < end);
+        (first < last_excl).then(|| (first, last_excl - 1))
+    }
+
+    /// Index range of the tokens whose first char lies in `start..end`.
+    pub fn tokens_starting_in(&self, start: usize, end: usize) -> std::ops::Range<usize> {
+        self.offsets.partition_point(|o| o.0 < start)..self.offsets.partition_point(|o| o.0 < end)
+    }
+}
+
+/// A BERT tokenizer with the ids of its special tokens.
+#[derive(Clone)]
+pub struct BertTokenizer {
+    inner: Tokenizer,
+    /// Where it was loaded from (a checkpoint copies this file).
+    pub source: PathBuf,
+    pub cls_id: u32,
+    pub sep_id: u32,
+    pub pad_id: u32,
+    pub unk_id: u32,
+}
+
+impl std::fmt::Debug for BertTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BertTokenizer").field("source", &self.source).field("vocab", &self.vocab_size()).finish()
+    }
+}
+
+impl BertTokenizer {
+    /// Load from a `tokenizer.json`, a `vocab.txt`, or a folder holding either
+    /// (`tokenizer.json` preferred: it records the normalizer settings of its model).
+    pub fn from_path(path: &Path) -> Result<BertTokenizer, TokenizeError> {
+        if path.is_dir() {
+            for name in ["tokenizer.json", "vocab.txt"] {
+                if path.join(name).is_file() {
+                    return BertTokenizer::from_path(&path.join(name));
+                }
+            }
+            return Err(TokenizeError::NotFound { path: path.to_owned() });
+        }
+        let load_err = |e: &dyn std::fmt::Display| TokenizeError::Load { path: path.to_owned(), message: e.to_string() };
+        let mut inner = if path.extension().is_some_and(|e| e == "json") {
+            Tokenizer::from_file(path).map_err(|e| load_err(&e))?
+        } else {
+            let lowercase = lowercase_from_config(path);
+            BertTokenizer::wordpiece(path, lowercase).map_err(|e| load_err(&e))?
+        };
+        // We add [CLS]/[SEP] and cut segments ourselves; the file's own limits must not apply.
+        inner.with_truncation(None).map_err(|e| load_err(&e))?;
+        inner.with_padding(None);
+        let special = |t: &'static str| inner.token_to_id(t).ok_or(TokenizeError::MissingSpecial(t));
+        Ok(BertTokenizer {
+            cls_id: special("[CLS]")?,
+            sep_id: special("[SEP]")?,
+            pad_id: special("[PAD]")?,
+            unk_id: special("[UNK]")?,
+            source: path.to_owned(),
+            inner,
+        })
+    }
+
+    /// bert-base-chinese's pipeline from a bare vocab.txt: BertNormalizer (clean text, spaces
+    /// around CJK chars, optional lower-casing) → BertPreTokenizer → WordPiece.
+    fn wordpiece(vocab: &Path, lowercase: bool) -> tokenizers::Result<Tokenizer> {
+        let model = WordPiece::from_file(&vocab.to_string_lossy()).unk_token("[UNK]".into()).build()?;
+        let mut tok = Tokenizer::new(model);
+        tok.with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))?;
+        tok.with_pre_tokenizer(Some(BertPreTokenizer));
+        Ok(tok)
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Encode `text` without special tokens; offsets are char offsets into `text`.
+    pub fn encode(&self, text: &str) -> Result<Tokens, TokenizeError> {
+        let enc = self.inner.encode_char_offsets(text, false).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        Ok(Tokens { ids: enc.get_ids().to_vec(), offsets: enc.get_offsets().to_vec() })
+    }
+
+    /// The token strings of ids (for debugging and tests).
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+}
+
+/// `do_lower_case` from a `tokenizer_config.json` beside the vocab; BERT's default (true) else.
+fn lowercase_from_config(vocab: &Path) -> bool {
+    let cfg = vocab.with_file_name("tokenizer_config.json");
+    std::fs::read_to_string(cfg)
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v.get("do_lower_case").and_then(|b| b.as_bool()))
+        .unwrap_or(true)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small vocab written by the test: enough CJK chars and pieces for the cases below.
+    pub(crate) fn tiny_vocab_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "6", "##f", "2", ".", "5", "*", "15", "##mm", "timi", "3", "%", "80"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        vocab.extend("前降支近段狭窄置入动脉鞘，球囊扩张级血流。右冠远闭塞".chars().map(String::from));
+        std::fs::write(dir.path().join("vocab.txt"), vocab.join("\n")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn offsets_survive_latin_digits_spaces_and_unknowns() {
+        let dir = tiny_vocab_dir();
+        let tok = BertTokenizer::from_path(dir.path()).unwrap();
+        let text = "置入6F动脉鞘，2.5*15mm球囊 TIMI 3级，Ｘ狭窄";
+        let t = tok.encode(text).unwrap();
+        let pieces: Vec<String> = t.ids.iter().map(|&i| tok.id_to_token(i).unwrap()).collect();
+        assert_eq!(&pieces[..4], ["置", "入", "6", "##f"]);
+        assert!(pieces.contains(&"[UNK]".to_string()), "{pieces:?}");
+        // Every token's span is the text it came from (modulo case).
+        for (p, &(s, e)) in pieces.iter().zip(&t.offsets) {
+            let src: String = text.chars().skip(s).take(e - s).collect::<String>().to_lowercase();
+            if p != "[UNK]" {
+                assert_eq!(p.trim_start_matches("##"), src, "{p} at {s}..{e}");
+            }
+        }
+        // "2.5*15mm" = chars 8..16 → tokens 2 . 5 * 15 ##mm.
+        let (a, b) = t.token_span(8, 16).unwrap();
+        assert_eq!(b - a + 1, 6);
+        // "TIMI 3级" keeps the space outside any token.
+        let timi = text.find("TIMI").unwrap();
+        let timi_c = text[..timi].chars().count();
+        let (a, b) = t.token_span(timi_c, timi_c + 7).unwrap();
+        assert_eq!(pieces[a..=b], ["timi", "3", "级"]);
+        // A span of one space has no token.
+        assert_eq!(t.token_span(timi_c + 4, timi_c + 5), None);
+        // The full-width Ｘ is [UNK] but still has its own span.
+        let x = text.chars().position(|c| c == 'Ｘ').unwrap();
+        let (a, b) = t.token_span(x, x + 1).unwrap();
+        assert_eq!((a, b, tok.unk_id), (a, a, t.ids[a]));
+        assert_eq!(t.offsets[b], (x, x + 1));
+    }
+}

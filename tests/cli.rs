@@ -1,0 +1,140 @@
+//! The binary on the project's own fixtures and on hand-made bad inputs.
+
+use crate::util::{cbrrel, json, repo, s, stderr, stdout};
+
+#[test]
+fn info_reports_libtorch_and_cuda_without_ld_library_path() {
+    // Run from another directory, with no LD_LIBRARY_PATH: the rpath must find libtorch.
+    let o = std::process::Command::new(crate::util::bin())
+        .args(["info", "--format", "json"])
+        .current_dir(std::env::temp_dir())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert!(v["libtorch"].as_str().unwrap().starts_with("2.11.0"), "{v}");
+    assert!(v["cuda_available"].is_boolean());
+    assert!(v["cuda_devices"].is_i64());
+}
+
+#[test]
+fn committed_fixtures_are_what_the_generator_writes_and_pass_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = cbrrel(&["fixtures", "generate", "--reports", "60", "--seed", "42", "--out", s(dir.path())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["annotated.jsonl", "reports.csv"] {
+        let fresh = std::fs::read(dir.path().join(f)).unwrap();
+        let committed = std::fs::read(repo().join("fixtures").join(f)).unwrap();
+        assert!(fresh == committed, "fixtures/{f} differs from the generator's output: run `make fixtures`");
+    }
+    let o = cbrrel(&["corpus", "check", "fixtures/annotated.jsonl", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(json(&o)["accepted"], 60);
+    let o = cbrrel(&["corpus", "stats", "fixtures/annotated.jsonl", "--format", "json"]);
+    let v = json(&o);
+    assert_eq!(v["reports"], 60);
+    assert_eq!(v["per_relation"].as_object().unwrap().len(), 8, "all eight relation types: {v}");
+    assert!(v["overlap"]["seo"].as_u64().unwrap() > 0);
+    let o = cbrrel(&["eval", "--gold", "fixtures/annotated.jsonl", "--pred", "fixtures/annotated.jsonl", "--format", "json"]);
+    assert_eq!(json(&o)["f1"], 1.0);
+}
+
+/// A doccano file with one record per problem kind, plus bad lines.
+fn bad_corpus() -> String {
+    let ents = r#"[{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 4}, {"id": 2, "label": "症状体征", "start_offset": 4, "end_offset": 6}]"#;
+    let rel = |from: u32, to: u32, ty: &str| format!(r#"[{{"id": 9, "from_id": {from}, "to_id": {to}, "type": "{ty}"}}]"#);
+    let line = |id: u32, text: &str, ents: &str, rels: &str| format!(r#"{{"id": {id}, "text": "{text}", "entities": {ents}, "relations": {rels}}}"#);
+    [
+        line(1, "右冠远段闭塞", ents, &rel(1, 2, "身体部位_症状体征")),
+        line(2, "右冠远段闭塞", ents, &rel(2, 1, "身体部位_症状体征")),
+        line(3, "右冠远段闭塞", ents, &rel(1, 2, "身体部位_治疗方式")),
+        line(4, "右冠", ents, "[]"),
+        line(5, "右冠远段闭塞", ents, &rel(1, 7, "身体部位_症状体征")),
+        line(6, "右冠远段闭塞", r#"[{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 4}, {"id": 2, "label": "身体部位", "start_offset": 2, "end_offset": 6}]"#, "[]"),
+        line(7, "右冠远段闭塞", r#"[{"id": 1, "label": "血管", "start_offset": 0, "end_offset": 4}]"#, "[]"),
+        line(8, "", "[]", "[]"),
+        r#"{"id": 9, "text": "右冠"#.to_string(),
+        line(1, "重复的编号", "[]", "[]"),
+    ]
+    .join("\n")
+}
+
+#[test]
+fn check_reports_every_problem_with_record_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    let mut bytes = bad_corpus().into_bytes();
+    bytes.extend_from_slice(b"\n{\"id\": 11, \"text\": \"\xff\"}\n");
+    std::fs::write(&path, bytes).unwrap();
+    let o = cbrrel(&["corpus", "check", s(&path), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    assert_eq!(v["read"], 11);
+    assert_eq!(v["accepted"].as_u64().unwrap() + v["rejected"].as_u64().unwrap(), 11);
+    for kind in [
+        "reversed_relation",
+        "label_mismatch",
+        "offset_out_of_range",
+        "dangling_relation",
+        "overlapping_spans",
+        "unknown_entity_label",
+        "empty_text",
+        "malformed_json",
+        "duplicate_id",
+        "invalid_utf8",
+    ] {
+        assert!(v["per_kind"][kind].as_u64().unwrap_or(0) >= 1, "{kind} not reported: {}", v["per_kind"]);
+    }
+    // The human format names record and reason on each line.
+    let o = cbrrel(&["corpus", "check", s(&path)]);
+    let out = stdout(&o);
+    assert!(out.contains("line 2 record 2: reversed_relation"), "{out}");
+    assert!(out.contains("11 records read = 7 accepted + 4 rejected"), "{out}");
+    // A clean file exits 0.
+    let clean = dir.path().join("clean.jsonl");
+    std::fs::write(&clean, bad_corpus().lines().next().unwrap()).unwrap();
+    assert_eq!(cbrrel(&["corpus", "check", s(&clean)]).status.code(), Some(0));
+}
+
+#[test]
+fn eval_edge_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let gold = repo().join("fixtures/annotated.jsonl");
+    // Empty prediction: zero everywhere, every gold triple a false negative.
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let o = cbrrel(&["eval", "--gold", s(&gold), "--pred", s(&empty), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!((v["precision"].as_f64(), v["recall"].as_f64(), v["f1"].as_f64()), (Some(0.0), Some(0.0), Some(0.0)));
+    assert!(v["fn"].as_u64().unwrap() > 0);
+    // Duplicated predictions count once.
+    let text = std::fs::read_to_string(&gold).unwrap();
+    let first = text.lines().next().unwrap();
+    let v0: serde_json::Value = serde_json::from_str(first).unwrap();
+    let mut dup = v0.clone();
+    let rels = dup["relations"].as_array().unwrap().clone();
+    let mut doubled = rels.clone();
+    for (i, r) in rels.iter().enumerate() {
+        let mut r = r.clone();
+        r["id"] = serde_json::json!(100_000 + i);
+        doubled.push(r);
+    }
+    dup["relations"] = serde_json::Value::Array(doubled);
+    let dup_path = dir.path().join("dup.jsonl");
+    std::fs::write(&dup_path, format!("{dup}\n")).unwrap();
+    let o = cbrrel(&["eval", "--gold", s(&gold), "--pred", s(&dup_path), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["precision"], 1.0);
+    assert_eq!(v["fp"], 0);
+    // A prediction for an id the gold file does not have is an error.
+    let mut stranger = v0.clone();
+    stranger["id"] = serde_json::json!(999_999_999u64);
+    let unk = dir.path().join("unknown.jsonl");
+    std::fs::write(&unk, format!("{stranger}\n")).unwrap();
+    let o = cbrrel(&["eval", "--gold", s(&gold), "--pred", s(&unk)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("999999999"), "{}", stderr(&o));
+}

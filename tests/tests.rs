@@ -1,0 +1,7 @@
+//! Integration tests: the `cbrrel` binary on the project's fixtures and, where present, on the
+//! public corpora in ../shared/data (read directly, never copied). One test binary, because
+//! linking libtorch is slow.
+
+mod cli;
+mod corpus_shared;
+mod util;
