@@ -12,10 +12,8 @@ BIN           := target/release/cbrrel
 # the rpath into the venv's torch/lib, so the binary runs without LD_LIBRARY_PATH.
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# The tokenizer used by the text stage on the fixtures (bert-base-chinese vocabulary).
-TOKENIZER ?= ../shared/models/m3e-small
 
-.PHONY: help setup build test graph bench fixtures clean
+.PHONY: help setup build test graph bench bench-graph fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
@@ -37,18 +35,34 @@ build: setup
 test: setup
 	cargo test --release --locked
 
-# Until the graph stages exist (issue 4), `make graph` runs the stages that do: it checks the
-# fixtures, prints their statistics and segments/labels them as the model will see them.
-graph: build
+# The fixture model of `make graph`: a small from-scratch CBRRel trained on the annotated
+# fixtures with a vocabulary built from them (no pretrained files needed), cached in
+# runs/fixtures-model (delete it to retrain).
+FIXTURE_MODEL := runs/fixtures-model
+FIXTURE_TRAIN := --encoder-config hidden=128,layers=2,heads=4 --epochs 25 --batch-size 8 \
+	--set train.lr=1e-3 --set train.head_lr=1e-3 --set train.warmup_ratio=0.05 \
+	--set train.fgm_epsilon=0.05 --set train.ema_decay=0.99 --set train.patience=1000 \
+	--set model.fusion_channels=4 --set model.attention_heads=4 --set model.object_hidden=128
+
+$(FIXTURE_MODEL)/config.json: | build
+	$(BIN) corpus vocab fixtures/annotated.jsonl --out runs/fixtures-vocab.txt
+	$(BIN) train --train fixtures/annotated.jsonl --dev fixtures/annotated.jsonl \
+	  --tokenizer runs/fixtures-vocab.txt $(FIXTURE_TRAIN) --device auto --out $(FIXTURE_MODEL)
+
+# The nightly job on the embedded fixtures: EMR dump (fixtures/reports.csv) → ingest →
+# extract → load into work/store, then one shipped query.
+graph: build $(FIXTURE_MODEL)/config.json
 	$(BIN) info
-	$(BIN) corpus check fixtures/annotated.jsonl
-	$(BIN) corpus stats fixtures/annotated.jsonl
-	@if [ -e "$(TOKENIZER)" ]; then $(BIN) text fixtures/annotated.jsonl --tokenizer $(TOKENIZER); \
-	 else echo "(no tokenizer at $(TOKENIZER): set TOKENIZER=DIR to run the text stage)"; fi
-	@echo "graph: stopped after the corpus and text stages; extraction, RDF and the store arrive with the graph pipeline (issue 4)."
+	$(BIN) graph --config pipeline/nightly.toml
+	@echo "== ontology/queries/body_parts_with_stenosis.rq"
+	$(BIN) query --store work/store --file ontology/queries/body_parts_with_stenosis.rq
 
 bench: setup
 	cargo bench --locked --bench text_pipeline
+
+# The nightly graph on 10,000 generated reports (needs the fixture model of `make graph`).
+bench-graph: build $(FIXTURE_MODEL)/config.json
+	cargo bench --locked --bench graph_pipeline
 
 # Regenerate the committed fixtures (deterministic: the same seed gives the same bytes).
 fixtures: build
@@ -56,3 +70,4 @@ fixtures: build
 
 clean:
 	cargo clean
+	rm -rf work runs/fixtures-model runs/fixtures-vocab.txt

@@ -24,11 +24,110 @@ pub enum Command {
     Corpus(CorpusCommand),
     /// Segment, tokenize and label a corpus as the model would see it, and report what was lost.
     Text(TextArgs),
-    /// Score predicted triples against gold triples (P/R/F1; the paper's §4.3 rule).
+    /// Train a CBRRel model (settings in pipeline/train.toml, overridable here).
+    Train(TrainArgs),
+    /// Predict triples with a trained model; writes doccano or spo JSONL with offsets and confidences.
+    Predict(PredictArgs),
+    /// Score predicted triples against gold triples (P/R/F1; the paper's §4.3 rule), or run a
+    /// model over a gold file and score it (`--model DIR --data FILE`).
     Eval(EvalArgs),
     /// Synthetic annotated angiography reports (the project's own fixtures).
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// Nightly stage 1: read EMR dumps (CSV, Parquet, NDJSON), quarantine bad rows, hash texts.
+    Ingest(StageArgs),
+    /// Nightly stage 2: extract triples from the ingested reports, one Parquet file per shard
+    /// (resumable; `--shard-index/--shard-count` split the work between processes).
+    Extract(ExtractArgs),
+    /// Nightly stage 3: load the extracted triples into the Oxigraph store (SHACL-checked).
+    Load(StageArgs),
+    /// The whole nightly job: ingest → extract → load, with one summary.
+    Graph(ExtractArgs),
+    /// SPARQL over the store (read-only; the default graph is the union of all graphs).
+    Query(QueryArgs),
+    /// Export the store: N-Triples or Turtle of the union graph, or N-Quads with provenance.
+    Export(ExportArgs),
+}
+
+/// Settings shared by the nightly stage commands: pipeline/nightly.toml, every path and size
+/// overridable.
+#[derive(Debug, Args, Clone)]
+pub struct StageArgs {
+    /// The nightly configuration.
+    #[arg(long, default_value = "pipeline/nightly.toml")]
+    pub config: PathBuf,
+    /// Dump files or globs (replace `[input] paths`).
+    #[arg(long)]
+    pub input: Vec<String>,
+    /// Format of every input (default: by extension).
+    #[arg(long, value_enum)]
+    pub input_format: Option<cbrrel::ingest::DumpFormat>,
+    /// Oxigraph store directory.
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Trained model directory.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where stage outputs go (ingest/, extract/).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Sentences per extraction shard.
+    #[arg(long)]
+    pub shard_size: Option<usize>,
+    /// Segments per model batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Longest accepted report text, in chars.
+    #[arg(long)]
+    pub max_text_chars: Option<usize>,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long)]
+    pub device: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExtractArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// This worker's index (0-based) among --shard-count workers: a Slurm array task id or a
+    /// Kubernetes Indexed Job's JOB_COMPLETION_INDEX.
+    #[arg(long, default_value_t = 0)]
+    pub shard_index: usize,
+    /// Number of workers sharing the dump's shards.
+    #[arg(long, default_value_t = 1)]
+    pub shard_count: usize,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Oxigraph store directory.
+    #[arg(long, default_value = "work/store")]
+    pub store: PathBuf,
+    /// The query text.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub sparql: Option<String>,
+    /// A .rq file (see ontology/queries/).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: cbrrel::graph::ResultFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Oxigraph store directory.
+    #[arg(long, default_value = "work/store")]
+    pub store: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: cbrrel::graph::ExportFormat,
+    /// Output file (default: stdout); written atomically.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Output style of a command's summary.
@@ -94,6 +193,15 @@ pub enum CorpusCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// Write a character-level BERT vocab.txt covering every char of a corpus (for
+    /// from-scratch models when no pretrained vocabulary is at hand).
+    Vocab {
+        #[command(flatten)]
+        input: CorpusInput,
+        /// Output vocab.txt.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Records, sentences, entities and relations per type, overlap classes (Normal/SEO/EPO).
     Stats {
         #[command(flatten)]
@@ -136,11 +244,23 @@ pub struct TextArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Gold corpus (doccano or spo JSONL).
-    #[arg(long)]
-    pub gold: PathBuf,
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    pub gold: Option<PathBuf>,
     /// Predictions (doccano or spo JSONL), keyed by the gold record ids.
-    #[arg(long)]
-    pub pred: PathBuf,
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    pub pred: Option<PathBuf>,
+    /// A trained model directory: predict `--data` with it, then score.
+    #[arg(long, requires = "data")]
+    pub model: Option<PathBuf>,
+    /// Gold corpus to run `--model` on.
+    #[arg(long, requires = "model")]
+    pub data: Option<PathBuf>,
+    /// Where the model runs (with --model).
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Segments per inference batch (with --model).
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
     /// Schema for both files (see `corpus check --schema`).
     #[arg(long)]
     pub schema: Option<PathBuf>,
@@ -166,4 +286,92 @@ pub enum FixturesCommand {
         #[arg(long, default_value = "fixtures")]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training corpus (doccano or spo JSONL).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Dev corpus: scored after every epoch (EMA weights); the best epoch is saved, and
+    /// training stops early when dev F1 stops improving.
+    #[arg(long)]
+    pub dev: Option<PathBuf>,
+    /// Schema of both files (default: CASMeD for doccano, the files' labels for spo).
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// A HuggingFace BERT folder (config.json + model.safetensors or pytorch_model.bin).
+    #[arg(long, conflicts_with = "encoder_config")]
+    pub encoder: Option<PathBuf>,
+    /// A randomly initialised encoder: a config.json path, or `hidden=256,layers=4,heads=4`
+    /// (optional `intermediate=`, `vocab=`; vocab defaults to the tokenizer's).
+    #[arg(long)]
+    pub encoder_config: Option<String>,
+    /// Tokenizer (tokenizer.json, vocab.txt or a folder); default: the --encoder folder.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Training settings file.
+    #[arg(long, default_value = "pipeline/train.toml")]
+    pub config: PathBuf,
+    /// Override any setting: `--set train.epochs=3 --set model.fusion_channels=4`.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub overrides: Vec<String>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Encoder learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Ablation: no relative-position attention.
+    #[arg(long)]
+    pub no_attention: bool,
+    /// Ablation: no FGM adversarial training.
+    #[arg(long)]
+    pub no_fgm: bool,
+    /// Ablation: no BiLSTM.
+    #[arg(long)]
+    pub no_bilstm: bool,
+    /// Feature fusion: the paper's U-Net, a plain CNN (ablation) or none.
+    #[arg(long, value_enum)]
+    pub fusion: Option<cbrrel::model::Fusion>,
+    /// CasRel: encoder and taggers only (no BiLSTM, attention, fusion or FGM).
+    #[arg(long)]
+    pub encoder_only: bool,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Output directory (weights, config, tokenizer, metrics.jsonl).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A trained model directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Records to predict (doccano or spo JSONL; ids and texts are used).
+    #[arg(long, required_unless_present = "text", conflicts_with = "text")]
+    pub input: Option<PathBuf>,
+    /// One text to predict (record id `text`).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Output corpus format.
+    #[arg(long, value_enum, default_value_t = Format::Doccano)]
+    pub output_format: Format,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
 }

@@ -3,6 +3,7 @@
 //! line and exit 2; `corpus check` exits 1 when it found problems.
 
 mod cli;
+mod graph_cmd;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,6 +40,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Corpus(c) => match c {
             CorpusCommand::Check { input, format, max_lines } => check(&input, format, max_lines),
             CorpusCommand::Split { input, by: _, ratios, seed, out, format } => split(&input, &ratios, seed, &out, format),
+            CorpusCommand::Vocab { input, out } => {
+                let corpus = load(&input)?;
+                let vocab = cbrrel::text::vocab::char_vocab(corpus.records.iter().map(|r| r.text.as_str()));
+                corpus::write_atomic(&out, (vocab.join("\n") + "\n").as_bytes())?;
+                eprintln!("vocab: {} tokens from {} records → {}", vocab.len(), corpus.records.len(), out.display());
+                Ok(ExitCode::SUCCESS)
+            }
             CorpusCommand::Stats { input, unit, format } => {
                 let corpus = load(&input)?;
                 let s = corpus::stats::stats(&corpus, unit);
@@ -47,8 +55,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         },
         Command::Text(a) => text(a),
+        Command::Train(a) => train(a),
+        Command::Predict(a) => predict(a),
         Command::Eval(a) => eval(a),
         Command::Fixtures(FixturesCommand::Generate { reports, seed, out }) => fixtures(reports, seed, &out),
+        Command::Ingest(a) => graph_cmd::ingest(a),
+        Command::Extract(a) => graph_cmd::extract(a),
+        Command::Load(a) => graph_cmd::load(a),
+        Command::Graph(a) => graph_cmd::graph(a),
+        Command::Query(a) => graph_cmd::query(a),
+        Command::Export(a) => graph_cmd::export(a),
     }
 }
 
@@ -108,9 +124,9 @@ fn loaded_libtorch() -> (String, String) {
     };
     let dir = Path::new(lib).parent().unwrap_or(Path::new("/"));
     let root = dir.parent().unwrap_or(dir);
-    let from_py = std::fs::read_to_string(root.join("version.py")).ok().and_then(|s| {
-        s.lines().find(|l| l.starts_with("__version__")).and_then(|l| l.split(['\'', '"']).nth(1).map(str::to_owned))
-    });
+    let from_py = std::fs::read_to_string(root.join("version.py"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("__version__")).and_then(|l| l.split(['\'', '"']).nth(1).map(str::to_owned)));
     let from_zip = || std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_owned());
     (from_py.or_else(from_zip).unwrap_or_else(|| "unknown".into()), dir.display().to_string())
 }
@@ -241,8 +257,18 @@ fn text(a: cli::TextArgs) -> Result<ExitCode> {
         let mut s = format!(
             "{} records → {} segments (max_len {}, merge {}; {} long sentences windowed), {} tokens, longest segment {}\n\
              relations {} = {} labelled + {} cross-segment + {} ungrounded + {} untokenizable + {} unknown type\n",
-            report.records, report.segments, a.max_len, a.merge, report.windowed_sentences, tokens, max_tokens,
-            report.relations, report.labelled, report.cross_segment.len(), report.ungrounded, report.untokenizable,
+            report.records,
+            report.segments,
+            a.max_len,
+            a.merge,
+            report.windowed_sentences,
+            tokens,
+            max_tokens,
+            report.relations,
+            report.labelled,
+            report.cross_segment.len(),
+            report.ungrounded,
+            report.untokenizable,
             report.unknown_relation.values().sum::<usize>()
         );
         for (rec, rel) in report.cross_segment.iter().take(20) {
@@ -257,25 +283,261 @@ fn text(a: cli::TextArgs) -> Result<ExitCode> {
 fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
     use cbrrel::eval::{evaluate, to_markdown, EvalOptions};
     let schema = load_schema(a.schema.as_deref())?;
-    let gold = read_corpus(&a.gold, None, schema.as_ref()).with_context(|| format!("reading gold {}", a.gold.display()))?;
-    let pred = read_corpus(&a.pred, None, schema.as_ref()).with_context(|| format!("reading predictions {}", a.pred.display()))?;
-    for (what, c) in [("gold", &gold), ("predictions", &pred)] {
-        let rejected = c.rejected();
-        if rejected > 0 {
-            let first = c.problems.iter().find(|p| p.action == Action::RecordRejected).expect("counted");
-            bail!("{what} file {}: {rejected} records rejected (first: {first}); run `cbrrel corpus check`", c.path.display());
+    let (gold, pred, title) = match (&a.model, &a.data, &a.gold, &a.pred) {
+        (Some(model_dir), Some(data), _, _) => {
+            let gold = read_corpus(data, None, schema.as_ref()).with_context(|| format!("reading gold {}", data.display()))?;
+            refuse_rejected("gold", &gold)?;
+            let device = parse_device(&a.device)?;
+            let loaded = cbrrel::train::LoadedModel::load(model_dir, device).with_context(|| format!("loading model {}", model_dir.display()))?;
+            let t0 = Instant::now();
+            let records = loaded.predictor(a.batch_size).predict(&gold.records)?;
+            eprintln!("cbrrel: predicted {} records in {:.1}s on {device:?}", records.len(), t0.elapsed().as_secs_f64());
+            let pred = Corpus {
+                path: model_dir.clone(),
+                format: corpus::Format::Doccano,
+                schema: Some(loaded.config.schema.clone()),
+                read: records.len(),
+                records,
+                problems: Vec::new(),
+            };
+            let title = format!("{} ({}) on {}", loaded.config.model_id, model_dir.display(), data.display());
+            (gold, pred, title)
         }
-        if !c.problems.is_empty() {
-            eprintln!("cbrrel: warning: {what} file {}: {} record problems (scored as given; see `cbrrel corpus check`)", c.path.display(), c.problems.len());
+        (_, _, Some(gold_path), Some(pred_path)) => {
+            let gold = read_corpus(gold_path, None, schema.as_ref()).with_context(|| format!("reading gold {}", gold_path.display()))?;
+            let pred = read_corpus(pred_path, None, schema.as_ref()).with_context(|| format!("reading predictions {}", pred_path.display()))?;
+            refuse_rejected("gold", &gold)?;
+            refuse_rejected("predictions", &pred)?;
+            (gold, pred, format!("{} vs {}", pred_path.display(), gold_path.display()))
         }
-    }
+        _ => bail!("give --gold and --pred, or --model and --data"),
+    };
     let report = evaluate(&gold, &pred, &EvalOptions { unit: a.unit })?;
-    let title = format!("{} vs {}", a.pred.display(), a.gold.display());
     if let Some(dir) = &a.report {
         corpus::write_atomic(&dir.join("eval.md"), to_markdown(&report, &title).as_bytes())?;
         corpus::write_atomic(&dir.join("eval.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     }
     print_out(a.format, &report, || to_markdown(&report, &title))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scores on a file with rejected records would be silently partial: refuse them.
+fn refuse_rejected(what: &str, c: &Corpus) -> Result<()> {
+    let rejected = c.rejected();
+    if rejected > 0 {
+        let first = c.problems.iter().find(|p| p.action == Action::RecordRejected).expect("counted");
+        bail!("{what} file {}: {rejected} records rejected (first: {first}); run `cbrrel corpus check`", c.path.display());
+    }
+    if !c.problems.is_empty() {
+        eprintln!(
+            "cbrrel: warning: {what} file {}: {} record problems (scored as given; see `cbrrel corpus check`)",
+            c.path.display(),
+            c.problems.len()
+        );
+    }
+    Ok(())
+}
+
+/// `auto | cpu | cuda | cuda:N`.
+fn parse_device(s: &str) -> Result<tch::Device> {
+    let cuda = |n: usize| -> Result<tch::Device> {
+        let count = tch::Cuda::device_count() as usize;
+        if n >= count {
+            bail!("--device {s}: {count} CUDA devices available (see `cbrrel info`)");
+        }
+        Ok(tch::Device::Cuda(n))
+    };
+    match s {
+        "auto" => Ok(tch::Device::cuda_if_available()),
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" => cuda(0),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => cuda(n),
+            _ => bail!("--device {other}: expected auto, cpu, cuda or cuda:N"),
+        },
+    }
+}
+
+/// `--encoder-config`: a config.json path, or `hidden=…,layers=…,heads=…[,intermediate=…,vocab=…]`.
+fn encoder_config(spec: &str, tokenizer_vocab: usize) -> Result<cbrrel::model::BertConfig> {
+    use cbrrel::model::BertConfig;
+    if Path::new(spec).is_file() {
+        return Ok(BertConfig::from_file(Path::new(spec))?);
+    }
+    let mut map = std::collections::HashMap::new();
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (k, v) = part.split_once('=').with_context(|| format!("--encoder-config `{part}`: expected key=value"))?;
+        let v: i64 = v.trim().parse().with_context(|| format!("--encoder-config `{part}`: not an integer"))?;
+        map.insert(k.trim().to_owned(), v);
+    }
+    let get = |k: &str| map.get(k).copied().with_context(|| format!("--encoder-config needs `{k}=`"));
+    let mut cfg = BertConfig::sized(map.get("vocab").copied().unwrap_or(tokenizer_vocab as i64), get("hidden")?, get("layers")?, get("heads")?);
+    if let Some(i) = map.get("intermediate") {
+        cfg.intermediate_size = *i;
+    }
+    for k in map.keys() {
+        if !["hidden", "layers", "heads", "intermediate", "vocab"].contains(&k.as_str()) {
+            bail!("--encoder-config: unknown key `{k}`");
+        }
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn train(a: cli::TrainArgs) -> Result<ExitCode> {
+    use cbrrel::model::Fusion;
+    use cbrrel::text::BertTokenizer;
+    use cbrrel::train::{EncoderSource, Settings, TrainJob};
+    let mut overrides = a.overrides.clone();
+    let mut set = |k: &str, v: String| overrides.push(format!("{k}={v}"));
+    if let Some(v) = a.epochs {
+        set("train.epochs", v.to_string());
+    }
+    if let Some(v) = a.batch_size {
+        set("train.batch_size", v.to_string());
+    }
+    if let Some(v) = a.lr {
+        set("train.lr", v.to_string());
+    }
+    if let Some(v) = a.seed {
+        set("train.seed", v.to_string());
+    }
+    if let Some(v) = a.max_len {
+        set("train.max_len", v.to_string());
+    }
+    if a.no_attention || a.encoder_only {
+        set("model.attention", "false".into());
+    }
+    if a.no_bilstm || a.encoder_only {
+        set("model.bilstm", "false".into());
+    }
+    if a.no_fgm || a.encoder_only {
+        set("train.fgm", "false".into());
+    }
+    if a.encoder_only {
+        set("model.fusion", "\"none\"".into());
+    }
+    if let Some(f) = a.fusion {
+        let name = match f {
+            Fusion::Unet => "unet",
+            Fusion::Cnn => "cnn",
+            Fusion::None => "none",
+        };
+        set("model.fusion", format!("\"{name}\""));
+    }
+    let config_path = a.config.is_file().then_some(a.config.as_path());
+    if config_path.is_none() && a.config != Path::new("pipeline/train.toml") {
+        bail!("--config {}: no such file", a.config.display());
+    }
+    let settings = Settings::load(config_path, &overrides).map_err(anyhow::Error::msg)?;
+    let schema = load_schema(a.schema.as_deref())?;
+    let train = read_corpus(&a.train, None, schema.as_ref()).with_context(|| format!("reading {}", a.train.display()))?;
+    refuse_rejected("training", &train)?;
+    let dev = a.dev.as_ref().map(|d| read_corpus(d, None, schema.as_ref()).with_context(|| format!("reading {}", d.display()))).transpose()?;
+    if let Some(d) = &dev {
+        refuse_rejected("dev", d)?;
+    }
+    let schema = match (schema, &train.schema) {
+        (Some(s), _) => s,
+        (None, Some(s)) => s.clone(),
+        (None, None) => bail!("{}: an spo file needs --schema for training (the relation classes)", a.train.display()),
+    };
+    let tok_path = match (&a.tokenizer, &a.encoder) {
+        (Some(t), _) => t.clone(),
+        (None, Some(e)) => e.clone(),
+        (None, None) => bail!("--tokenizer is needed with --encoder-config"),
+    };
+    let tokenizer = BertTokenizer::from_path(&tok_path).with_context(|| format!("loading tokenizer {}", tok_path.display()))?;
+    let encoder = match (&a.encoder, &a.encoder_config) {
+        (Some(dir), _) => EncoderSource::Pretrained(dir.clone()),
+        (None, Some(spec)) => EncoderSource::Random(encoder_config(spec, tokenizer.vocab_size())?),
+        (None, None) => bail!("give --encoder DIR (a HuggingFace BERT) or --encoder-config"),
+    };
+    let device = parse_device(&a.device)?;
+    let show = a.format == OutputFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let t0 = Instant::now();
+    let summary = cbrrel::train::train(TrainJob {
+        train: &train.records,
+        dev: dev.as_ref().map(|d| d.records.as_slice()),
+        schema: &schema,
+        tokenizer: &tokenizer,
+        encoder,
+        settings,
+        device,
+        out: a.out.clone(),
+        progress: show,
+    })?;
+    let v = json!({
+        "out": a.out.display().to_string(),
+        "model_id": summary.model_id,
+        "device": format!("{device:?}"),
+        "parameters": summary.parameters,
+        "train_segments": summary.train_segments,
+        "epochs_run": summary.epochs_run,
+        "best_epoch": summary.best_epoch,
+        "seconds_per_epoch": summary.seconds_per_epoch,
+        "seconds": t0.elapsed().as_secs_f64(),
+        "dev": summary.best_dev.as_ref().map(|d| json!({"precision": d.precision, "recall": d.recall, "f1": d.f1})),
+        "relations_not_labelled": summary.train_labels.lost(),
+    });
+    print_out(a.format, &v, || {
+        format!(
+            "{} ({} parameters, {:?}): {} epochs on {} segments, {:.1}s/epoch{}; saved to {}\n",
+            summary.model_id,
+            summary.parameters,
+            device,
+            summary.epochs_run,
+            summary.train_segments,
+            summary.seconds_per_epoch.iter().sum::<f64>() / summary.seconds_per_epoch.len().max(1) as f64,
+            summary
+                .best_dev
+                .as_ref()
+                .map(|d| format!(
+                    "; best dev P/R/F1 {:.2}/{:.2}/{:.2} at epoch {}",
+                    100.0 * d.precision,
+                    100.0 * d.recall,
+                    100.0 * d.f1,
+                    summary.best_epoch.unwrap_or(0)
+                ))
+                .unwrap_or_default(),
+            a.out.display()
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
+    let device = parse_device(&a.device)?;
+    let loaded = cbrrel::train::LoadedModel::load(&a.model, device).with_context(|| format!("loading model {}", a.model.display()))?;
+    let records = match (&a.input, &a.text) {
+        (Some(path), _) => {
+            let c = read_corpus(path, None, Some(&loaded.config.schema)).with_context(|| format!("reading {}", path.display()))?;
+            refuse_rejected("input", &c)?;
+            c.records
+        }
+        (None, Some(text)) => {
+            if text.trim().is_empty() {
+                bail!("--text is empty");
+            }
+            vec![corpus::Record { id: "text".into(), text: text.clone(), entities: vec![], relations: vec![], line: 1, raw: String::new() }]
+        }
+        (None, None) => bail!("give --input FILE or --text"),
+    };
+    let t0 = Instant::now();
+    let predicted = loaded.predictor(a.batch_size).predict(&records)?;
+    let mut buf = Vec::new();
+    match a.output_format {
+        corpus::Format::Doccano => {
+            corpus::write_doccano(&predicted, Some(&loaded.config.schema), &mut buf)?;
+        }
+        corpus::Format::Spo => corpus::write_spo(&predicted, Some(&loaded.config.schema), &mut buf)?,
+    }
+    match &a.out {
+        Some(out) => corpus::write_atomic(out, &buf)?,
+        None => std::io::Write::write_all(&mut std::io::stdout().lock(), &buf)?,
+    }
+    let triples: usize = predicted.iter().map(|r| r.relations.len()).sum();
+    eprintln!("cbrrel: {} records, {triples} triples in {:.2}s ({})", predicted.len(), t0.elapsed().as_secs_f64(), loaded.config.model_id);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,4 +4,6 @@
 
 mod cli;
 mod corpus_shared;
+mod graph;
+mod model;
 mod util;

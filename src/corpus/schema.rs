@@ -26,6 +26,10 @@ pub struct EntityType {
     pub zh: String,
     /// English name.
     pub en: String,
+    /// Local name of the OWL class in the schema's `namespace` (`BodyPart`); absent for spo
+    /// schemas, which have no ontology.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iri: Option<String>,
 }
 
 /// One relation type: a subject (head) type and an object (tail) type.
@@ -42,6 +46,9 @@ pub struct RelationType {
     pub head: String,
     /// Entity code of the object.
     pub tail: String,
+    /// Local name of the OWL object property in the schema's `namespace` (`hasFinding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iri: Option<String>,
 }
 
 /// A set of entity and relation types.
@@ -54,6 +61,10 @@ pub struct RelationType {
 pub struct Schema {
     /// Name of the schema (`casmed`, or the spo schema file's stem).
     pub name: String,
+    /// Namespace of the ontology's classes and properties (`ontology/cbrrel.ttl`); the graph
+    /// stage needs it, training and evaluation do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     #[serde(rename = "entity")]
     pub entities: Vec<EntityType>,
     #[serde(rename = "relation")]
@@ -124,15 +135,15 @@ impl Schema {
             let (head, pred, tail) = (field("subject_type")?, field("predicate")?, field("object_type")?);
             for t in [&head, &tail] {
                 if !entities.iter().any(|e| &e.code == t) {
-                    entities.push(EntityType { code: t.clone(), zh: t.clone(), en: t.clone() });
+                    entities.push(EntityType { code: t.clone(), zh: t.clone(), en: t.clone(), iri: None });
                 }
             }
             let dup = relations.iter().any(|r| r.code == pred && r.head == head && r.tail == tail);
             if !dup {
-                relations.push(RelationType { code: pred.clone(), zh: pred.clone(), en: pred, head, tail });
+                relations.push(RelationType { code: pred.clone(), zh: pred.clone(), en: pred, head, tail, iri: None });
             }
         }
-        let schema = Schema { name: name.to_owned(), entities, relations };
+        let schema = Schema { name: name.to_owned(), namespace: None, entities, relations };
         schema.validate()?;
         Ok(schema)
     }

@@ -8,6 +8,7 @@
 pub mod labels;
 pub mod segment;
 pub mod tokenize;
+pub mod vocab;
 
 pub use labels::{label_record, label_records, LabelReport, ObjectLabel, SegmentExample, SubjectLabel};
 pub use segment::{segment, segment_of, Segment, SegmentConfig};

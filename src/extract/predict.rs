@@ -1,0 +1,190 @@
+//! Prediction: records (id + text) in, records with predicted entities and relations out,
+//! char offsets back into each record's text and a confidence on every entity and relation.
+//!
+//! Segments go through the model in length-bucketed batches; for each batch the encoder stack
+//! runs once, subjects are decoded for every segment, and all subjects of the batch go through
+//! the object taggers together (never one encoder pass per subject). Entity types come from the
+//! relation's signature in the schema (the taggers predict spans, not types).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use super::decode::{decode_spans, SpanPred};
+use crate::corpus::{char_slice, Arg, Entity, Record, Relation, Schema};
+use crate::model::{Cbrrel, SubjectSpans};
+use crate::text::{label_records, BertTokenizer, SegmentConfig, SegmentExample, TokenizeError};
+use crate::train::batch::{bucket_batches, make_batch};
+
+/// Decision thresholds of the taggers (0.5 by default, as in CasRel).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub subject: f32,
+    pub object: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { subject: 0.5, object: 0.5 }
+    }
+}
+
+/// Segment and tokenize records for prediction (annotations, if any, are ignored).
+pub fn prepare_examples(
+    records: &[Record],
+    tokenizer: &BertTokenizer,
+    relation_codes: &[String],
+    segment: &SegmentConfig,
+) -> Result<Vec<SegmentExample>, TokenizeError> {
+    Ok(label_records(records, tokenizer, relation_codes, segment)?.0)
+}
+
+/// A model ready to predict, borrowed from whoever owns it (a trainer or a loaded run).
+pub struct Predictor<'a> {
+    pub model: &'a Cbrrel,
+    pub tokenizer: &'a BertTokenizer,
+    pub schema: &'a Schema,
+    pub thresholds: Thresholds,
+    pub segment: SegmentConfig,
+    pub device: Device,
+    pub batch_size: usize,
+}
+
+/// One predicted triple in char offsets of its record.
+#[derive(Debug, Clone, PartialEq)]
+struct CharTriple {
+    subject: (usize, usize, f32),
+    relation: usize,
+    object: (usize, usize, f32),
+}
+
+/// Rows of a [rows, len] probability matrix flattened row-major.
+fn row(v: &[f32], r: usize, len: usize) -> &[f32] {
+    &v[r * len..(r + 1) * len]
+}
+
+fn probs(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.sigmoid().to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1)).expect("float tensor")
+}
+
+impl Predictor<'_> {
+    /// Predict every record. Records keep their id and text; their annotations are ignored.
+    pub fn predict(&self, records: &[Record]) -> Result<Vec<Record>, TokenizeError> {
+        let examples = self.prepare(records)?;
+        Ok(self.predict_prepared(records, &examples))
+    }
+
+    /// Segment and tokenize `records` (rayon across records). Needs only the tokenizer, so
+    /// the extract stage runs it for the next shard on another thread while the model works.
+    pub fn prepare(&self, records: &[Record]) -> Result<Vec<SegmentExample>, TokenizeError> {
+        prepare_examples(records, self.tokenizer, &self.model.config.relations, &self.segment)
+    }
+
+    /// Predict records whose segments `prepare` made.
+    pub fn predict_prepared(&self, records: &[Record], examples: &[SegmentExample]) -> Vec<Record> {
+        let codes = &self.model.config.relations;
+        let n_rel = codes.len();
+        let lengths: Vec<usize> = examples.iter().map(SegmentExample::len).collect();
+        let mut found: HashMap<&str, Vec<CharTriple>> = HashMap::new();
+        let _guard = tch::no_grad_guard();
+        for idx in bucket_batches(&lengths, self.batch_size, None) {
+            let batch = make_batch(&examples, &idx, n_rel, self.device);
+            let seq_len = batch.input_ids.size()[1] as usize;
+            let encoded = tch::autocast(self.device.is_cuda(), || self.model.encode(&batch.input_ids, &batch.mask, false));
+            let (ps, pe) = (probs(&encoded.subject.start), probs(&encoded.subject.end));
+            // Subjects of every segment of the batch.
+            let mut subjects: Vec<(usize, SpanPred)> = Vec::new();
+            for (b, &i) in idx.iter().enumerate() {
+                let len = examples[i].len();
+                for s in decode_spans(row(&ps, b, seq_len), row(&pe, b, seq_len), 1, len - 1, self.thresholds.subject, self.thresholds.subject) {
+                    subjects.push((b, s));
+                }
+            }
+            if subjects.is_empty() {
+                continue;
+            }
+            let spans = SubjectSpans::from_vecs(
+                &subjects.iter().map(|(b, _)| *b as i64).collect::<Vec<_>>(),
+                &subjects.iter().map(|(_, s)| s.start as i64).collect::<Vec<_>>(),
+                &subjects.iter().map(|(_, s)| s.end as i64).collect::<Vec<_>>(),
+                self.device,
+            );
+            let objects = tch::autocast(self.device.is_cuda(), || self.model.objects(&encoded, &spans, false));
+            // [N, L, R] → [N, R, L] so that each (subject, relation) row is contiguous.
+            let os = probs(&objects.start.permute([0, 2, 1]).contiguous());
+            let oe = probs(&objects.end.permute([0, 2, 1]).contiguous());
+            for (n, (b, subject)) in subjects.iter().enumerate() {
+                let ex = &examples[idx[*b]];
+                let chars = |s: &SpanPred| -> Option<(usize, usize, f32)> {
+                    let (a, _) = ex.offsets[s.start]?;
+                    let (_, z) = ex.offsets[s.end]?;
+                    Some((a, z, s.confidence()))
+                };
+                let Some(sc) = chars(subject) else { continue };
+                for r in 0..n_rel {
+                    let rrow = n * n_rel + r;
+                    for object in decode_spans(
+                        row(&os, rrow, seq_len),
+                        row(&oe, rrow, seq_len),
+                        1,
+                        ex.len() - 1,
+                        self.thresholds.object,
+                        self.thresholds.object,
+                    ) {
+                        if let Some(oc) = chars(&object) {
+                            found.entry(ex.record_id.as_str()).or_default().push(CharTriple { subject: sc, relation: r, object: oc });
+                        }
+                    }
+                }
+            }
+        }
+        records.iter().map(|r| self.to_record(r, found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))).collect()
+    }
+
+    fn to_record(&self, input: &Record, triples: &[CharTriple]) -> Record {
+        let codes = &self.model.config.relations;
+        let mut entities: Vec<Entity> = Vec::new();
+        let mut index: HashMap<(usize, usize, String), usize> = HashMap::new();
+        let mut intern = |span: (usize, usize, f32), label: &str, entities: &mut Vec<Entity>| -> usize {
+            let key = (span.0, span.1, label.to_owned());
+            let i = *index.entry(key).or_insert_with(|| {
+                entities.push(Entity {
+                    id: format!("T{}", entities.len() + 1),
+                    label: label.to_owned(),
+                    start: span.0,
+                    end: span.1,
+                    text: char_slice(&input.text, span.0, span.1).unwrap_or_default().to_owned(),
+                    confidence: Some(span.2),
+                });
+                entities.len() - 1
+            });
+            let e = &mut entities[i];
+            e.confidence = Some(e.confidence.unwrap_or(0.0).max(span.2));
+            i
+        };
+        let mut relations = Vec::new();
+        let mut seen = Vec::new();
+        for t in triples {
+            let code = &codes[t.relation];
+            let (head, tail) = self.schema.relation_rows(code).next().map(|r| (r.head.clone(), r.tail.clone())).unwrap_or_default();
+            let key = (t.subject.0, t.subject.1, t.relation, t.object.0, t.object.1);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let si = intern(t.subject, &head, &mut entities);
+            let oi = intern(t.object, &tail, &mut entities);
+            relations.push(Relation {
+                id: format!("R{}", relations.len() + 1),
+                code: code.clone(),
+                subject: Arg { text: entities[si].text.clone(), label: head, entity: Some(si) },
+                object: Arg { text: entities[oi].text.clone(), label: tail, entity: Some(oi) },
+                group: relations.len(),
+                confidence: Some(t.subject.2 * t.object.2),
+            });
+        }
+        Record { id: input.id.clone(), text: input.text.clone(), entities, relations, line: input.line, raw: String::new() }
+    }
+}

@@ -1,0 +1,325 @@
+//! The extract stage: ingested reports → one Parquet file of triples per shard.
+//!
+//! Each shard's output is written to a temporary file and renamed into place, so a file named
+//! after a shard is that shard finished; a run killed at any point and started again skips the
+//! finished shards and ends with exactly the files of an uninterrupted run (prediction is
+//! deterministic: same model, same shard, same batches). `worker`/`workers` split the shards of
+//! one dump between processes (a Slurm job array, a Kubernetes Indexed Job); every worker
+//! writes the same `plan.json`, and the load stage reads the shards the plan names.
+//!
+//! Inside a shard, segments go through the model in length-bucketed batches; the next shard
+//! is segmented and tokenized (rayon) on another thread while the model runs on this one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::predict::prepare_examples;
+use super::shard::{plan_shards, Shard, ShardInput, ShardPlan};
+use crate::corpus::sentences::sentence_spans;
+use crate::corpus::Record;
+use crate::ingest::output::{write_parquet_atomic, ParquetWriteError};
+use crate::ingest::IngestedReport;
+use crate::text::SegmentExample;
+use crate::train::LoadedModel;
+
+pub const PLAN_FILE: &str = "plan.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parquet { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Tokenize(#[from] crate::text::TokenizeError),
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> ExtractError + '_ {
+    move |e| ExtractError::Io { path: path.to_owned(), source: e }
+}
+
+/// What to extract and how.
+pub struct ExtractJob<'a> {
+    /// Reports needing extraction (new or changed), in ingest order.
+    pub reports: &'a [IngestedReport],
+    pub model: &'a LoadedModel,
+    pub out_dir: PathBuf,
+    /// Sentences per shard (at least; reports are never split).
+    pub shard_size: usize,
+    pub batch_size: usize,
+    pub worker: usize,
+    pub workers: usize,
+    pub progress: bool,
+    /// Test hook: abort the process (no clean-up, like a kill) after this many shards.
+    pub abort_after: Option<usize>,
+}
+
+/// The numbers of one extract run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExtractSummary {
+    pub reports: usize,
+    pub sentences: usize,
+    pub shards: usize,
+    /// Shards this worker extracted in this run.
+    pub shards_extracted: usize,
+    /// Shards of this worker already finished by an earlier (interrupted) run.
+    pub shards_resumed: usize,
+    /// Shards belonging to other workers.
+    pub shards_other_workers: usize,
+    /// Triples written by this run (finished shards from earlier runs not counted).
+    pub triples: usize,
+    pub per_relation: BTreeMap<String, usize>,
+    pub model_id: String,
+    pub seconds: f64,
+}
+
+/// One extracted triple, as a shard file row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExtractedTriple {
+    pub report_id: String,
+    pub relation: String,
+    pub subject_text: String,
+    pub subject_type: String,
+    pub subject_start: u64,
+    pub subject_end: u64,
+    pub object_text: String,
+    pub object_type: String,
+    pub object_start: u64,
+    pub object_end: u64,
+    pub confidence: f64,
+    pub model_id: String,
+}
+
+/// The plan for `reports` under `model_id`.
+pub fn plan_for(reports: &[IngestedReport], shard_size: usize, model_id: &str) -> ShardPlan {
+    let inputs: Vec<ShardInput> = reports
+        .iter()
+        .map(|r| ShardInput { report_id: &r.report_id, content_hash: &r.content_hash, sentences: sentence_spans(&r.text).len() })
+        .collect();
+    plan_shards(&inputs, shard_size, model_id)
+}
+
+fn as_records(reports: &[IngestedReport]) -> Vec<Record> {
+    reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Record { id: r.report_id.clone(), text: r.text.clone(), entities: vec![], relations: vec![], line: i + 1, raw: String::new() })
+        .collect()
+}
+
+/// Remove files of the extract directory that no plan shard names: shards of an older plan
+/// and temporary files left by a killed run.
+fn remove_stale(dir: &Path, plan: &ShardPlan) -> Result<(), ExtractError> {
+    let keep: std::collections::HashSet<String> = plan.shards.iter().map(Shard::file_name).collect();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale_shard = name.starts_with("shard-") && name.ends_with(".parquet") && !keep.contains(&name);
+        if stale_shard || name.starts_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Run the extract stage.
+pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
+    let t0 = Instant::now();
+    if job.workers == 0 || job.worker >= job.workers {
+        return Err(ExtractError::Invalid(format!("--shard-index {} must be below --shard-count {}", job.worker, job.workers)));
+    }
+    let model_id = job.model.config.model_id.clone();
+    let plan = plan_for(job.reports, job.shard_size, &model_id);
+    std::fs::create_dir_all(&job.out_dir).map_err(io(&job.out_dir))?;
+    remove_stale(&job.out_dir, &plan)?;
+    let plan_json = serde_json::to_vec_pretty(&plan).expect("plan serialises");
+    crate::corpus::write_atomic(&job.out_dir.join(PLAN_FILE), &plan_json).map_err(|e| ExtractError::Invalid(e.to_string()))?;
+
+    let mut summary = ExtractSummary {
+        reports: plan.reports,
+        sentences: plan.sentences,
+        shards: plan.shards.len(),
+        model_id: model_id.clone(),
+        ..Default::default()
+    };
+    let mut todo: Vec<&Shard> = Vec::new();
+    for s in &plan.shards {
+        if !s.owned_by(job.worker, job.workers) {
+            summary.shards_other_workers += 1;
+        } else if job.out_dir.join(s.file_name()).is_file() {
+            summary.shards_resumed += 1;
+        } else {
+            todo.push(s);
+        }
+    }
+    let todo_sentences: u64 = todo.iter().map(|s| s.sentences as u64).sum();
+    let bar = if job.progress { indicatif::ProgressBar::new(todo_sentences) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("extract {bar:30} {pos}/{len} sentences {per_sec} eta {eta} {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+
+    let predictor = job.model.predictor(job.batch_size);
+    let tokenizer = &job.model.tokenizer;
+    let codes = job.model.config.model.relations.clone();
+    let segment = job.model.config.segment;
+    let prepare = |s: &Shard| -> Result<(Vec<Record>, Vec<SegmentExample>), ExtractError> {
+        let records = as_records(&job.reports[s.first..s.end]);
+        let examples = prepare_examples(&records, tokenizer, &codes, &segment)?;
+        Ok((records, examples))
+    };
+    let mut next = todo.first().map(|s| prepare(s)).transpose()?;
+    for (k, shard) in todo.iter().enumerate() {
+        let (records, examples) = next.take().expect("prepared");
+        // Tokenize shard k+1 on another thread while the model runs shard k.
+        let (predicted, prepared_next) = std::thread::scope(|scope| {
+            let handle = todo.get(k + 1).map(|s| scope.spawn(|| prepare(s)));
+            let predicted = predictor.predict_prepared(&records, &examples);
+            (predicted, handle.map(|h| h.join().expect("tokenizer thread")))
+        });
+        next = prepared_next.transpose()?;
+        let triples = to_triples(&predicted, &model_id);
+        for t in &triples {
+            *summary.per_relation.entry(t.relation.clone()).or_default() += 1;
+        }
+        summary.triples += triples.len();
+        write_shard(&job.out_dir.join(shard.file_name()), &triples)?;
+        summary.shards_extracted += 1;
+        bar.inc(shard.sentences as u64);
+        if job.abort_after == Some(k + 1) {
+            eprintln!("extract: test hook CBRREL_ABORT_AFTER_SHARDS={}: aborting", k + 1);
+            std::process::abort();
+        }
+    }
+    bar.finish_and_clear();
+    summary.seconds = t0.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn to_triples(predicted: &[Record], model_id: &str) -> Vec<ExtractedTriple> {
+    let mut out = Vec::new();
+    for r in predicted {
+        for rel in &r.relations {
+            let (Some(si), Some(oi)) = (rel.subject.entity, rel.object.entity) else {
+                continue;
+            };
+            let (s, o) = (&r.entities[si], &r.entities[oi]);
+            out.push(ExtractedTriple {
+                report_id: r.id.clone(),
+                relation: rel.code.clone(),
+                subject_text: s.text.clone(),
+                subject_type: s.label.clone(),
+                subject_start: s.start as u64,
+                subject_end: s.end as u64,
+                object_text: o.text.clone(),
+                object_type: o.label.clone(),
+                object_start: o.start as u64,
+                object_end: o.end as u64,
+                confidence: rel.confidence.unwrap_or(0.0) as f64,
+                model_id: model_id.to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// Write one shard's triples atomically.
+pub fn write_shard(path: &Path, triples: &[ExtractedTriple]) -> Result<(), ExtractError> {
+    let s = |f: fn(&ExtractedTriple) -> &str| triples.iter().map(f).collect::<Vec<&str>>();
+    let u = |f: fn(&ExtractedTriple) -> u64| triples.iter().map(f).collect::<Vec<u64>>();
+    let columns = vec![
+        Column::new("report_id".into(), s(|t| &t.report_id)),
+        Column::new("relation".into(), s(|t| &t.relation)),
+        Column::new("subject_text".into(), s(|t| &t.subject_text)),
+        Column::new("subject_type".into(), s(|t| &t.subject_type)),
+        Column::new("subject_start".into(), u(|t| t.subject_start)),
+        Column::new("subject_end".into(), u(|t| t.subject_end)),
+        Column::new("object_text".into(), s(|t| &t.object_text)),
+        Column::new("object_type".into(), s(|t| &t.object_type)),
+        Column::new("object_start".into(), u(|t| t.object_start)),
+        Column::new("object_end".into(), u(|t| t.object_end)),
+        Column::new("confidence".into(), triples.iter().map(|t| t.confidence).collect::<Vec<f64>>()),
+        Column::new("model_id".into(), s(|t| &t.model_id)),
+    ];
+    let perr = |e: PolarsError| ExtractError::Parquet { path: path.to_owned(), message: e.to_string() };
+    let mut df = DataFrame::new(triples.len(), columns).map_err(perr)?;
+    write_parquet_atomic(path, &mut df).map_err(|e| match e {
+        ParquetWriteError::Io(e) => ExtractError::Io { path: path.to_owned(), source: e },
+        ParquetWriteError::Polars(e) => perr(e),
+    })
+}
+
+/// Read one shard file.
+pub fn read_shard(path: &Path) -> Result<Vec<ExtractedTriple>, ExtractError> {
+    let perr = |e: PolarsError| ExtractError::Parquet { path: path.to_owned(), message: e.to_string() };
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let df = ParquetReader::new(file).finish().map_err(perr)?;
+    let s = |name: &str| -> Result<Vec<String>, ExtractError> {
+        df.column(name)
+            .map_err(perr)?
+            .str()
+            .map_err(perr)?
+            .iter()
+            .map(|v| v.map(str::to_owned).ok_or_else(|| ExtractError::Invalid(format!("{}: null {name}", path.display()))))
+            .collect()
+    };
+    let u = |name: &str| -> Result<Vec<u64>, ExtractError> {
+        df.column(name)
+            .map_err(perr)?
+            .u64()
+            .map_err(perr)?
+            .iter()
+            .map(|v| v.ok_or_else(|| ExtractError::Invalid(format!("{}: null {name}", path.display()))))
+            .collect()
+    };
+    let (ids, rels, st, sty, ot, oty, models) =
+        (s("report_id")?, s("relation")?, s("subject_text")?, s("subject_type")?, s("object_text")?, s("object_type")?, s("model_id")?);
+    let (ss, se, os, oe) = (u("subject_start")?, u("subject_end")?, u("object_start")?, u("object_end")?);
+    let conf: Vec<f64> = df.column("confidence").map_err(perr)?.f64().map_err(perr)?.iter().map(|v| v.unwrap_or(0.0)).collect();
+    Ok((0..df.height())
+        .map(|i| ExtractedTriple {
+            report_id: ids[i].clone(),
+            relation: rels[i].clone(),
+            subject_text: st[i].clone(),
+            subject_type: sty[i].clone(),
+            subject_start: ss[i],
+            subject_end: se[i],
+            object_text: ot[i].clone(),
+            object_type: oty[i].clone(),
+            object_start: os[i],
+            object_end: oe[i],
+            confidence: conf[i],
+            model_id: models[i].clone(),
+        })
+        .collect())
+}
+
+/// Read the plan of an extract directory and every shard it names, failing if one is missing
+/// (an extraction still running, or a worker of the job array that failed).
+pub fn read_extraction(dir: &Path) -> Result<(ShardPlan, Vec<ExtractedTriple>), ExtractError> {
+    let plan_path = dir.join(PLAN_FILE);
+    let text = std::fs::read_to_string(&plan_path).map_err(io(&plan_path))?;
+    let plan: ShardPlan = serde_json::from_str(&text).map_err(|e| ExtractError::Invalid(format!("{}: {e}", plan_path.display())))?;
+    let missing: Vec<String> = plan.shards.iter().map(Shard::file_name).filter(|n| !dir.join(n).is_file()).collect();
+    if !missing.is_empty() {
+        return Err(ExtractError::Invalid(format!(
+            "{} of {} shards not extracted yet in {} (first: {}); run `cbrrel extract` for every worker first",
+            missing.len(),
+            plan.shards.len(),
+            dir.display(),
+            missing[0]
+        )));
+    }
+    let mut all = Vec::new();
+    for s in &plan.shards {
+        all.extend(read_shard(&dir.join(s.file_name()))?);
+    }
+    Ok((plan, all))
+}

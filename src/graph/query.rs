@@ -1,0 +1,136 @@
+//! `cbrrel query`: SPARQL 1.1 over the store, read-only, results in the W3C formats.
+//!
+//! The store is opened read-only and the default graph is the union of all graphs (the report
+//! graphs and the ontology), so a clinician's query needs no GRAPH clause; `GRAPH ?report`
+//! still names the report a triple came from. An UPDATE is refused before the store is opened.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::ValueEnum;
+use oxigraph::io::RdfFormat;
+use oxigraph::model::Term;
+use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
+use oxigraph::sparql::{QueryResults, SparqlEvaluator};
+use oxigraph::store::Store;
+use unicode_width::UnicodeWidthStr;
+
+use super::GraphError;
+
+/// Output of `cbrrel query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ResultFormat {
+    /// Aligned columns for a terminal.
+    #[default]
+    Table,
+    /// SPARQL 1.1 Query Results CSV.
+    Csv,
+    /// SPARQL 1.1 Query Results TSV.
+    Tsv,
+    /// SPARQL 1.1 Query Results JSON.
+    Json,
+}
+
+/// Parse a query, refusing updates with a clear message.
+pub fn parse_read_only(sparql: &str) -> Result<oxigraph::sparql::PreparedSparqlQuery, GraphError> {
+    match SparqlEvaluator::new().parse_query(sparql) {
+        Ok(q) => Ok(q),
+        Err(query_err) => {
+            if SparqlEvaluator::new().parse_update(sparql).is_ok() {
+                Err(GraphError::ReadOnly)
+            } else {
+                Err(GraphError::Query(query_err.to_string()))
+            }
+        }
+    }
+}
+
+/// Run `sparql` on the store at `dir` and write the results to `out`. Returns the number of
+/// solutions (or triples; 1 for ASK).
+pub fn run_query(dir: &Path, sparql: &str, format: ResultFormat, out: &mut dyn Write) -> Result<usize, GraphError> {
+    let mut prepared = parse_read_only(sparql)?;
+    if !dir.exists() {
+        return Err(GraphError::Store(format!("{}: no store here (run `cbrrel load` or `cbrrel graph` first)", dir.display())));
+    }
+    let store = Store::open_read_only(dir).map_err(|e| GraphError::Store(format!("{}: {e}", dir.display())))?;
+    prepared.dataset_mut().set_default_graph_as_union();
+    let results = prepared.on_store(&store).execute().map_err(|e| GraphError::Query(e.to_string()))?;
+    let io = |e: std::io::Error| GraphError::Store(format!("writing results: {e}"));
+    let w3c = |f: ResultFormat| match f {
+        ResultFormat::Csv => QueryResultsFormat::Csv,
+        ResultFormat::Tsv => QueryResultsFormat::Tsv,
+        _ => QueryResultsFormat::Json,
+    };
+    match results {
+        QueryResults::Boolean(b) => {
+            if format == ResultFormat::Table {
+                writeln!(out, "{b}").map_err(io)?;
+            } else {
+                QueryResultsSerializer::from_format(w3c(format)).serialize_boolean_to_writer(&mut *out, b).map_err(io)?;
+            }
+            Ok(1)
+        }
+        QueryResults::Solutions(solutions) => {
+            let vars = solutions.variables().to_vec();
+            if format == ResultFormat::Table {
+                let mut rows: Vec<Vec<String>> = Vec::new();
+                for s in solutions {
+                    let s = s.map_err(|e| GraphError::Query(e.to_string()))?;
+                    rows.push(vars.iter().map(|v| s.get(v).map(cell).unwrap_or_default()).collect());
+                }
+                let header: Vec<String> = vars.iter().map(|v| v.as_str().to_owned()).collect();
+                write_table(out, &header, &rows).map_err(io)?;
+                return Ok(rows.len());
+            }
+            let mut ser = QueryResultsSerializer::from_format(w3c(format)).serialize_solutions_to_writer(&mut *out, vars).map_err(io)?;
+            let mut n = 0;
+            for s in solutions {
+                let s = s.map_err(|e| GraphError::Query(e.to_string()))?;
+                ser.serialize(&s).map_err(io)?;
+                n += 1;
+            }
+            ser.finish().map_err(io)?;
+            Ok(n)
+        }
+        QueryResults::Graph(triples) => {
+            // CONSTRUCT / DESCRIBE: N-Triples whatever the format.
+            let mut ser = oxigraph::io::RdfSerializer::from_format(RdfFormat::NTriples).for_writer(&mut *out);
+            let mut n = 0;
+            for t in triples {
+                let t = t.map_err(|e| GraphError::Query(e.to_string()))?;
+                ser.serialize_triple(&t).map_err(io)?;
+                n += 1;
+            }
+            ser.finish().map_err(io)?;
+            Ok(n)
+        }
+    }
+}
+
+/// A term as a person reads it: literal values bare, IRIs in angle brackets.
+fn cell(t: &Term) -> String {
+    match t {
+        Term::Literal(l) => l.value().to_owned(),
+        Term::NamedNode(n) => format!("<{}>", n.as_str()),
+        other => other.to_string(),
+    }
+}
+
+fn write_table(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.width());
+        }
+    }
+    let line = |cells: &[String], out: &mut dyn Write| -> std::io::Result<()> {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.width()))).collect();
+        writeln!(out, "{}", padded.join("  ").trim_end())
+    };
+    line(header, out)?;
+    writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "))?;
+    for r in rows {
+        line(r, out)?;
+    }
+    writeln!(out, "({} rows)", rows.len())
+}

@@ -1,0 +1,162 @@
+//! Ingest: EMR dumps (CSV, Parquet, NDJSON; one file or a glob) → one Parquet table of
+//! accepted reports and one CSV of quarantined rows. The first stage of the nightly graph.
+//!
+//! - `dump` reads the files row by row, mapping the dump's column names to ours.
+//! - `validate` decides, per row, accepted or quarantined (and why): missing id or text,
+//!   invalid UTF-8, empty text, text over the size limit, one id with two different texts.
+//! - `output` writes `reports.parquet` (with a SHA-256 content hash and a status per report:
+//!   `new`, `changed` or `unchanged` against the hashes of the last load) and `quarantine.csv`,
+//!   both atomically.
+//!
+//! Accounting: every row read is either accepted or quarantined; `read = accepted +
+//! quarantined` always holds, and `skipped` (unchanged since the last load) is a part of
+//! `accepted`.
+
+pub mod dump;
+pub mod output;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use dump::{expand_inputs, read_dump, DumpFormat, RawRow};
+pub use output::{read_reports, write_quarantine, write_reports, IngestedReport, ReportStatus};
+pub use validate::{validate, QuarantineReason, QuarantinedRow, Validated};
+
+/// Everything that can stop the ingest stage (as opposed to a bad row, which is quarantined).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Input(String),
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("parquet {path}: {message}")]
+    Parquet { path: PathBuf, message: String },
+}
+
+impl IngestError {
+    pub fn io(path: &Path, source: std::io::Error) -> IngestError {
+        IngestError::Io { path: path.to_owned(), source }
+    }
+}
+
+/// Which column of the dump holds what (`[columns]` of pipeline/nightly.toml).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnMap {
+    /// Report id (required).
+    pub id: String,
+    /// Report text (required).
+    pub text: String,
+    #[serde(default)]
+    pub patient: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+impl Default for ColumnMap {
+    fn default() -> Self {
+        ColumnMap {
+            id: "report_id".into(),
+            text: "text".into(),
+            patient: Some("patient_id".into()),
+            date: Some("date".into()),
+            department: Some("department".into()),
+        }
+    }
+}
+
+/// The numbers of one ingest run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestSummary {
+    pub files: usize,
+    pub read: usize,
+    pub accepted: usize,
+    pub quarantined: usize,
+    /// Accepted reports unchanged since the last load (not re-processed).
+    pub skipped: usize,
+    pub new: usize,
+    pub changed: usize,
+    /// Quarantined rows per reason code.
+    pub quarantine_reasons: BTreeMap<String, usize>,
+}
+
+impl IngestSummary {
+    /// `read = accepted + quarantined` and `accepted = new + changed + skipped`.
+    pub fn adds_up(&self) -> bool {
+        self.read == self.accepted + self.quarantined
+            && self.accepted == self.new + self.changed + self.skipped
+            && self.quarantine_reasons.values().sum::<usize>() == self.quarantined
+    }
+}
+
+/// SHA-256 of a report's text, hex: a report whose hash is unchanged is not re-processed.
+pub fn content_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Run the ingest stage: read every input, validate, compare with `previous` hashes (report id →
+/// hash of the last load), write `out_dir/reports.parquet` and `out_dir/quarantine.csv`.
+pub fn ingest(
+    inputs: &[PathBuf],
+    format: Option<DumpFormat>,
+    columns: &ColumnMap,
+    max_text_chars: usize,
+    previous: &BTreeMap<String, String>,
+    out_dir: &Path,
+) -> Result<IngestSummary, IngestError> {
+    let mut rows = Vec::new();
+    for path in inputs {
+        rows.extend(read_dump(path, format, columns)?);
+    }
+    let Validated { accepted, quarantined } = validate(rows, max_text_chars);
+    let mut summary = IngestSummary { files: inputs.len(), ..Default::default() };
+    summary.read = accepted.len() + quarantined.len();
+    summary.quarantined = quarantined.len();
+    for q in &quarantined {
+        *summary.quarantine_reasons.entry(q.reason.code().to_owned()).or_default() += 1;
+    }
+    let reports: Vec<IngestedReport> = accepted
+        .into_iter()
+        .map(|row| {
+            let text = row.text_str().expect("validated").to_owned();
+            let hash = content_hash(&text);
+            let status = match previous.get(row.id_str().expect("validated")) {
+                None => ReportStatus::New,
+                Some(h) if *h == hash => ReportStatus::Unchanged,
+                Some(_) => ReportStatus::Changed,
+            };
+            IngestedReport {
+                report_id: row.id_str().expect("validated").to_owned(),
+                patient_id: row.patient.clone(),
+                date: row.date.clone(),
+                department: row.department.clone(),
+                text,
+                content_hash: hash,
+                status,
+                source: row.source.display().to_string(),
+                row: row.row as u64,
+            }
+        })
+        .collect();
+    summary.accepted = reports.len();
+    for r in &reports {
+        match r.status {
+            ReportStatus::New => summary.new += 1,
+            ReportStatus::Changed => summary.changed += 1,
+            ReportStatus::Unchanged => summary.skipped += 1,
+        }
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| IngestError::io(out_dir, e))?;
+    write_reports(&out_dir.join(output::REPORTS_FILE), &reports)?;
+    write_quarantine(&out_dir.join(output::QUARANTINE_FILE), &quarantined)?;
+    debug_assert!(summary.adds_up());
+    Ok(summary)
+}

@@ -1,0 +1,187 @@
+//! Model configuration: the encoder's HuggingFace `config.json` fields and the CBRRel head's
+//! switches (one per ablation of the paper's Table 7). Stored in every checkpoint.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::ModelError;
+
+/// The fields of a HuggingFace BERT `config.json` the encoder needs. Every size comes from the
+/// file, so any BERT checkpoint (CKBERT, bert-base-chinese, m3e-small) loads; unknown keys of
+/// the HF file are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: i64,
+    pub hidden_size: i64,
+    pub num_hidden_layers: i64,
+    pub num_attention_heads: i64,
+    pub intermediate_size: i64,
+    #[serde(default = "default_act")]
+    pub hidden_act: HiddenAct,
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "default_positions")]
+    pub max_position_embeddings: i64,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: i64,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: i64,
+}
+
+/// Activation of the feed-forward block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HiddenAct {
+    /// Exact (erf) GELU, BERT's default.
+    Gelu,
+    /// tanh approximation.
+    #[serde(alias = "gelu_new", alias = "gelu_pytorch_tanh")]
+    GeluApproximate,
+    Relu,
+}
+
+fn default_act() -> HiddenAct {
+    HiddenAct::Gelu
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_positions() -> i64 {
+    512
+}
+fn default_type_vocab() -> i64 {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+
+impl BertConfig {
+    /// Read a HuggingFace `config.json`.
+    pub fn from_file(path: &Path) -> Result<BertConfig, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io { path: path.to_owned(), source: e })?;
+        let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// A randomly initialised encoder of a given shape (`--encoder-config hidden=…`).
+    pub fn sized(vocab_size: i64, hidden: i64, layers: i64, heads: i64) -> BertConfig {
+        BertConfig {
+            vocab_size,
+            hidden_size: hidden,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            intermediate_size: 4 * hidden,
+            hidden_act: HiddenAct::Gelu,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.1,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            pad_token_id: 0,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.hidden_size <= 0 || self.num_attention_heads <= 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return Err(ModelError::Config(format!(
+                "hidden_size {} must be a positive multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            )));
+        }
+        if self.vocab_size <= 0 || self.num_hidden_layers < 0 || self.max_position_embeddings <= 0 {
+            return Err(ModelError::Config("vocab_size, num_hidden_layers and max_position_embeddings must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The feature-fusion layer between the subject tagger and the object taggers (§3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// The paper's U-Net: 2-D encoder–decoder with skip connections.
+    Unet,
+    /// Table 7's "CNN instead of U-Net": two 2-D convolutions, no down/up-sampling.
+    Cnn,
+    /// No fusion: object taggers read the attention output directly.
+    None,
+}
+
+/// The CBRRel model: encoder settings plus the head's switches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CbrrelConfig {
+    pub encoder: BertConfig,
+    /// Relation classes (codes) in tagger order.
+    pub relations: Vec<String>,
+    /// BiLSTM after the encoder (eqs. 4–9).
+    pub bilstm: bool,
+    /// Relative-position attention (eqs. 10–11).
+    pub attention: bool,
+    /// Heads of the relative-position attention.
+    pub attention_heads: i64,
+    /// Clip distance k of the relative positions: a^K, a^V are learned for j − i ∈ [−k, k].
+    pub max_relative_position: i64,
+    pub fusion: Fusion,
+    /// Channels of the first U-Net (or CNN) level; doubled at each level down.
+    pub fusion_channels: i64,
+    /// Width of the object tagger's hidden layer (0: the paper's single linear map; see
+    /// `taggers::ObjectTagger` for why a hidden layer helps).
+    #[serde(default)]
+    pub object_hidden: i64,
+    /// Dropout of the head (BiLSTM output, attention, taggers).
+    pub dropout: f64,
+}
+
+impl CbrrelConfig {
+    /// The full model of the paper around `encoder`.
+    pub fn full(encoder: BertConfig, relations: Vec<String>) -> CbrrelConfig {
+        CbrrelConfig {
+            encoder,
+            relations,
+            bilstm: true,
+            attention: true,
+            attention_heads: 8,
+            max_relative_position: 16,
+            fusion: Fusion::Unet,
+            fusion_channels: 8,
+            object_hidden: 0,
+            dropout: 0.1,
+        }
+    }
+
+    pub fn hidden(&self) -> i64 {
+        self.encoder.hidden_size
+    }
+
+    pub fn n_relations(&self) -> i64 {
+        self.relations.len() as i64
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.encoder.validate()?;
+        if self.relations.is_empty() {
+            return Err(ModelError::Config("no relation classes".into()));
+        }
+        if self.bilstm && self.hidden() % 2 != 0 {
+            return Err(ModelError::Config(format!("BiLSTM needs an even hidden size, not {}", self.hidden())));
+        }
+        if self.attention && (self.attention_heads <= 0 || self.hidden() % self.attention_heads != 0) {
+            return Err(ModelError::Config(format!("attention_heads {} must divide hidden size {}", self.attention_heads, self.hidden())));
+        }
+        if self.object_hidden < 0 {
+            return Err(ModelError::Config("object_hidden must be ≥ 0".into()));
+        }
+        if self.max_relative_position < 1 || self.fusion_channels < 1 {
+            return Err(ModelError::Config("max_relative_position and fusion_channels must be ≥ 1".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! pipeline/nightly.toml: where the dump is, how its columns are named, which model, how big a
+//! shard, where the work files and the store live. Every path and size can be overridden on
+//! the command line; relative paths are relative to the directory the command runs in.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::{ColumnMap, DumpFormat};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NightlyConfig {
+    /// Stage outputs: `{work_dir}/ingest/`, `{work_dir}/extract/`.
+    pub work_dir: PathBuf,
+    pub input: InputConfig,
+    #[serde(default)]
+    pub columns: ColumnMap,
+    #[serde(default)]
+    pub limits: Limits,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub extract: ExtractConfig,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Files or globs (`dumps/*.parquet`).
+    pub paths: Vec<String>,
+    /// Format of every input; by file extension when absent.
+    #[serde(default)]
+    pub format: Option<DumpFormat>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Longest accepted report text, in chars.
+    pub max_text_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_text_chars: 20_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A run directory written by `cbrrel train`.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractConfig {
+    /// Sentences per shard (at least; a report is never split).
+    pub shard_size: usize,
+    /// Segments per model batch.
+    pub batch_size: usize,
+    /// auto | cpu | cuda | cuda:N
+    pub device: String,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        ExtractConfig { shard_size: 2000, batch_size: 32, device: "auto".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Oxigraph store directory (RocksDB).
+    pub dir: PathBuf,
+}
+
+impl NightlyConfig {
+    pub fn load(path: &Path) -> Result<NightlyConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn ingest_dir(&self) -> PathBuf {
+        self.work_dir.join("ingest")
+    }
+
+    pub fn extract_dir(&self) -> PathBuf {
+        self.work_dir.join("extract")
+    }
+}

@@ -1,0 +1,8 @@
+//! The nightly graph job: `config` (pipeline/nightly.toml) and `run` (the stages ingest →
+//! extract → load, each reading only its predecessor's files in the work directory).
+
+pub mod config;
+pub mod run;
+
+pub use config::NightlyConfig;
+pub use run::{run_extract, run_ingest, run_load, ExtractOptions, NightlySummary};

@@ -1,0 +1,298 @@
+//! The stages of the nightly graph, as the CLI runs them one by one (`cbrrel ingest`,
+//! `extract`, `load`) or in order (`cbrrel graph`).
+//!
+//! Each stage reads only the files of the stage before it in the work directory and writes its
+//! own, with a `summary.json` a person (or the next command) can open. The one JSON summary
+//! every command prints has the same keys whatever the stage, so a scheduler alerts on one
+//! shape: numbers of stages that did not run in this command come from their summary.json, or
+//! are zero.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::NightlyConfig;
+use crate::corpus::{write_atomic, Schema};
+use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary};
+use crate::graph::{load, stored_hashes, LoadSummary, ReportInput, RunInfo, Shapes, TripleInput, Vocabulary, ONTOLOGY_TTL, SHAPES_TTL};
+use crate::ingest::output::REPORTS_FILE;
+use crate::ingest::{expand_inputs, ingest, read_reports, IngestSummary, IngestedReport};
+use crate::train::LoadedModel;
+
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// The one summary every stage command and `cbrrel graph` print with `--format json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NightlySummary {
+    /// Stages this command ran.
+    pub stages: Vec<String>,
+    pub read: usize,
+    pub accepted: usize,
+    pub quarantined: usize,
+    /// Accepted reports unchanged since the last load (not re-processed).
+    pub skipped: usize,
+    pub new: usize,
+    pub changed: usize,
+    pub quarantine_reasons: BTreeMap<String, usize>,
+    /// Reports extracted (new + changed).
+    pub reports_extracted: usize,
+    pub sentences: usize,
+    pub shards: usize,
+    /// Relations extracted (extract) or loaded (load).
+    pub triples: usize,
+    pub per_relation: BTreeMap<String, usize>,
+    /// Quads in the store after the load.
+    pub store_quads: usize,
+    /// Bytes of the store directory on disk.
+    pub store_bytes: u64,
+    /// Seconds per stage run by this command, and `total`.
+    pub seconds: BTreeMap<String, f64>,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
+    write_atomic(path, serde_json::to_string_pretty(v).expect("serialises").as_bytes()).map_err(|e| e.to_string())
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+impl NightlySummary {
+    fn add_extract(&mut self, s: &ExtractSummary) {
+        self.reports_extracted = s.reports;
+        self.sentences = s.sentences;
+        self.shards = s.shards;
+        self.triples = s.triples;
+        self.per_relation = s.per_relation.clone();
+    }
+
+    /// Fill the numbers of stages this command did not run from their summary.json files.
+    pub fn from_work_dir(cfg: &NightlyConfig) -> NightlySummary {
+        let mut s = NightlySummary::default();
+        if let Some(i) = read_json::<IngestSummaryFile>(&cfg.ingest_dir().join(SUMMARY_FILE)) {
+            s.add_ingest_data(&i.summary);
+        }
+        if let Some(e) = read_json::<ExtractSummaryFile>(&cfg.extract_dir().join(SUMMARY_FILE)) {
+            s.reports_extracted = e.reports;
+            s.sentences = e.sentences;
+            s.shards = e.shards;
+            s.triples = e.triples;
+            s.per_relation = e.per_relation;
+        }
+        s.store_bytes = dir_bytes(&cfg.store.dir);
+        s
+    }
+
+    /// `read = accepted + quarantined`, and accepted = new + changed + skipped.
+    pub fn adds_up(&self) -> bool {
+        self.read == self.accepted + self.quarantined && self.accepted == self.new + self.changed + self.skipped
+    }
+}
+
+/// ingest/summary.json
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IngestSummaryFile {
+    inputs: Vec<PathBuf>,
+    #[serde(flatten)]
+    summary: IngestSummaryData,
+}
+
+/// The serialisable part of an ingest summary (the library type only serialises).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IngestSummaryData {
+    files: usize,
+    read: usize,
+    accepted: usize,
+    quarantined: usize,
+    skipped: usize,
+    new: usize,
+    changed: usize,
+    quarantine_reasons: BTreeMap<String, usize>,
+}
+
+impl From<&IngestSummary> for IngestSummaryData {
+    fn from(s: &IngestSummary) -> Self {
+        IngestSummaryData {
+            files: s.files,
+            read: s.read,
+            accepted: s.accepted,
+            quarantined: s.quarantined,
+            skipped: s.skipped,
+            new: s.new,
+            changed: s.changed,
+            quarantine_reasons: s.quarantine_reasons.clone(),
+        }
+    }
+}
+
+impl NightlySummary {
+    fn add_ingest_data(&mut self, s: &IngestSummaryData) {
+        self.read = s.read;
+        self.accepted = s.accepted;
+        self.quarantined = s.quarantined;
+        self.skipped = s.skipped;
+        self.new = s.new;
+        self.changed = s.changed;
+        self.quarantine_reasons = s.quarantine_reasons.clone();
+    }
+}
+
+/// extract/summary.json (the whole plan, whichever workers ran).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ExtractSummaryFile {
+    model_id: String,
+    reports: usize,
+    sentences: usize,
+    shards: usize,
+    triples: usize,
+    per_relation: BTreeMap<String, usize>,
+}
+
+/// The class/property IRIs of the CASMeD schema (ontology/casmed.toml).
+pub fn vocabulary(schema: &Schema) -> Result<Vocabulary, String> {
+    Vocabulary::from_schema(schema)
+}
+
+/// Stage 1: ingest the dump(s) into `{work}/ingest/`.
+pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(), String> {
+    let t0 = Instant::now();
+    let vocab = vocabulary(&Schema::casmed())?;
+    let previous = stored_hashes(&cfg.store.dir, &vocab).map_err(|e| e.to_string())?;
+    let inputs = expand_inputs(&cfg.input.paths).map_err(|e| e.to_string())?;
+    let s = ingest(&inputs, cfg.input.format, &cfg.columns, cfg.limits.max_text_chars, &previous, &cfg.ingest_dir()).map_err(|e| e.to_string())?;
+    let data = IngestSummaryData::from(&s);
+    write_json(&cfg.ingest_dir().join(SUMMARY_FILE), &IngestSummaryFile { inputs, summary: data.clone() })?;
+    summary.add_ingest_data(&data);
+    summary.stages.push("ingest".into());
+    summary.seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The reports of the last ingest that need extraction and loading (new or changed).
+fn reports_to_process(cfg: &NightlyConfig) -> Result<Vec<IngestedReport>, String> {
+    let path = cfg.ingest_dir().join(REPORTS_FILE);
+    if !path.is_file() {
+        return Err(format!("{}: not found; run `cbrrel ingest` first", path.display()));
+    }
+    let all = read_reports(&path).map_err(|e| e.to_string())?;
+    Ok(all.into_iter().filter(|r| r.status.needs_processing()).collect())
+}
+
+/// How to run the extract stage.
+pub struct ExtractOptions {
+    pub device: tch::Device,
+    pub worker: usize,
+    pub workers: usize,
+    pub progress: bool,
+    pub abort_after: Option<usize>,
+}
+
+/// Stage 2: extract triples from the ingested reports into `{work}/extract/`.
+pub fn run_extract(cfg: &NightlyConfig, opts: &ExtractOptions, summary: &mut NightlySummary) -> Result<(), String> {
+    let t0 = Instant::now();
+    let reports = reports_to_process(cfg)?;
+    let model = LoadedModel::load(&cfg.model.dir, opts.device).map_err(|e| format!("model {}: {e}", cfg.model.dir.display()))?;
+    let s = extract(ExtractJob {
+        reports: &reports,
+        model: &model,
+        out_dir: cfg.extract_dir(),
+        shard_size: cfg.extract.shard_size,
+        batch_size: cfg.extract.batch_size,
+        worker: opts.worker,
+        workers: opts.workers,
+        progress: opts.progress,
+        abort_after: opts.abort_after,
+    })
+    .map_err(|e| e.to_string())?;
+    summary.add_extract(&s);
+    // The summary file describes the whole plan: written when every shard exists (by the
+    // last worker to finish), from the shard files themselves.
+    if let Ok((plan, triples)) = read_extraction(&cfg.extract_dir()) {
+        let mut per_relation = BTreeMap::new();
+        for t in &triples {
+            *per_relation.entry(t.relation.clone()).or_default() += 1;
+        }
+        let file = ExtractSummaryFile {
+            model_id: plan.model_id.clone(),
+            reports: plan.reports,
+            sentences: plan.sentences,
+            shards: plan.shards.len(),
+            triples: triples.len(),
+            per_relation: per_relation.clone(),
+        };
+        write_json(&cfg.extract_dir().join(SUMMARY_FILE), &file)?;
+        summary.triples = triples.len();
+        summary.per_relation = per_relation;
+    }
+    summary.stages.push("extract".into());
+    summary.seconds.insert("extract".into(), t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Stage 3: load the extracted triples into the store.
+pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<LoadSummary, String> {
+    let t0 = Instant::now();
+    let reports = reports_to_process(cfg)?;
+    let (plan, triples) = read_extraction(&cfg.extract_dir()).map_err(|e| e.to_string())?;
+    if plan.reports != reports.len() {
+        return Err(format!(
+            "the extraction in {} covers {} reports but the last ingest has {} to process: run `cbrrel extract` again",
+            cfg.extract_dir().display(),
+            plan.reports,
+            reports.len()
+        ));
+    }
+    let mut by_report: HashMap<&str, Vec<TripleInput<'_>>> = HashMap::new();
+    for t in &triples {
+        by_report.entry(t.report_id.as_str()).or_default().push(TripleInput {
+            relation: &t.relation,
+            subject_text: &t.subject_text,
+            subject_type: &t.subject_type,
+            subject_span: (t.subject_start, t.subject_end),
+            object_text: &t.object_text,
+            object_type: &t.object_type,
+            object_span: (t.object_start, t.object_end),
+            confidence: t.confidence,
+        });
+    }
+    let known: std::collections::HashSet<&str> = reports.iter().map(|r| r.report_id.as_str()).collect();
+    if let Some(stray) = by_report.keys().find(|id| !known.contains(**id)) {
+        return Err(format!("extracted triples for report {stray:?}, which the last ingest does not list: run `cbrrel extract` again"));
+    }
+    let inputs: Vec<ReportInput<'_>> = reports
+        .iter()
+        .map(|r| ReportInput {
+            report_id: &r.report_id,
+            content_hash: &r.content_hash,
+            patient_id: r.patient_id.as_deref(),
+            date: r.date.as_deref(),
+            department: r.department.as_deref(),
+            triples: by_report.remove(r.report_id.as_str()).unwrap_or_default(),
+        })
+        .collect();
+    let vocab = vocabulary(&Schema::casmed())?;
+    let shapes = Shapes::parse(SHAPES_TTL)?;
+    let run = RunInfo { model_id: plan.model_id.clone(), ended_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string() };
+    let s = load(&cfg.store.dir, ONTOLOGY_TTL, &shapes, &vocab, &inputs, &run).map_err(|e| e.to_string())?;
+    summary.store_quads = s.store_quads;
+    summary.store_bytes = dir_bytes(&cfg.store.dir);
+    summary.stages.push("load".into());
+    summary.seconds.insert("load".into(), t0.elapsed().as_secs_f64());
+    Ok(s)
+}

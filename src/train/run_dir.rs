@@ -1,0 +1,105 @@
+//! A trained model's directory stands alone: `model.safetensors` (EMA weights when EMA was on),
+//! `config.json` (architecture, schema, relation order, thresholds, segmenting, training
+//! settings, model id), the tokenizer file, and `metrics.jsonl` (one line per epoch).
+//! Loading it needs nothing else.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::Device;
+
+use super::settings::Settings;
+use crate::corpus::Schema;
+use crate::extract::{Predictor, Thresholds};
+use crate::model::{checkpoint, Cbrrel, CbrrelConfig, ModelError};
+use crate::text::{BertTokenizer, SegmentConfig};
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// `config.json` of a run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// `cbrrel-<hash>`: names the model in predictions and provenance.
+    pub model_id: String,
+    /// Seconds since the Unix epoch.
+    pub created_unix: u64,
+    pub model: CbrrelConfig,
+    pub schema: Schema,
+    pub thresholds: Thresholds,
+    pub segment: SegmentConfig,
+    /// File name of the tokenizer inside the directory.
+    pub tokenizer_file: String,
+    pub settings: Settings,
+    /// Where the encoder weights came from (a HF folder) or `random`.
+    pub encoder_source: String,
+    /// Dev scores of the saved weights, when a dev set was given.
+    pub dev: Option<serde_json::Value>,
+}
+
+/// A run directory loaded into memory.
+pub struct LoadedModel {
+    pub dir: PathBuf,
+    pub config: RunConfig,
+    pub vs: VarStore,
+    pub model: Cbrrel,
+    pub tokenizer: BertTokenizer,
+    pub device: Device,
+}
+
+impl LoadedModel {
+    pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, ModelError> {
+        let cfg_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::Io { path: cfg_path.clone(), source: e })?;
+        let config: RunConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", cfg_path.display())))?;
+        config.model.validate()?;
+        let mut vs = VarStore::new(device);
+        let model = Cbrrel::new(&vs.root(), &config.model);
+        checkpoint::load_weights(&mut vs, &dir.join(WEIGHTS_FILE))?;
+        let tok_path = dir.join(&config.tokenizer_file);
+        let tokenizer = BertTokenizer::from_path(&tok_path).map_err(|e| ModelError::Config(e.to_string()))?;
+        Ok(LoadedModel { dir: dir.to_owned(), config, vs, model, tokenizer, device })
+    }
+
+    pub fn predictor(&self, batch_size: usize) -> Predictor<'_> {
+        Predictor {
+            model: &self.model,
+            tokenizer: &self.tokenizer,
+            schema: &self.config.schema,
+            thresholds: self.config.thresholds,
+            segment: self.config.segment,
+            device: self.device,
+            batch_size,
+        }
+    }
+}
+
+/// Copy the tokenizer file into `dir`, returning its name there.
+pub fn copy_tokenizer(tokenizer: &BertTokenizer, dir: &Path) -> Result<String, ModelError> {
+    let name = tokenizer.source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "vocab.txt".into());
+    let dest = dir.join(&name);
+    if tokenizer.source != dest {
+        // Replace, not overwrite: the copy keeps a read-only source's mode.
+        let _ = std::fs::remove_file(&dest);
+        std::fs::copy(&tokenizer.source, &dest).map_err(|e| ModelError::Io { path: dest.clone(), source: e })?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644));
+    }
+    // A bare vocab.txt keeps its lower-casing choice through tokenizer_config.json.
+    let cfg = tokenizer.source.with_file_name("tokenizer_config.json");
+    if name == "vocab.txt" && cfg.is_file() && cfg != dir.join("tokenizer_config.json") {
+        let dest = dir.join("tokenizer_config.json");
+        let _ = std::fs::remove_file(&dest);
+        std::fs::copy(&cfg, &dest).map_err(|e| ModelError::Io { path: dest.clone(), source: e })?;
+    }
+    Ok(name)
+}
+
+/// Write `config.json` atomically.
+pub fn write_config(dir: &Path, config: &RunConfig) -> Result<(), ModelError> {
+    let json = serde_json::to_string_pretty(config).map_err(|e| ModelError::Config(e.to_string()))?;
+    crate::corpus::write_atomic(&dir.join(CONFIG_FILE), json.as_bytes()).map_err(|e| ModelError::Config(e.to_string()))
+}

@@ -1,0 +1,329 @@
+//! `cbrrel train`: the training loop.
+//!
+//! Every gold subject of a segment trains in the same step (batched object taggers), not
+//! CasRel's one random subject. Per step: forward, eq. (18) loss, backward; FGM (§3.2) adds
+//! the adversarial loss's gradients and restores the embeddings exactly; gradient clipping;
+//! AdamW with warm-up and linear decay (encoder and head at their own rates); EMA update.
+//! After each epoch the EMA weights are scored on dev; the best are saved; training stops
+//! when dev F1 has not improved for `patience` epochs. Seeds make a CPU run repeatable.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use serde_json::json;
+use tch::nn::{self, OptimizerConfig, VarStore};
+use tch::{Device, Kind};
+
+use super::batch::{bucket_batches, make_batch};
+use super::ema::Ema;
+use super::fgm::Fgm;
+use super::run_dir::{copy_tokenizer, write_config, RunConfig, METRICS_FILE, WEIGHTS_FILE};
+use super::schedule::lr_factor;
+use super::settings::Settings;
+use crate::corpus::{Corpus, Format, Record, Schema};
+use crate::eval::{evaluate, EvalOptions, EvalReport};
+use crate::extract::{Predictor, Thresholds};
+use crate::model::loss::cbrrel_loss;
+use crate::model::{checkpoint, BertConfig, Cbrrel, CbrrelConfig, ENCODER_GROUP, HEAD_GROUP};
+use crate::text::{label_records, BertTokenizer, LabelReport, SegmentConfig, SegmentExample};
+
+/// Where the encoder comes from.
+#[derive(Debug, Clone)]
+pub enum EncoderSource {
+    /// A HuggingFace BERT folder (config.json + weights).
+    Pretrained(PathBuf),
+    /// Random initialisation of this shape.
+    Random(BertConfig),
+}
+
+/// Everything a training run needs.
+pub struct TrainJob<'a> {
+    pub train: &'a [Record],
+    pub dev: Option<&'a [Record]>,
+    pub schema: &'a Schema,
+    pub tokenizer: &'a BertTokenizer,
+    pub encoder: EncoderSource,
+    pub settings: Settings,
+    pub device: Device,
+    pub out: PathBuf,
+    /// Show a progress bar (off in tests and when stderr is not a terminal).
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub best_dev: Option<EvalReport>,
+    pub train_labels: LabelReport,
+    pub seconds_per_epoch: Vec<f64>,
+    pub train_segments: usize,
+    pub parameters: i64,
+    pub model_id: String,
+}
+
+/// Errors that stop training.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Tokenize(#[from] crate::text::TokenizeError),
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Number of scalar parameters in a var store.
+pub fn parameter_count(vs: &VarStore) -> i64 {
+    vs.variables().values().map(|t| t.numel() as i64).sum()
+}
+
+/// Score `records` with the model as it is now.
+pub fn dev_scores(predictor: &Predictor<'_>, gold: &[Record], schema: &Schema) -> Result<EvalReport, TrainError> {
+    let predicted = predictor.predict(gold)?;
+    let as_corpus = |records: Vec<Record>| Corpus {
+        path: PathBuf::from("<memory>"),
+        format: Format::Doccano,
+        schema: Some(schema.clone()),
+        read: records.len(),
+        records,
+        problems: Vec::new(),
+    };
+    Ok(evaluate(&as_corpus(gold.to_vec()), &as_corpus(predicted), &EvalOptions::default())?)
+}
+
+/// Build the model for `settings` around `encoder` (weights loaded for a pretrained one).
+pub fn build_model(vs: &mut VarStore, encoder: &EncoderSource, settings: &Settings, relations: Vec<String>) -> Result<(Cbrrel, String), TrainError> {
+    let (bert, source) = match encoder {
+        EncoderSource::Pretrained(dir) => (checkpoint::hf_config(dir)?, dir.display().to_string()),
+        EncoderSource::Random(cfg) => (cfg.clone(), "random".to_owned()),
+    };
+    let m = &settings.model;
+    let config = CbrrelConfig {
+        encoder: bert,
+        relations,
+        bilstm: m.bilstm,
+        attention: m.attention,
+        attention_heads: m.attention_heads,
+        max_relative_position: m.max_relative_position,
+        fusion: m.fusion,
+        fusion_channels: m.fusion_channels,
+        object_hidden: m.object_hidden,
+        dropout: m.dropout,
+    };
+    config.validate()?;
+    let model = Cbrrel::new(&vs.root(), &config);
+    if let EncoderSource::Pretrained(dir) = encoder {
+        checkpoint::load_hf_encoder(vs, dir)?;
+    }
+    Ok((model, source))
+}
+
+pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
+    let s = &job.settings;
+    let t = &s.train;
+    tch::manual_seed(t.seed as i64);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(t.seed);
+    std::fs::create_dir_all(&job.out).map_err(|e| TrainError::Io { path: job.out.clone(), source: e })?;
+    let relations = job.schema.relation_codes();
+    let segment = SegmentConfig { max_len: t.max_len, merge: t.merge };
+    let (examples, train_labels) = label_records(job.train, job.tokenizer, &relations, &segment)?;
+    let examples: Vec<SegmentExample> = examples.into_iter().filter(|e| e.len() > 2).collect();
+    if examples.is_empty() {
+        return Err(TrainError::Invalid("no training segments".into()));
+    }
+    let mut vs = VarStore::new(job.device);
+    let (model, encoder_source) = build_model(&mut vs, &job.encoder, s, relations.clone())?;
+    if model.config.encoder.vocab_size < job.tokenizer.vocab_size() as i64 {
+        return Err(TrainError::Invalid(format!(
+            "tokenizer has {} tokens, the encoder's vocabulary {}",
+            job.tokenizer.vocab_size(),
+            model.config.encoder.vocab_size
+        )));
+    }
+    let parameters = parameter_count(&vs);
+    let mut opt = nn::AdamW { wd: t.weight_decay, ..Default::default() }.build(&vs, t.lr)?;
+    let mut ema = t.ema.then(|| Ema::new(&vs, t.ema_decay));
+    let lengths: Vec<usize> = examples.iter().map(SegmentExample::len).collect();
+    let batches_per_epoch = lengths.len().div_ceil(t.batch_size);
+    let total_steps = batches_per_epoch * t.epochs;
+    let warmup = (total_steps as f64 * t.warmup_ratio).round() as usize;
+    let thresholds = Thresholds { subject: s.decode.subject_threshold, object: s.decode.object_threshold };
+    let tokenizer_file = copy_tokenizer(job.tokenizer, &job.out)?;
+    let model_id = model_id(&s.train.seed, &encoder_source, &relations, job.train.len());
+    let mut run_config = RunConfig {
+        model_id: model_id.clone(),
+        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        model: model.config.clone(),
+        schema: job.schema.clone(),
+        thresholds,
+        segment,
+        tokenizer_file,
+        settings: s.clone(),
+        encoder_source,
+        dev: None,
+    };
+    let metrics_path = job.out.join(METRICS_FILE);
+    let mut metrics = std::fs::File::create(&metrics_path).map_err(|e| TrainError::Io { path: metrics_path.clone(), source: e })?;
+    let n_rel = relations.len();
+    let mut step = 0usize;
+    let mut best: Option<(usize, EvalReport)> = None;
+    let mut since_best = 0usize;
+    let mut seconds_per_epoch = Vec::new();
+    let mut epochs_run = 0;
+    for epoch in 1..=t.epochs {
+        epochs_run = epoch;
+        let started = Instant::now();
+        let batches = bucket_batches(&lengths, t.batch_size, Some(&mut rng));
+        let bar = progress_bar(job.progress, batches.len() as u64, epoch, t.epochs);
+        let (mut loss_sum, mut segments_seen) = (0.0, 0usize);
+        for idx in &batches {
+            let batch = make_batch(&examples, idx, n_rel, job.device);
+            let f = lr_factor(step, warmup, total_steps);
+            opt.set_lr_group(ENCODER_GROUP, t.lr * f);
+            opt.set_lr_group(HEAD_GROUP, t.head_lr * f);
+            opt.zero_grad();
+            let forward = || {
+                tch::autocast(job.device.is_cuda(), || {
+                    let encoded = model.encode(&batch.input_ids, &batch.mask, true);
+                    let objects = (!batch.subjects.is_empty()).then(|| model.objects(&encoded, &batch.subjects, true));
+                    cbrrel_loss(
+                        &encoded.subject,
+                        &batch.subject_start,
+                        &batch.subject_end,
+                        &batch.mask,
+                        objects.as_ref().map(|o| (o, &batch.object_start, &batch.object_end, &batch.object_mask)),
+                    )
+                    .total()
+                })
+            };
+            let loss = forward();
+            loss.backward();
+            if t.fgm {
+                if let Some(attack) = Fgm::attack(model.word_embeddings(), t.fgm_epsilon) {
+                    forward().backward();
+                    attack.restore(model.word_embeddings());
+                }
+            }
+            opt.clip_grad_norm(t.max_grad_norm);
+            opt.step();
+            if let Some(ema) = ema.as_mut() {
+                ema.update(&vs);
+            }
+            step += 1;
+            let l = loss.to_kind(Kind::Float).double_value(&[]);
+            loss_sum += l;
+            segments_seen += idx.len();
+            bar.inc(1);
+            bar.set_message(format!("loss {:.4} · {:.1} seg/s", l, segments_seen as f64 / started.elapsed().as_secs_f64().max(1e-9)));
+        }
+        bar.finish_and_clear();
+        let train_seconds = started.elapsed().as_secs_f64();
+        seconds_per_epoch.push(train_seconds);
+        // Score (and save) the EMA weights.
+        let live = ema.as_ref().map(|e| e.swap_in(&vs));
+        let predictor = Predictor {
+            model: &model,
+            tokenizer: job.tokenizer,
+            schema: job.schema,
+            thresholds,
+            segment,
+            device: job.device,
+            batch_size: t.eval_batch_size,
+        };
+        let dev = match job.dev {
+            Some(dev) => Some(dev_scores(&predictor, dev, job.schema)?),
+            None => None,
+        };
+        let improved = match (&dev, &best) {
+            (None, _) => true,
+            (Some(d), None) => d.f1 >= 0.0,
+            (Some(d), Some((_, b))) => d.f1 > b.f1,
+        };
+        if improved {
+            run_config.dev = dev.as_ref().map(|d| json!({"epoch": epoch, "precision": d.precision, "recall": d.recall, "f1": d.f1}));
+            checkpoint::save_weights(&vs, None, &job.out.join(WEIGHTS_FILE))?;
+            write_config(&job.out, &run_config)?;
+            if let Some(d) = &dev {
+                best = Some((epoch, d.clone()));
+            }
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        if let Some(live) = live {
+            Ema::restore(&vs, live);
+        }
+        let line = json!({
+            "epoch": epoch,
+            "steps": step,
+            "train_loss": loss_sum / batches.len().max(1) as f64,
+            "train_seconds": train_seconds,
+            "train_segments_per_second": segments_seen as f64 / train_seconds.max(1e-9),
+            "dev_precision": dev.as_ref().map(|d| d.precision),
+            "dev_recall": dev.as_ref().map(|d| d.recall),
+            "dev_f1": dev.as_ref().map(|d| d.f1),
+            "saved": improved,
+        });
+        writeln!(metrics, "{line}").map_err(|e| TrainError::Io { path: metrics_path.clone(), source: e })?;
+        if job.progress {
+            eprintln!(
+                "epoch {epoch}/{}: loss {:.4}, {:.1}s{}",
+                t.epochs,
+                loss_sum / batches.len().max(1) as f64,
+                train_seconds,
+                dev.as_ref()
+                    .map(|d| format!(", dev P/R/F1 {:.2}/{:.2}/{:.2}", 100.0 * d.precision, 100.0 * d.recall, 100.0 * d.f1))
+                    .unwrap_or_default()
+            );
+        }
+        if job.dev.is_some() && since_best >= t.patience {
+            break;
+        }
+    }
+    Ok(TrainSummary {
+        epochs_run,
+        best_epoch: best.as_ref().map(|b| b.0),
+        best_dev: best.map(|b| b.1),
+        train_labels,
+        seconds_per_epoch,
+        train_segments: examples.len(),
+        parameters,
+        model_id,
+    })
+}
+
+fn progress_bar(show: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!("epoch {epoch}/{epochs} {{bar:30}} {{pos}}/{{len}} batches {{msg}} [{{elapsed}}<{{eta}}]"))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// A short stable id for the run's recipe.
+fn model_id(seed: &u64, encoder: &str, relations: &[String], n_train: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("{seed}|{encoder}|{}|{n_train}|{}", relations.join(","), std::process::id()).as_bytes());
+    h.update(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0).to_le_bytes());
+    format!("cbrrel-{}", &hex::encode(h.finalize())[..12])
+}
+
+/// Where the run's files are.
+pub fn weights_path(dir: &Path) -> PathBuf {
+    dir.join(WEIGHTS_FILE)
+}
