@@ -91,7 +91,12 @@ fn human(s: &NightlySummary) -> String {
     if s.stages.iter().any(|x| x == "load") {
         let _ = writeln!(out, "store: {} quads, {:.1} MiB on disk", s.store_quads, s.store_bytes as f64 / 1048576.0);
     }
-    let secs: Vec<String> = s.seconds.iter().map(|(k, v)| format!("{k} {v:.2}s")).collect();
+    let secs: Vec<String> = s
+        .stages
+        .iter()
+        .chain(std::iter::once(&"total".to_string()))
+        .filter_map(|k| s.seconds.get(k).map(|v| format!("{k} {v:.2}s")))
+        .collect();
     let _ = writeln!(out, "time: {}", secs.join(", "));
     out
 }

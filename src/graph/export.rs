@@ -47,11 +47,11 @@ pub fn export(dir: &Path, format: ExportFormat, out: &mut dyn Write) -> Result<E
             let mut ser = RdfSerializer::from_format(RdfFormat::NQuads).for_writer(&mut *out);
             for q in store.iter() {
                 let q = q.map_err(|e| st(&e))?;
-                ser.serialize_quad(&q).map_err(|e| st(&e))?;
+                ser.serialize_quad(&q)?;
                 summary.quads_read += 1;
                 summary.written += 1;
             }
-            ser.finish().map_err(|e| st(&e))?;
+            ser.finish()?;
         }
         ExportFormat::Nt | ExportFormat::Ttl => {
             let rdf = if format == ExportFormat::Nt { RdfFormat::NTriples } else { RdfFormat::Turtle };
@@ -76,11 +76,11 @@ pub fn export(dir: &Path, format: ExportFormat, out: &mut dyn Write) -> Result<E
                 let key = Sha256::digest(format!("{t}").as_bytes());
                 let key = u128::from_le_bytes(key[..16].try_into().expect("16 bytes"));
                 if seen.insert(key) {
-                    ser.serialize_triple(t).map_err(|e| st(&e))?;
+                    ser.serialize_triple(t)?;
                     summary.written += 1;
                 }
             }
-            ser.finish().map_err(|e| st(&e))?;
+            ser.finish()?;
         }
     }
     Ok(summary)

@@ -39,6 +39,9 @@ pub enum GraphError {
     Shacl { count: usize, first: Vec<String> },
     #[error("SPARQL: {0}")]
     Query(String),
+    /// Writing results or an export failed (a full disk, a closed pipe).
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
     #[error("the store is read-only here: `cbrrel query` runs SELECT, ASK, CONSTRUCT and DESCRIBE, not SPARQL UPDATE (the store changes only through `cbrrel load`)")]
     ReadOnly,
 }

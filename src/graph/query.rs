@@ -55,7 +55,7 @@ pub fn run_query(dir: &Path, sparql: &str, format: ResultFormat, out: &mut dyn W
     let store = Store::open_read_only(dir).map_err(|e| GraphError::Store(format!("{}: {e}", dir.display())))?;
     prepared.dataset_mut().set_default_graph_as_union();
     let results = prepared.on_store(&store).execute().map_err(|e| GraphError::Query(e.to_string()))?;
-    let io = |e: std::io::Error| GraphError::Store(format!("writing results: {e}"));
+    let io = GraphError::Output;
     let w3c = |f: ResultFormat| match f {
         ResultFormat::Csv => QueryResultsFormat::Csv,
         ResultFormat::Tsv => QueryResultsFormat::Tsv,

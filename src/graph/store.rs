@@ -25,6 +25,8 @@ use super::GraphError;
 
 /// Reports per write transaction on update (each report's replacement is inside one).
 const REPORTS_PER_TRANSACTION: usize = 256;
+/// Reports per in-memory SHACL check and per bulk-loader batch.
+const CHECK_CHUNK: usize = 2000;
 
 /// The numbers of one load.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -99,8 +101,6 @@ pub fn load(
 ) -> Result<LoadSummary, GraphError> {
     let t0 = Instant::now();
     let ontology = turtle_quads(ontology_ttl, ontology_graph().into_owned().into())?;
-    let per_report: Vec<Vec<Quad>> =
-        reports.par_iter().map(|r| report_quads(r, run, vocab)).collect::<Result<_, _>>().map_err(GraphError::Invalid)?;
     let mut summary = LoadSummary { reports: reports.len(), shacl_checks: shapes.len(), ..Default::default() };
     for r in reports {
         summary.triples += r.triples.len();
@@ -108,26 +108,39 @@ pub fn load(
             *summary.per_relation.entry(t.relation.to_owned()).or_default() += 1;
         }
     }
-    summary.quads_written = per_report.iter().map(Vec::len).sum();
+    // Quads are built a chunk of reports at a time (rayon inside a chunk), so memory stays
+    // bounded by the chunk, not the dump; building is cheap next to writing, so it runs twice.
+    let build = |chunk: &[ReportInput<'_>]| -> Result<Vec<Vec<Quad>>, GraphError> {
+        chunk.par_iter().map(|r| report_quads(r, run, vocab)).collect::<Result<_, _>>().map_err(GraphError::Invalid)
+    };
 
-    // SHACL first, in memory: nothing reaches the disk store unless every shape holds.
-    let check = Store::new().map_err(st)?;
-    let mut loader = check.bulk_loader();
-    loader.load_quads(ontology.iter().cloned().chain(per_report.iter().flatten().cloned())).map_err(st)?;
-    loader.commit().map_err(st)?;
-    let violations: Vec<Violation> = shapes.validate(&check).map_err(GraphError::Invalid)?;
+    // Pass 1, SHACL in memory: nothing reaches the disk store unless every shape holds.
+    let mut violations: Vec<Violation> = Vec::new();
+    for chunk in reports.chunks(CHECK_CHUNK) {
+        let quads = build(chunk)?;
+        summary.quads_written += quads.iter().map(Vec::len).sum::<usize>();
+        let check = Store::new().map_err(st)?;
+        let mut loader = check.bulk_loader();
+        loader.load_quads(ontology.iter().cloned().chain(quads.into_iter().flatten())).map_err(st)?;
+        loader.commit().map_err(st)?;
+        violations.extend(shapes.validate(&check).map_err(GraphError::Invalid)?);
+    }
     if !violations.is_empty() {
         let first: Vec<String> = violations.iter().take(5).map(|v| format!("{} at {}: {}", v.shape, v.focus, v.message)).collect();
         return Err(GraphError::Shacl { count: violations.len(), first });
     }
-    drop(check);
 
+    // Pass 2, the disk store.
     let store = open_store(dir)?;
     if store.is_empty().map_err(st)? {
         summary.bulk = true;
         summary.ontology_updated = true;
         let mut loader = store.bulk_loader();
-        loader.load_quads(ontology.into_iter().chain(per_report.into_iter().flatten())).map_err(st)?;
+        loader.load_quads(ontology).map_err(st)?;
+        for chunk in reports.chunks(CHECK_CHUNK) {
+            loader.load_quads(build(chunk)?.into_iter().flatten()).map_err(st)?;
+        }
+        // Nothing is in the store until this commit.
         loader.commit().map_err(st)?;
     } else {
         // The ontology graph: replaced only when the file changed.
@@ -141,9 +154,10 @@ pub fn load(
             t.commit().map_err(st)?;
             summary.ontology_updated = true;
         }
-        for chunk in reports.iter().zip(per_report.iter()).collect::<Vec<_>>().chunks(REPORTS_PER_TRANSACTION) {
+        for chunk in reports.chunks(REPORTS_PER_TRANSACTION) {
+            let quads = build(chunk)?;
             let mut t = store.start_transaction().map_err(st)?;
-            for (r, quads) in chunk {
+            for (r, quads) in chunk.iter().zip(&quads) {
                 let g = report_iri(r.report_id);
                 if t.contains_named_graph(g.as_ref()).map_err(st)? {
                     summary.replaced += 1;
