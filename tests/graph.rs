@@ -16,15 +16,26 @@ use crate::util::{cbrrel, json, s, stderr, stdout};
 /// Write records as an EMR dump (the fixtures' reports.csv shape).
 fn write_dump(records: &[(String, String)], path: &Path) {
     let mut w = csv::Writer::from_path(path).unwrap();
-    w.write_record(["report_id", "patient_id", "date", "department", "text"]).unwrap();
+    w.write_record(["report_id", "patient_id", "date", "department", "text"])
+        .unwrap();
     for (i, (id, text)) in records.iter().enumerate() {
-        w.write_record([id.as_str(), &format!("P{i:04}"), "2026-11-24", "心内科", text.as_str()]).unwrap();
+        w.write_record([
+            id.as_str(),
+            &format!("P{i:04}"),
+            "2026-11-24",
+            "心内科",
+            text.as_str(),
+        ])
+        .unwrap();
     }
     w.flush().unwrap();
 }
 
 fn ids_texts(records: &[Record]) -> Vec<(String, String)> {
-    records.iter().map(|r| (r.id.clone(), r.text.clone())).collect()
+    records
+        .iter()
+        .map(|r| (r.id.clone(), r.text.clone()))
+        .collect()
 }
 
 /// A nightly.toml in `dir` reading `input` with `model`, work and store inside `dir`.
@@ -42,7 +53,13 @@ fn nightly(dir: &Path, input: &Path, model: &Path, shard_size: usize) -> PathBuf
 }
 
 fn ok(o: &Output) {
-    assert!(o.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", o.status, stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
 }
 
 fn query_json(store: &Path, args: &[&str]) -> serde_json::Value {
@@ -55,11 +72,19 @@ fn query_json(store: &Path, args: &[&str]) -> serde_json::Value {
 
 /// Values of `var` in SPARQL JSON results.
 fn column(results: &serde_json::Value, var: &str) -> Vec<String> {
-    results["results"]["bindings"].as_array().unwrap().iter().map(|b| b[var]["value"].as_str().unwrap_or_default().to_owned()).collect()
+    results["results"]["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[var]["value"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 fn quad_count(store: &Path) -> usize {
-    let r = query_json(store, &["SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"]);
+    let r = query_json(
+        store,
+        &["SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"],
+    );
     column(&r, "n")[0].parse().unwrap()
 }
 
@@ -67,7 +92,12 @@ fn quad_count(store: &Path) -> usize {
 fn gold_bpsy(records: &[Record]) -> BTreeSet<(String, String)> {
     records
         .iter()
-        .flat_map(|r| r.relations.iter().filter(|x| x.code == "BpSy").map(|x| (normalize(&x.subject.text), normalize(&x.object.text))))
+        .flat_map(|r| {
+            r.relations
+                .iter()
+                .filter(|x| x.code == "BpSy")
+                .map(|x| (normalize(&x.subject.text), normalize(&x.object.text)))
+        })
         .collect()
 }
 
@@ -89,12 +119,25 @@ fn dump_to_store_to_sparql_then_rerun_change_update_and_export() {
     ok(&o);
     let j = json(&o);
     assert_eq!(
-        (j["read"].as_u64(), j["accepted"].as_u64(), j["quarantined"].as_u64(), j["skipped"].as_u64()),
+        (
+            j["read"].as_u64(),
+            j["accepted"].as_u64(),
+            j["quarantined"].as_u64(),
+            j["skipped"].as_u64()
+        ),
         (Some(2), Some(2), Some(0), Some(0)),
         "{j}"
     );
-    let gold_triples: usize = t.records.iter().map(|r| r.span_triples().into_iter().collect::<BTreeSet<_>>().len()).sum();
-    assert_eq!(j["triples"].as_u64(), Some(gold_triples as u64), "the model knows these reports by heart: {j}");
+    let gold_triples: usize = t
+        .records
+        .iter()
+        .map(|r| r.span_triples().into_iter().collect::<BTreeSet<_>>().len())
+        .sum();
+    assert_eq!(
+        j["triples"].as_u64(),
+        Some(gold_triples as u64),
+        "the model knows these reports by heart: {j}"
+    );
     for key in ["sentences", "per_relation", "store_quads", "seconds"] {
         assert!(j.get(key).is_some(), "summary lacks {key}: {j}");
     }
@@ -102,13 +145,30 @@ fn dump_to_store_to_sparql_then_rerun_change_update_and_export() {
     assert!(quads > 0);
 
     // A shipped query returns exactly the gold body-part/symptom links.
-    let r = query_json(&store, &["--file", &repo_file("ontology/queries/symptoms_per_body_part.rq")]);
-    let got: BTreeSet<(String, String)> = column(&r, "body_part").into_iter().zip(column(&r, "finding")).collect();
+    let r = query_json(
+        &store,
+        &[
+            "--file",
+            &repo_file("ontology/queries/symptoms_per_body_part.rq"),
+        ],
+    );
+    let got: BTreeSet<(String, String)> = column(&r, "body_part")
+        .into_iter()
+        .zip(column(&r, "finding"))
+        .collect();
     assert_eq!(got, gold_bpsy(&t.records));
     // Every shipped query runs on the store.
     for entry in std::fs::read_dir(crate::util::repo().join("ontology/queries")).unwrap() {
         let path = entry.unwrap().path();
-        let o = cbrrel(&["query", "--store", s(&store), "--file", s(&path), "--format", "csv"]);
+        let o = cbrrel(&[
+            "query",
+            "--store",
+            s(&store),
+            "--file",
+            s(&path),
+            "--format",
+            "csv",
+        ]);
         ok(&o);
     }
 
@@ -116,17 +176,31 @@ fn dump_to_store_to_sparql_then_rerun_change_update_and_export() {
     let o = cbrrel(&["graph", "--config", s(&cfg), "--format", "json"]);
     ok(&o);
     let j = json(&o);
-    assert_eq!((j["skipped"].as_u64(), j["triples"].as_u64()), (Some(2), Some(0)), "{j}");
+    assert_eq!(
+        (j["skipped"].as_u64(), j["triples"].as_u64()),
+        (Some(2), Some(0)),
+        "{j}"
+    );
     assert_eq!(quad_count(&store), quads, "a re-run changes nothing");
 
     // Third night: report 0 now has report 1's text. Its old links are gone from its graph,
     // the new ones are there; report 1 is skipped.
     let (id0, id1) = (t.records[0].id.clone(), t.records[1].id.clone());
-    write_dump(&[(id0.clone(), t.records[1].text.clone()), (id1.clone(), t.records[1].text.clone())], &dump);
+    write_dump(
+        &[
+            (id0.clone(), t.records[1].text.clone()),
+            (id1.clone(), t.records[1].text.clone()),
+        ],
+        &dump,
+    );
     let o = cbrrel(&["graph", "--config", s(&cfg), "--format", "json"]);
     ok(&o);
     let j = json(&o);
-    assert_eq!((j["changed"].as_u64(), j["skipped"].as_u64()), (Some(1), Some(1)), "{j}");
+    assert_eq!(
+        (j["changed"].as_u64(), j["skipped"].as_u64()),
+        (Some(1), Some(1)),
+        "{j}"
+    );
     let in_graph = |id: &str| -> BTreeSet<(String, String)> {
         let q = format!(
             "PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT ?b ?f WHERE {{ GRAPH ?g {{ ?g cb:reportId \"{id}\" . ?bp cb:hasFinding ?sy . ?bp cb:normalizedText ?b . ?sy cb:normalizedText ?f }} }}"
@@ -134,33 +208,72 @@ fn dump_to_store_to_sparql_then_rerun_change_update_and_export() {
         let r = query_json(&store, &[&q]);
         column(&r, "b").into_iter().zip(column(&r, "f")).collect()
     };
-    assert_eq!(in_graph(&id0), gold_bpsy(&t.records[1..]), "report {id0} now holds the links of its new text only");
+    assert_eq!(
+        in_graph(&id0),
+        gold_bpsy(&t.records[1..]),
+        "report {id0} now holds the links of its new text only"
+    );
     assert_eq!(in_graph(&id1), gold_bpsy(&t.records[1..]));
 
     // UPDATE is refused, and the store is unchanged.
     let before = quad_count(&store);
-    let o = cbrrel(&["query", "--store", s(&store), "DELETE WHERE { GRAPH ?g { ?s ?p ?o } }"]);
+    let o = cbrrel(&[
+        "query",
+        "--store",
+        s(&store),
+        "DELETE WHERE { GRAPH ?g { ?s ?p ?o } }",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
     assert_eq!(quad_count(&store), before);
 
     // Export round trip: N-Quads re-loaded into a fresh store give the same number of quads.
     let nq = dir.path().join("all.nq");
-    ok(&cbrrel(&["export", "--store", s(&store), "--format", "nq", "--out", s(&nq)]));
+    ok(&cbrrel(&[
+        "export",
+        "--store",
+        s(&store),
+        "--format",
+        "nq",
+        "--out",
+        s(&nq),
+    ]));
     let fresh = oxigraph::store::Store::new().unwrap();
-    fresh.load_from_reader(oxigraph::io::RdfFormat::NQuads, std::fs::File::open(&nq).unwrap()).unwrap();
-    let total = quad_count(&store) + {
-        let r = query_json(&store, &["SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o FILTER NOT EXISTS { GRAPH ?g { ?s ?p ?o } } }"]);
-        column(&r, "n")[0].parse::<usize>().unwrap()
-    };
+    fresh
+        .load_from_reader(
+            oxigraph::io::RdfFormat::NQuads,
+            std::fs::File::open(&nq).unwrap(),
+        )
+        .unwrap();
+    let total = quad_count(&store)
+        + {
+            let r = query_json(&store, &["SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o FILTER NOT EXISTS { GRAPH ?g { ?s ?p ?o } } }"]);
+            column(&r, "n")[0].parse::<usize>().unwrap()
+        };
     assert_eq!(fresh.len().unwrap(), total);
     // N-Triples: the union graph, distinct triples, parseable.
     let nt = dir.path().join("union.nt");
-    ok(&cbrrel(&["export", "--store", s(&store), "--format", "nt", "--out", s(&nt)]));
+    ok(&cbrrel(&[
+        "export",
+        "--store",
+        s(&store),
+        "--format",
+        "nt",
+        "--out",
+        s(&nt),
+    ]));
     let g = oxigraph::store::Store::new().unwrap();
-    g.load_from_reader(oxigraph::io::RdfFormat::NTriples, std::fs::File::open(&nt).unwrap()).unwrap();
+    g.load_from_reader(
+        oxigraph::io::RdfFormat::NTriples,
+        std::fs::File::open(&nt).unwrap(),
+    )
+    .unwrap();
     let lines = std::fs::read_to_string(&nt).unwrap().lines().count();
-    assert_eq!(g.len().unwrap(), lines, "no duplicate triple in the N-Triples export");
+    assert_eq!(
+        g.len().unwrap(),
+        lines,
+        "no duplicate triple in the N-Triples export"
+    );
 }
 
 #[test]
@@ -187,48 +300,104 @@ fn every_bad_row_is_quarantined_and_counts_add_up() {
         "{\"report_id\": \"9\", \"text\": \"左主干未见狭窄。\"}\n{\"report_id\": 10, \"text\": null}\n{not json\n[1, 2]\n{\"text\": \"无编号\"}\n",
     )
     .unwrap();
+    // Parquet dumps are typed: an integer id column, a null text.
+    let pq = dir.path().join("dump.parquet");
+    {
+        use polars::prelude::*;
+        let mut df = DataFrame::new(
+            3,
+            vec![
+                Column::new("report_id".into(), vec![Some(11i64), Some(12), None]),
+                Column::new(
+                    "text".into(),
+                    vec![Some("前降支中段狭窄60%。"), None, Some("右冠通畅。")],
+                ),
+            ],
+        )
+        .unwrap();
+        ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    }
     let model = dir.path().join("no-model");
     let cfg = nightly(dir.path(), &csv_path, &model, 100);
-    let o = cbrrel(&["ingest", "--config", s(&cfg), "--input", s(&csv_path), "--input", s(&nd), "--max-text-chars", "50", "--format", "json"]);
+    let o = cbrrel(&[
+        "ingest",
+        "--config",
+        s(&cfg),
+        "--input",
+        s(&csv_path),
+        "--input",
+        s(&nd),
+        "--input",
+        s(&pq),
+        "--max-text-chars",
+        "50",
+        "--format",
+        "json",
+    ]);
     ok(&o);
     let j = json(&o);
     let n = |k: &str| j[k].as_u64().unwrap();
-    assert_eq!(n("read"), 15, "{j}");
+    assert_eq!(n("read"), 18, "{j}");
     assert_eq!(n("read"), n("accepted") + n("quarantined"), "{j}");
-    assert_eq!(n("accepted"), 2, "reports 1 and 9: {j}");
+    assert_eq!(n("accepted"), 3, "reports 1, 9 and 11: {j}");
     let reasons = &j["quarantine_reasons"];
     for (reason, count) in [
-        ("missing_id", 2),
+        ("missing_id", 3),
         ("empty_text", 2),
         ("invalid_utf8", 1),
         ("text_too_long", 1),
         ("conflicting_texts", 2),
         ("duplicate_row", 1),
         ("malformed", 3),
-        ("missing_text", 1),
+        ("missing_text", 2),
     ] {
         assert_eq!(reasons[reason].as_u64(), Some(count), "{reason}: {j}");
     }
     let q = std::fs::read_to_string(dir.path().join("work/ingest/quarantine.csv")).unwrap();
     assert_eq!(q.lines().count() as u64, n("quarantined") + 1, "{q}");
     // A missing input is a one-line error, not an empty night.
-    let o = cbrrel(&["ingest", "--config", s(&cfg), "--input", "/nonexistent/*.csv"]);
+    let o = cbrrel(&[
+        "ingest",
+        "--config",
+        s(&cfg),
+        "--input",
+        "/nonexistent/*.csv",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("matches no file"), "{}", stderr(&o));
 }
 
 /// Every shard file of an extract directory, name → rows.
 fn shards(dir: &Path) -> Vec<(String, Vec<cbrrel::extract::ExtractedTriple>)> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("shard-")).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("shard-"))
+        .collect();
     names.sort();
-    names.into_iter().map(|n| (n.clone(), cbrrel::extract::run::read_shard(&dir.join(&n)).unwrap())).collect()
+    names
+        .into_iter()
+        .map(|n| {
+            (
+                n.clone(),
+                cbrrel::extract::run::read_shard(&dir.join(&n)).unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[test]
 fn extraction_killed_midway_resumes_to_the_same_output() {
     let t = trained();
-    let fixtures = cbrrel::corpus::read_corpus(&crate::util::repo().join("fixtures/annotated.jsonl"), None, None).unwrap().records;
+    let fixtures = cbrrel::corpus::read_corpus(
+        &crate::util::repo().join("fixtures/annotated.jsonl"),
+        None,
+        None,
+    )
+    .unwrap()
+    .records;
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("dump.csv");
     write_dump(&ids_texts(&fixtures[..6]), &dump);
@@ -252,18 +421,51 @@ fn extraction_killed_midway_resumes_to_the_same_output() {
         .unwrap();
     assert!(!o.status.success(), "the hook aborts");
     assert_eq!(shards(&crashed.join("work/extract")).len(), 2);
-    let o = cbrrel(&["extract", "--config", s(&cfg), "--quiet", "--format", "json"]);
+    let o = cbrrel(&[
+        "extract",
+        "--config",
+        s(&cfg),
+        "--quiet",
+        "--format",
+        "json",
+    ]);
     ok(&o);
-    assert_eq!(shards(&crashed.join("work/extract")), expected, "resumed output = uninterrupted output");
+    assert_eq!(
+        shards(&crashed.join("work/extract")),
+        expected,
+        "resumed output = uninterrupted output"
+    );
     // Two workers of a job array split the same dump into the same shards.
     let split = dir.path().join("split");
     std::fs::create_dir_all(&split).unwrap();
     let cfg = nightly(&split, &dump, &t.dir, 8);
     ok(&cbrrel(&["ingest", "--config", s(&cfg)]));
-    ok(&cbrrel(&["extract", "--config", s(&cfg), "--quiet", "--shard-index", "1", "--shard-count", "2"]));
+    ok(&cbrrel(&[
+        "extract",
+        "--config",
+        s(&cfg),
+        "--quiet",
+        "--shard-index",
+        "1",
+        "--shard-count",
+        "2",
+    ]));
     let o = cbrrel(&["load", "--config", s(&cfg)]);
-    assert!(!o.status.success() && stderr(&o).contains("not extracted yet"), "load refuses a half-done extraction: {}", stderr(&o));
-    ok(&cbrrel(&["extract", "--config", s(&cfg), "--quiet", "--shard-index", "0", "--shard-count", "2"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("not extracted yet"),
+        "load refuses a half-done extraction: {}",
+        stderr(&o)
+    );
+    ok(&cbrrel(&[
+        "extract",
+        "--config",
+        s(&cfg),
+        "--quiet",
+        "--shard-index",
+        "0",
+        "--shard-count",
+        "2",
+    ]));
     assert_eq!(shards(&split.join("work/extract")), expected);
     ok(&cbrrel(&["load", "--config", s(&cfg)]));
 }

@@ -57,17 +57,31 @@ pub struct RawRow {
 
 impl RawRow {
     fn empty(source: &Path, row: usize) -> RawRow {
-        RawRow { source: source.to_owned(), row, id: None, text: None, patient: None, date: None, department: None, malformed: None }
+        RawRow {
+            source: source.to_owned(),
+            row,
+            id: None,
+            text: None,
+            patient: None,
+            date: None,
+            department: None,
+            malformed: None,
+        }
     }
 
     /// The id as text, once validated.
     pub fn id_str(&self) -> Option<&str> {
-        self.id.as_deref().and_then(|b| std::str::from_utf8(b).ok()).map(str::trim)
+        self.id
+            .as_deref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::trim)
     }
 
     /// The text, once validated.
     pub fn text_str(&self) -> Option<&str> {
-        self.text.as_deref().and_then(|b| std::str::from_utf8(b).ok())
+        self.text
+            .as_deref()
+            .and_then(|b| std::str::from_utf8(b).ok())
     }
 }
 
@@ -84,7 +98,9 @@ pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>, IngestError> {
                 .map_err(|e| IngestError::Input(format!("glob {pat:?}: {e}")))?;
             hits.retain(|p| p.is_file());
             if hits.is_empty() {
-                return Err(IngestError::Input(format!("input glob {pat:?} matches no file")));
+                return Err(IngestError::Input(format!(
+                    "input glob {pat:?} matches no file"
+                )));
             }
             hits.sort();
             out.extend(hits);
@@ -103,7 +119,11 @@ pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>, IngestError> {
 }
 
 /// Read every row of one dump file.
-pub fn read_dump(path: &Path, format: Option<DumpFormat>, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError> {
+pub fn read_dump(
+    path: &Path,
+    format: Option<DumpFormat>,
+    columns: &ColumnMap,
+) -> Result<Vec<RawRow>, IngestError> {
     let format = format.or_else(|| DumpFormat::from_path(path)).ok_or_else(|| IngestError::Format {
         path: path.to_owned(),
         message: "unknown dump format: name it .csv, .parquet or .ndjson/.jsonl, or pass --input-format".into(),
@@ -124,20 +144,40 @@ fn meta(b: Option<&[u8]>) -> Option<String> {
 fn read_csv(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError> {
     let file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-    let headers = reader.byte_headers().map_err(|e| IngestError::Format { path: path.to_owned(), message: format!("CSV header: {e}") })?.clone();
-    let find = |name: &str| headers.iter().position(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}') == name);
+    let headers = reader
+        .byte_headers()
+        .map_err(|e| IngestError::Format {
+            path: path.to_owned(),
+            message: format!("CSV header: {e}"),
+        })?
+        .clone();
+    let find = |name: &str| {
+        headers.iter().position(|h| {
+            String::from_utf8_lossy(h)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                == name
+        })
+    };
     let need = |name: &str| {
         find(name).ok_or_else(|| IngestError::Format {
             path: path.to_owned(),
             message: format!(
                 "no column {name:?} (columns: {:?}); map it in pipeline/nightly.toml [columns]",
-                headers.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect::<Vec<_>>()
+                headers
+                    .iter()
+                    .map(|h| String::from_utf8_lossy(h).into_owned())
+                    .collect::<Vec<_>>()
             ),
         })
     };
     let (id_col, text_col) = (need(&columns.id)?, need(&columns.text)?);
     let opt = |c: &Option<String>| c.as_deref().and_then(find);
-    let (pat_col, date_col, dep_col) = (opt(&columns.patient), opt(&columns.date), opt(&columns.department));
+    let (pat_col, date_col, dep_col) = (
+        opt(&columns.patient),
+        opt(&columns.date),
+        opt(&columns.department),
+    );
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
     let mut n = 0usize;
@@ -148,7 +188,11 @@ fn read_csv(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError
             Ok(false) => break,
             Ok(true) => {
                 if record.len() != headers.len() {
-                    row.malformed = Some(format!("{} fields, the header has {}", record.len(), headers.len()));
+                    row.malformed = Some(format!(
+                        "{} fields, the header has {}",
+                        record.len(),
+                        headers.len()
+                    ));
                 }
                 row.id = record.get(id_col).map(<[u8]>::to_vec);
                 row.text = record.get(text_col).map(<[u8]>::to_vec);
@@ -161,7 +205,10 @@ fn read_csv(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError
                 // reader goes on from where the csv crate resynchronises.
                 row.malformed = Some(format!("malformed CSV: {e}"));
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(IngestError::Format { path: path.to_owned(), message: e.to_string() });
+                    return Err(IngestError::Format {
+                        path: path.to_owned(),
+                        message: e.to_string(),
+                    });
                 }
             }
         }
@@ -178,7 +225,9 @@ fn read_ndjson(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestEr
     let mut n = 0usize;
     loop {
         line.clear();
-        let got = reader.read_until(b'\n', &mut line).map_err(|e| IngestError::io(path, e))?;
+        let got = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| IngestError::io(path, e))?;
         if got == 0 {
             break;
         }
@@ -205,7 +254,8 @@ fn read_ndjson(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestEr
                 };
                 row.id = field(&columns.id);
                 row.text = field(&columns.text);
-                let m = |c: &Option<String>| c.as_deref().and_then(&field).and_then(|b| meta(Some(&b)));
+                let m =
+                    |c: &Option<String>| c.as_deref().and_then(&field).and_then(|b| meta(Some(&b)));
                 row.patient = m(&columns.patient);
                 row.date = m(&columns.date);
                 row.department = m(&columns.department);
@@ -220,10 +270,17 @@ fn read_ndjson(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestEr
 
 fn read_parquet(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError> {
     use polars::prelude::*;
-    let perr = |e: PolarsError| IngestError::Parquet { path: path.to_owned(), message: e.to_string() };
+    let perr = |e: PolarsError| IngestError::Parquet {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
     let file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
     let df = ParquetReader::new(file).finish().map_err(perr)?;
-    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let col_bytes = |name: &str, required: bool| -> Result<Option<Vec<RawField>>, IngestError> {
         let Ok(col) = df.column(name) else {
             if required {
@@ -235,11 +292,25 @@ fn read_parquet(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestE
             return Ok(None);
         };
         let values: Vec<RawField> = match col.dtype() {
-            DataType::Binary => col.binary().map_err(perr)?.iter().map(|v| v.map(<[u8]>::to_vec)).collect(),
-            DataType::String => col.str().map_err(perr)?.iter().map(|v| v.map(|s| s.as_bytes().to_vec())).collect(),
+            DataType::Binary => col
+                .binary()
+                .map_err(perr)?
+                .iter()
+                .map(|v| v.map(<[u8]>::to_vec))
+                .collect(),
+            DataType::String => col
+                .str()
+                .map_err(perr)?
+                .iter()
+                .map(|v| v.map(|s| s.as_bytes().to_vec()))
+                .collect(),
             _ => {
                 let s = col.cast(&DataType::String).map_err(perr)?;
-                s.str().map_err(perr)?.iter().map(|v| v.map(|s| s.as_bytes().to_vec())).collect()
+                s.str()
+                    .map_err(perr)?
+                    .iter()
+                    .map(|v| v.map(|s| s.as_bytes().to_vec()))
+                    .collect()
             }
         };
         Ok(Some(values))
@@ -252,7 +323,11 @@ fn read_parquet(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestE
             None => Ok(None),
         }
     };
-    let (pats, dates, deps) = (opt(&columns.patient)?, opt(&columns.date)?, opt(&columns.department)?);
+    let (pats, dates, deps) = (
+        opt(&columns.patient)?,
+        opt(&columns.date)?,
+        opt(&columns.department)?,
+    );
     let get = |v: &Option<Vec<RawField>>, i: usize| v.as_ref().and_then(|v| meta(v[i].as_deref()));
     Ok((0..df.height())
         .map(|i| RawRow {

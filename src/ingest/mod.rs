@@ -29,7 +29,10 @@ pub use validate::{validate, QuarantineReason, QuarantinedRow, Validated};
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Input(String),
     #[error("{path}: {message}")]
@@ -40,7 +43,10 @@ pub enum IngestError {
 
 impl IngestError {
     pub fn io(path: &Path, source: std::io::Error) -> IngestError {
-        IngestError::Io { path: path.to_owned(), source }
+        IngestError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
@@ -73,7 +79,7 @@ impl Default for ColumnMap {
 }
 
 /// The numbers of one ingest run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestSummary {
     pub files: usize,
     pub read: usize,
@@ -116,12 +122,21 @@ pub fn ingest(
     for path in inputs {
         rows.extend(read_dump(path, format, columns)?);
     }
-    let Validated { accepted, quarantined } = validate(rows, max_text_chars);
-    let mut summary = IngestSummary { files: inputs.len(), ..Default::default() };
+    let Validated {
+        accepted,
+        quarantined,
+    } = validate(rows, max_text_chars);
+    let mut summary = IngestSummary {
+        files: inputs.len(),
+        ..Default::default()
+    };
     summary.read = accepted.len() + quarantined.len();
     summary.quarantined = quarantined.len();
     for q in &quarantined {
-        *summary.quarantine_reasons.entry(q.reason.code().to_owned()).or_default() += 1;
+        *summary
+            .quarantine_reasons
+            .entry(q.reason.code().to_owned())
+            .or_default() += 1;
     }
     let reports: Vec<IngestedReport> = accepted
         .into_iter()

@@ -65,12 +65,17 @@ pub struct IngestedReport {
 }
 
 fn perr(path: &Path) -> impl Fn(PolarsError) -> IngestError + '_ {
-    move |e| IngestError::Parquet { path: path.to_owned(), message: e.to_string() }
+    move |e| IngestError::Parquet {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 /// Write the accepted reports as Parquet, atomically.
 pub fn write_reports(path: &Path, reports: &[IngestedReport]) -> Result<(), IngestError> {
-    let s = |f: fn(&IngestedReport) -> Option<&str>| reports.iter().map(f).collect::<Vec<Option<&str>>>();
+    let s = |f: fn(&IngestedReport) -> Option<&str>| {
+        reports.iter().map(f).collect::<Vec<Option<&str>>>()
+    };
     let columns = vec![
         Column::new("report_id".into(), s(|r| Some(&r.report_id))),
         Column::new("patient_id".into(), s(|r| r.patient_id.as_deref())),
@@ -80,7 +85,10 @@ pub fn write_reports(path: &Path, reports: &[IngestedReport]) -> Result<(), Inge
         Column::new("content_hash".into(), s(|r| Some(&r.content_hash))),
         Column::new("status".into(), s(|r| Some(r.status.as_str()))),
         Column::new("source".into(), s(|r| Some(&r.source))),
-        Column::new("row".into(), reports.iter().map(|r| r.row).collect::<Vec<u64>>()),
+        Column::new(
+            "row".into(),
+            reports.iter().map(|r| r.row).collect::<Vec<u64>>(),
+        ),
     ];
     let mut df = DataFrame::new(reports.len(), columns).map_err(perr(path))?;
     write_parquet_atomic(path, &mut df).map_err(|e| match e {
@@ -98,13 +106,21 @@ pub enum ParquetWriteError {
 
 /// Write a DataFrame as Parquet to a temporary file beside `path`, then rename it into place.
 pub fn write_parquet_atomic(path: &Path, df: &mut DataFrame) -> Result<(), ParquetWriteError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(ParquetWriteError::Io)?;
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(ParquetWriteError::Io)?;
-    ParquetWriter::new(tmp.as_file()).finish(df).map_err(ParquetWriteError::Polars)?;
-    tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(ParquetWriteError::Io)?;
+    ParquetWriter::new(tmp.as_file())
+        .finish(df)
+        .map_err(ParquetWriteError::Polars)?;
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(ParquetWriteError::Io)?;
     tmp.as_file().sync_all().map_err(ParquetWriteError::Io)?;
-    tmp.persist(path).map_err(|e| ParquetWriteError::Io(e.error))?;
+    tmp.persist(path)
+        .map_err(|e| ParquetWriteError::Io(e.error))?;
     Ok(())
 }
 
@@ -113,12 +129,36 @@ pub fn read_reports(path: &Path) -> Result<Vec<IngestedReport>, IngestError> {
     let file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
     let df = ParquetReader::new(file).finish().map_err(perr(path))?;
     let col = |name: &str| -> Result<Vec<Option<String>>, IngestError> {
-        Ok(df.column(name).map_err(perr(path))?.str().map_err(perr(path))?.iter().map(|v| v.map(str::to_owned)).collect())
+        Ok(df
+            .column(name)
+            .map_err(perr(path))?
+            .str()
+            .map_err(perr(path))?
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect())
     };
-    let (ids, pats, dates, deps, texts, hashes, statuses, sources) =
-        (col("report_id")?, col("patient_id")?, col("date")?, col("department")?, col("text")?, col("content_hash")?, col("status")?, col("source")?);
-    let rows: Vec<Option<u64>> = df.column("row").map_err(perr(path))?.u64().map_err(perr(path))?.iter().collect();
-    let bad = |what: &str, i: usize| IngestError::Format { path: path.to_owned(), message: format!("row {}: {what} missing or invalid", i + 1) };
+    let (ids, pats, dates, deps, texts, hashes, statuses, sources) = (
+        col("report_id")?,
+        col("patient_id")?,
+        col("date")?,
+        col("department")?,
+        col("text")?,
+        col("content_hash")?,
+        col("status")?,
+        col("source")?,
+    );
+    let rows: Vec<Option<u64>> = df
+        .column("row")
+        .map_err(perr(path))?
+        .u64()
+        .map_err(perr(path))?
+        .iter()
+        .collect();
+    let bad = |what: &str, i: usize| IngestError::Format {
+        path: path.to_owned(),
+        message: format!("row {}: {what} missing or invalid", i + 1),
+    };
     (0..df.height())
         .map(|i| {
             Ok(IngestedReport {
@@ -128,7 +168,10 @@ pub fn read_reports(path: &Path) -> Result<Vec<IngestedReport>, IngestError> {
                 department: deps[i].clone(),
                 text: texts[i].clone().ok_or_else(|| bad("text", i))?,
                 content_hash: hashes[i].clone().ok_or_else(|| bad("content_hash", i))?,
-                status: statuses[i].as_deref().and_then(ReportStatus::parse).ok_or_else(|| bad("status", i))?,
+                status: statuses[i]
+                    .as_deref()
+                    .and_then(ReportStatus::parse)
+                    .ok_or_else(|| bad("status", i))?,
                 source: sources[i].clone().unwrap_or_default(),
                 row: rows[i].unwrap_or(0),
             })
@@ -140,10 +183,25 @@ pub fn read_reports(path: &Path) -> Result<Vec<IngestedReport>, IngestError> {
 /// Bytes that are not UTF-8 are shown as U+FFFD in the preview (the reason says where).
 pub fn write_quarantine(path: &Path, rows: &[QuarantinedRow]) -> Result<(), IngestError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let io = |e: csv::Error| IngestError::Format { path: path.to_owned(), message: e.to_string() };
-    w.write_record(["source", "row", "report_id", "reason", "detail", "text_preview"]).map_err(io)?;
+    let io = |e: csv::Error| IngestError::Format {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    w.write_record([
+        "source",
+        "row",
+        "report_id",
+        "reason",
+        "detail",
+        "text_preview",
+    ])
+    .map_err(io)?;
     for q in rows {
-        let lossy = |b: &Option<Vec<u8>>| b.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let lossy = |b: &Option<Vec<u8>>| {
+            b.as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
         let preview: String = lossy(&q.row.text).chars().take(80).collect();
         w.write_record([
             q.row.source.display().to_string(),
@@ -155,6 +213,12 @@ pub fn write_quarantine(path: &Path, rows: &[QuarantinedRow]) -> Result<(), Inge
         ])
         .map_err(io)?;
     }
-    let bytes = w.into_inner().map_err(|e| IngestError::Format { path: path.to_owned(), message: e.to_string() })?;
-    crate::corpus::write_atomic(path, &bytes).map_err(|e| IngestError::Format { path: path.to_owned(), message: e.to_string() })
+    let bytes = w.into_inner().map_err(|e| IngestError::Format {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    crate::corpus::write_atomic(path, &bytes).map_err(|e| IngestError::Format {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }

@@ -91,7 +91,12 @@ fn row_problem(row: &RawRow, max_chars: usize) -> Option<QuarantineReason> {
     match &row.id {
         None => return Some(QuarantineReason::MissingId),
         Some(b) => match std::str::from_utf8(b) {
-            Err(e) => return Some(QuarantineReason::InvalidUtf8 { field: "id", byte: e.valid_up_to() }),
+            Err(e) => {
+                return Some(QuarantineReason::InvalidUtf8 {
+                    field: "id",
+                    byte: e.valid_up_to(),
+                })
+            }
             Ok(s) if s.trim().is_empty() => return Some(QuarantineReason::MissingId),
             Ok(_) => {}
         },
@@ -99,7 +104,12 @@ fn row_problem(row: &RawRow, max_chars: usize) -> Option<QuarantineReason> {
     let text = match &row.text {
         None => return Some(QuarantineReason::MissingText),
         Some(b) => match std::str::from_utf8(b) {
-            Err(e) => return Some(QuarantineReason::InvalidUtf8 { field: "text", byte: e.valid_up_to() }),
+            Err(e) => {
+                return Some(QuarantineReason::InvalidUtf8 {
+                    field: "text",
+                    byte: e.valid_up_to(),
+                })
+            }
             Ok(s) => s,
         },
     };
@@ -108,7 +118,10 @@ fn row_problem(row: &RawRow, max_chars: usize) -> Option<QuarantineReason> {
     }
     let chars = text.chars().count();
     if chars > max_chars {
-        return Some(QuarantineReason::TextTooLong { chars, limit: max_chars });
+        return Some(QuarantineReason::TextTooLong {
+            chars,
+            limit: max_chars,
+        });
     }
     None
 }
@@ -126,7 +139,9 @@ pub fn validate(rows: Vec<RawRow>, max_text_chars: usize) -> Validated {
     // Group the valid rows by id: distinct texts per id decide conflicts.
     let mut texts_per_id: HashMap<String, Vec<&[u8]>> = HashMap::new();
     for r in &good {
-        let texts = texts_per_id.entry(r.id_str().expect("valid").to_owned()).or_default();
+        let texts = texts_per_id
+            .entry(r.id_str().expect("valid").to_owned())
+            .or_default();
         let t = r.text.as_deref().expect("valid");
         if !texts.contains(&t) {
             texts.push(t);
@@ -135,15 +150,28 @@ pub fn validate(rows: Vec<RawRow>, max_text_chars: usize) -> Validated {
     let conflicting: HashMap<String, usize> = texts_per_id
         .iter()
         .filter(|(_, t)| t.len() > 1)
-        .map(|(id, _)| (id.clone(), good.iter().filter(|r| r.id_str() == Some(id.as_str())).count()))
+        .map(|(id, _)| {
+            (
+                id.clone(),
+                good.iter()
+                    .filter(|r| r.id_str() == Some(id.as_str()))
+                    .count(),
+            )
+        })
         .collect();
     let mut first_row: HashMap<String, usize> = HashMap::new();
     for row in good {
         let id = row.id_str().expect("valid").to_owned();
         if let Some(&rows) = conflicting.get(&id) {
-            out.quarantined.push(QuarantinedRow { row, reason: QuarantineReason::ConflictingTexts { rows } });
+            out.quarantined.push(QuarantinedRow {
+                row,
+                reason: QuarantineReason::ConflictingTexts { rows },
+            });
         } else if let Some(&first) = first_row.get(&id) {
-            out.quarantined.push(QuarantinedRow { row, reason: QuarantineReason::DuplicateRow { first_row: first } });
+            out.quarantined.push(QuarantinedRow {
+                row,
+                reason: QuarantineReason::DuplicateRow { first_row: first },
+            });
         } else {
             first_row.insert(id, row.row);
             out.accepted.push(row);
@@ -190,9 +218,20 @@ mod tests {
         ];
         let n = rows.len();
         let v = validate(rows, 30);
-        assert_eq!(v.accepted.len() + v.quarantined.len(), n, "read = accepted + quarantined");
-        assert_eq!(v.accepted.iter().map(|r| r.row).collect::<Vec<_>>(), vec![1]);
-        let reasons: Vec<(usize, &str)> = v.quarantined.iter().map(|q| (q.row.row, q.reason.code())).collect();
+        assert_eq!(
+            v.accepted.len() + v.quarantined.len(),
+            n,
+            "read = accepted + quarantined"
+        );
+        assert_eq!(
+            v.accepted.iter().map(|r| r.row).collect::<Vec<_>>(),
+            vec![1]
+        );
+        let reasons: Vec<(usize, &str)> = v
+            .quarantined
+            .iter()
+            .map(|q| (q.row.row, q.reason.code()))
+            .collect();
         for expected in [
             (2, "missing_id"),
             (3, "missing_id"),
@@ -206,7 +245,10 @@ mod tests {
             (11, "duplicate_row"),
             (12, "invalid_utf8"),
         ] {
-            assert!(reasons.contains(&expected), "{expected:?} not in {reasons:?}");
+            assert!(
+                reasons.contains(&expected),
+                "{expected:?} not in {reasons:?}"
+            );
         }
         let utf8 = v.quarantined.iter().find(|q| q.row.row == 5).unwrap();
         assert_eq!(utf8.reason.detail(), "text is not valid UTF-8 (byte 3)");

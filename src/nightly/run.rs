@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 use super::config::NightlyConfig;
 use crate::corpus::{write_atomic, Schema};
 use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary};
-use crate::graph::{load, stored_hashes, LoadSummary, ReportInput, RunInfo, Shapes, TripleInput, Vocabulary, ONTOLOGY_TTL, SHAPES_TTL};
+use crate::graph::{
+    load, stored_hashes, LoadSummary, ReportInput, RunInfo, Shapes, TripleInput, Vocabulary,
+    ONTOLOGY_TTL, SHAPES_TTL,
+};
 use crate::ingest::output::REPORTS_FILE;
 use crate::ingest::{expand_inputs, ingest, read_reports, IngestSummary, IngestedReport};
 use crate::train::LoadedModel;
@@ -56,7 +59,13 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
-    write_atomic(path, serde_json::to_string_pretty(v).expect("serialises").as_bytes()).map_err(|e| e.to_string())
+    write_atomic(
+        path,
+        serde_json::to_string_pretty(v)
+            .expect("serialises")
+            .as_bytes(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -74,6 +83,16 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 impl NightlySummary {
+    fn add_ingest(&mut self, s: &IngestSummary) {
+        self.read = s.read;
+        self.accepted = s.accepted;
+        self.quarantined = s.quarantined;
+        self.skipped = s.skipped;
+        self.new = s.new;
+        self.changed = s.changed;
+        self.quarantine_reasons = s.quarantine_reasons.clone();
+    }
+
     fn add_extract(&mut self, s: &ExtractSummary) {
         self.reports_extracted = s.reports;
         self.sentences = s.sentences;
@@ -86,7 +105,7 @@ impl NightlySummary {
     pub fn from_work_dir(cfg: &NightlyConfig) -> NightlySummary {
         let mut s = NightlySummary::default();
         if let Some(i) = read_json::<IngestSummaryFile>(&cfg.ingest_dir().join(SUMMARY_FILE)) {
-            s.add_ingest_data(&i.summary);
+            s.add_ingest(&i.summary);
         }
         if let Some(e) = read_json::<ExtractSummaryFile>(&cfg.extract_dir().join(SUMMARY_FILE)) {
             s.reports_extracted = e.reports;
@@ -101,7 +120,8 @@ impl NightlySummary {
 
     /// `read = accepted + quarantined`, and accepted = new + changed + skipped.
     pub fn adds_up(&self) -> bool {
-        self.read == self.accepted + self.quarantined && self.accepted == self.new + self.changed + self.skipped
+        self.read == self.accepted + self.quarantined
+            && self.accepted == self.new + self.changed + self.skipped
     }
 }
 
@@ -110,47 +130,7 @@ impl NightlySummary {
 struct IngestSummaryFile {
     inputs: Vec<PathBuf>,
     #[serde(flatten)]
-    summary: IngestSummaryData,
-}
-
-/// The serialisable part of an ingest summary (the library type only serialises).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct IngestSummaryData {
-    files: usize,
-    read: usize,
-    accepted: usize,
-    quarantined: usize,
-    skipped: usize,
-    new: usize,
-    changed: usize,
-    quarantine_reasons: BTreeMap<String, usize>,
-}
-
-impl From<&IngestSummary> for IngestSummaryData {
-    fn from(s: &IngestSummary) -> Self {
-        IngestSummaryData {
-            files: s.files,
-            read: s.read,
-            accepted: s.accepted,
-            quarantined: s.quarantined,
-            skipped: s.skipped,
-            new: s.new,
-            changed: s.changed,
-            quarantine_reasons: s.quarantine_reasons.clone(),
-        }
-    }
-}
-
-impl NightlySummary {
-    fn add_ingest_data(&mut self, s: &IngestSummaryData) {
-        self.read = s.read;
-        self.accepted = s.accepted;
-        self.quarantined = s.quarantined;
-        self.skipped = s.skipped;
-        self.new = s.new;
-        self.changed = s.changed;
-        self.quarantine_reasons = s.quarantine_reasons.clone();
-    }
+    summary: IngestSummary,
 }
 
 /// extract/summary.json (the whole plan, whichever workers ran).
@@ -175,12 +155,24 @@ pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(
     let vocab = vocabulary(&Schema::casmed())?;
     let previous = stored_hashes(&cfg.store.dir, &vocab).map_err(|e| e.to_string())?;
     let inputs = expand_inputs(&cfg.input.paths).map_err(|e| e.to_string())?;
-    let s = ingest(&inputs, cfg.input.format, &cfg.columns, cfg.limits.max_text_chars, &previous, &cfg.ingest_dir()).map_err(|e| e.to_string())?;
-    let data = IngestSummaryData::from(&s);
-    write_json(&cfg.ingest_dir().join(SUMMARY_FILE), &IngestSummaryFile { inputs, summary: data.clone() })?;
-    summary.add_ingest_data(&data);
+    let s = ingest(
+        &inputs,
+        cfg.input.format,
+        &cfg.columns,
+        cfg.limits.max_text_chars,
+        &previous,
+        &cfg.ingest_dir(),
+    )
+    .map_err(|e| e.to_string())?;
+    summary.add_ingest(&s);
+    write_json(
+        &cfg.ingest_dir().join(SUMMARY_FILE),
+        &IngestSummaryFile { inputs, summary: s },
+    )?;
     summary.stages.push("ingest".into());
-    summary.seconds.insert("ingest".into(), t0.elapsed().as_secs_f64());
+    summary
+        .seconds
+        .insert("ingest".into(), t0.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -188,10 +180,16 @@ pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(
 fn reports_to_process(cfg: &NightlyConfig) -> Result<Vec<IngestedReport>, String> {
     let path = cfg.ingest_dir().join(REPORTS_FILE);
     if !path.is_file() {
-        return Err(format!("{}: not found; run `cbrrel ingest` first", path.display()));
+        return Err(format!(
+            "{}: not found; run `cbrrel ingest` first",
+            path.display()
+        ));
     }
     let all = read_reports(&path).map_err(|e| e.to_string())?;
-    Ok(all.into_iter().filter(|r| r.status.needs_processing()).collect())
+    Ok(all
+        .into_iter()
+        .filter(|r| r.status.needs_processing())
+        .collect())
 }
 
 /// How to run the extract stage.
@@ -204,10 +202,15 @@ pub struct ExtractOptions {
 }
 
 /// Stage 2: extract triples from the ingested reports into `{work}/extract/`.
-pub fn run_extract(cfg: &NightlyConfig, opts: &ExtractOptions, summary: &mut NightlySummary) -> Result<(), String> {
+pub fn run_extract(
+    cfg: &NightlyConfig,
+    opts: &ExtractOptions,
+    summary: &mut NightlySummary,
+) -> Result<(), String> {
     let t0 = Instant::now();
     let reports = reports_to_process(cfg)?;
-    let model = LoadedModel::load(&cfg.model.dir, opts.device).map_err(|e| format!("model {}: {e}", cfg.model.dir.display()))?;
+    let model = LoadedModel::load(&cfg.model.dir, opts.device)
+        .map_err(|e| format!("model {}: {e}", cfg.model.dir.display()))?;
     let s = extract(ExtractJob {
         reports: &reports,
         model: &model,
@@ -241,7 +244,9 @@ pub fn run_extract(cfg: &NightlyConfig, opts: &ExtractOptions, summary: &mut Nig
         summary.per_relation = per_relation;
     }
     summary.stages.push("extract".into());
-    summary.seconds.insert("extract".into(), t0.elapsed().as_secs_f64());
+    summary
+        .seconds
+        .insert("extract".into(), t0.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -260,18 +265,22 @@ pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<Loa
     }
     let mut by_report: HashMap<&str, Vec<TripleInput<'_>>> = HashMap::new();
     for t in &triples {
-        by_report.entry(t.report_id.as_str()).or_default().push(TripleInput {
-            relation: &t.relation,
-            subject_text: &t.subject_text,
-            subject_type: &t.subject_type,
-            subject_span: (t.subject_start, t.subject_end),
-            object_text: &t.object_text,
-            object_type: &t.object_type,
-            object_span: (t.object_start, t.object_end),
-            confidence: t.confidence,
-        });
+        by_report
+            .entry(t.report_id.as_str())
+            .or_default()
+            .push(TripleInput {
+                relation: &t.relation,
+                subject_text: &t.subject_text,
+                subject_type: &t.subject_type,
+                subject_span: (t.subject_start, t.subject_end),
+                object_text: &t.object_text,
+                object_type: &t.object_type,
+                object_span: (t.object_start, t.object_end),
+                confidence: t.confidence,
+            });
     }
-    let known: std::collections::HashSet<&str> = reports.iter().map(|r| r.report_id.as_str()).collect();
+    let known: std::collections::HashSet<&str> =
+        reports.iter().map(|r| r.report_id.as_str()).collect();
     if let Some(stray) = by_report.keys().find(|id| !known.contains(**id)) {
         return Err(format!("extracted triples for report {stray:?}, which the last ingest does not list: run `cbrrel extract` again"));
     }
@@ -288,11 +297,17 @@ pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<Loa
         .collect();
     let vocab = vocabulary(&Schema::casmed())?;
     let shapes = Shapes::parse(SHAPES_TTL)?;
-    let run = RunInfo { model_id: plan.model_id.clone(), ended_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string() };
-    let s = load(&cfg.store.dir, ONTOLOGY_TTL, &shapes, &vocab, &inputs, &run).map_err(|e| e.to_string())?;
+    let run = RunInfo {
+        model_id: plan.model_id.clone(),
+        ended_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    let s = load(&cfg.store.dir, ONTOLOGY_TTL, &shapes, &vocab, &inputs, &run)
+        .map_err(|e| e.to_string())?;
     summary.store_quads = s.store_quads;
     summary.store_bytes = dir_bytes(&cfg.store.dir);
     summary.stages.push("load".into());
-    summary.seconds.insert("load".into(), t0.elapsed().as_secs_f64());
+    summary
+        .seconds
+        .insert("load".into(), t0.elapsed().as_secs_f64());
     Ok(s)
 }
