@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -87,104 +89,134 @@ impl Predictor<'_> {
         let codes = &self.model.config.relations;
         let n_rel = codes.len();
         let lengths: Vec<usize> = examples.iter().map(SegmentExample::len).collect();
-        let mut found: HashMap<&str, Vec<CharTriple>> = HashMap::new();
+        let thresholds = self.thresholds;
         let _guard = tch::no_grad_guard();
-        for idx in bucket_batches(&lengths, self.batch_size, None) {
-            let batch = make_batch(&examples, &idx, n_rel, self.device);
-            let seq_len = batch.input_ids.size()[1] as usize;
-            let encoded = tch::autocast(self.device.is_cuda(), || self.model.encode(&batch.input_ids, &batch.mask, false));
-            let (ps, pe) = (probs(&encoded.subject.start), probs(&encoded.subject.end));
-            // Subjects of every segment of the batch.
-            let mut subjects: Vec<(usize, SpanPred)> = Vec::new();
-            for (b, &i) in idx.iter().enumerate() {
-                let len = examples[i].len();
-                for s in decode_spans(row(&ps, b, seq_len), row(&pe, b, seq_len), 1, len - 1, self.thresholds.subject, self.thresholds.subject) {
-                    subjects.push((b, s));
+        // Object spans are decoded on another thread while the model runs the next batch; the
+        // decoder takes batches in order, so the output does not depend on timing.
+        let found: HashMap<&str, Vec<CharTriple>> = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel::<ObjectProbs>();
+            let decoder = scope.spawn(move || {
+                let mut found: HashMap<&str, Vec<CharTriple>> = HashMap::new();
+                for job in rx {
+                    decode_objects(&job, examples, n_rel, thresholds, &mut found);
                 }
-            }
-            if subjects.is_empty() {
-                continue;
-            }
-            let spans = SubjectSpans::from_vecs(
-                &subjects.iter().map(|(b, _)| *b as i64).collect::<Vec<_>>(),
-                &subjects.iter().map(|(_, s)| s.start as i64).collect::<Vec<_>>(),
-                &subjects.iter().map(|(_, s)| s.end as i64).collect::<Vec<_>>(),
-                self.device,
-            );
-            let objects = tch::autocast(self.device.is_cuda(), || self.model.objects(&encoded, &spans, false));
-            // [N, L, R] → [N, R, L] so that each (subject, relation) row is contiguous.
-            let os = probs(&objects.start.permute([0, 2, 1]).contiguous());
-            let oe = probs(&objects.end.permute([0, 2, 1]).contiguous());
-            for (n, (b, subject)) in subjects.iter().enumerate() {
-                let ex = &examples[idx[*b]];
-                let chars = |s: &SpanPred| -> Option<(usize, usize, f32)> {
-                    let (a, _) = ex.offsets[s.start]?;
-                    let (_, z) = ex.offsets[s.end]?;
-                    Some((a, z, s.confidence()))
-                };
-                let Some(sc) = chars(subject) else { continue };
-                for r in 0..n_rel {
-                    let rrow = n * n_rel + r;
-                    for object in decode_spans(
-                        row(&os, rrow, seq_len),
-                        row(&oe, rrow, seq_len),
-                        1,
-                        ex.len() - 1,
-                        self.thresholds.object,
-                        self.thresholds.object,
-                    ) {
-                        if let Some(oc) = chars(&object) {
-                            found.entry(ex.record_id.as_str()).or_default().push(CharTriple { subject: sc, relation: r, object: oc });
-                        }
+                found
+            });
+            for idx in bucket_batches(&lengths, self.batch_size, None) {
+                let batch = make_batch(examples, &idx, n_rel, self.device);
+                let seq_len = batch.input_ids.size()[1] as usize;
+                let encoded = tch::autocast(self.device.is_cuda(), || self.model.encode(&batch.input_ids, &batch.mask, false));
+                let (ps, pe) = (probs(&encoded.subject.start), probs(&encoded.subject.end));
+                // Subjects of every segment of the batch (the object pass needs them now).
+                let mut subjects: Vec<(usize, SpanPred)> = Vec::new();
+                for (b, &i) in idx.iter().enumerate() {
+                    let len = examples[i].len();
+                    for s in decode_spans(row(&ps, b, seq_len), row(&pe, b, seq_len), 1, len - 1, thresholds.subject, thresholds.subject) {
+                        subjects.push((b, s));
                     }
                 }
+                if subjects.is_empty() {
+                    continue;
+                }
+                let spans = SubjectSpans::from_vecs(
+                    &subjects.iter().map(|(b, _)| *b as i64).collect::<Vec<_>>(),
+                    &subjects.iter().map(|(_, s)| s.start as i64).collect::<Vec<_>>(),
+                    &subjects.iter().map(|(_, s)| s.end as i64).collect::<Vec<_>>(),
+                    self.device,
+                );
+                let objects = tch::autocast(self.device.is_cuda(), || self.model.objects(&encoded, &spans, false));
+                // [N, L, R] → [N, R, L] so that each (subject, relation) row is contiguous.
+                let start = probs(&objects.start.permute([0, 2, 1]).contiguous());
+                let end = probs(&objects.end.permute([0, 2, 1]).contiguous());
+                tx.send(ObjectProbs { idx, subjects, start, end, seq_len }).expect("decoder thread alive");
             }
-        }
-        records.iter().map(|r| self.to_record(r, found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))).collect()
+            drop(tx);
+            decoder.join().expect("decoder thread")
+        });
+        let schema = self.schema;
+        records.par_iter().map(|r| to_record(codes, schema, r, found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))).collect()
     }
+}
 
-    fn to_record(&self, input: &Record, triples: &[CharTriple]) -> Record {
-        let codes = &self.model.config.relations;
-        let mut entities: Vec<Entity> = Vec::new();
-        let mut index: HashMap<(usize, usize, String), usize> = HashMap::new();
-        let mut intern = |span: (usize, usize, f32), label: &str, entities: &mut Vec<Entity>| -> usize {
-            let key = (span.0, span.1, label.to_owned());
-            let i = *index.entry(key).or_insert_with(|| {
-                entities.push(Entity {
-                    id: format!("T{}", entities.len() + 1),
-                    label: label.to_owned(),
-                    start: span.0,
-                    end: span.1,
-                    text: char_slice(&input.text, span.0, span.1).unwrap_or_default().to_owned(),
-                    confidence: Some(span.2),
-                });
-                entities.len() - 1
-            });
-            let e = &mut entities[i];
-            e.confidence = Some(e.confidence.unwrap_or(0.0).max(span.2));
-            i
+/// Object probabilities of one batch, on their way to the decoder thread.
+struct ObjectProbs {
+    idx: Vec<usize>,
+    subjects: Vec<(usize, SpanPred)>,
+    /// [N, R, L] flattened.
+    start: Vec<f32>,
+    end: Vec<f32>,
+    seq_len: usize,
+}
+
+/// Decode the objects of every (subject, relation) row of a batch into char triples.
+fn decode_objects<'e>(
+    job: &ObjectProbs,
+    examples: &'e [SegmentExample],
+    n_rel: usize,
+    thresholds: Thresholds,
+    found: &mut HashMap<&'e str, Vec<CharTriple>>,
+) {
+    for (n, (b, subject)) in job.subjects.iter().enumerate() {
+        let ex = &examples[job.idx[*b]];
+        let chars = |s: &SpanPred| -> Option<(usize, usize, f32)> {
+            let (a, _) = ex.offsets[s.start]?;
+            let (_, z) = ex.offsets[s.end]?;
+            Some((a, z, s.confidence()))
         };
-        let mut relations = Vec::new();
-        let mut seen = Vec::new();
-        for t in triples {
-            let code = &codes[t.relation];
-            let (head, tail) = self.schema.relation_rows(code).next().map(|r| (r.head.clone(), r.tail.clone())).unwrap_or_default();
-            let key = (t.subject.0, t.subject.1, t.relation, t.object.0, t.object.1);
-            if seen.contains(&key) {
-                continue;
+        let Some(sc) = chars(subject) else { continue };
+        for r in 0..n_rel {
+            let rrow = n * n_rel + r;
+            let (ps, pe) = (row(&job.start, rrow, job.seq_len), row(&job.end, rrow, job.seq_len));
+            for object in decode_spans(ps, pe, 1, ex.len() - 1, thresholds.object, thresholds.object) {
+                if let Some(oc) = chars(&object) {
+                    found.entry(ex.record_id.as_str()).or_default().push(CharTriple { subject: sc, relation: r, object: oc });
+                }
             }
-            seen.push(key);
-            let si = intern(t.subject, &head, &mut entities);
-            let oi = intern(t.object, &tail, &mut entities);
-            relations.push(Relation {
-                id: format!("R{}", relations.len() + 1),
-                code: code.clone(),
-                subject: Arg { text: entities[si].text.clone(), label: head, entity: Some(si) },
-                object: Arg { text: entities[oi].text.clone(), label: tail, entity: Some(oi) },
-                group: relations.len(),
-                confidence: Some(t.subject.2 * t.object.2),
-            });
         }
-        Record { id: input.id.clone(), text: input.text.clone(), entities, relations, line: input.line, raw: String::new() }
     }
+}
+
+/// A predicted record: entities interned by (span, type), relations in decoding order.
+fn to_record(codes: &[String], schema: &Schema, input: &Record, triples: &[CharTriple]) -> Record {
+    let mut entities: Vec<Entity> = Vec::new();
+    let mut index: HashMap<(usize, usize, String), usize> = HashMap::new();
+    let mut intern = |span: (usize, usize, f32), label: &str, entities: &mut Vec<Entity>| -> usize {
+        let key = (span.0, span.1, label.to_owned());
+        let i = *index.entry(key).or_insert_with(|| {
+            entities.push(Entity {
+                id: format!("T{}", entities.len() + 1),
+                label: label.to_owned(),
+                start: span.0,
+                end: span.1,
+                text: char_slice(&input.text, span.0, span.1).unwrap_or_default().to_owned(),
+                confidence: Some(span.2),
+            });
+            entities.len() - 1
+        });
+        let e = &mut entities[i];
+        e.confidence = Some(e.confidence.unwrap_or(0.0).max(span.2));
+        i
+    };
+    let mut relations = Vec::new();
+    let mut seen = Vec::new();
+    for t in triples {
+        let code = &codes[t.relation];
+        let (head, tail) = schema.relation_rows(code).next().map(|r| (r.head.clone(), r.tail.clone())).unwrap_or_default();
+        let key = (t.subject.0, t.subject.1, t.relation, t.object.0, t.object.1);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let si = intern(t.subject, &head, &mut entities);
+        let oi = intern(t.object, &tail, &mut entities);
+        relations.push(Relation {
+            id: format!("R{}", relations.len() + 1),
+            code: code.clone(),
+            subject: Arg { text: entities[si].text.clone(), label: head, entity: Some(si) },
+            object: Arg { text: entities[oi].text.clone(), label: tail, entity: Some(oi) },
+            group: relations.len(),
+            confidence: Some(t.subject.2 * t.object.2),
+        });
+    }
+    Record { id: input.id.clone(), text: input.text.clone(), entities, relations, line: input.line, raw: String::new() }
 }
