@@ -290,8 +290,16 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
             let device = parse_device(&a.device)?;
             let loaded = cbrrel::train::LoadedModel::load(model_dir, device).with_context(|| format!("loading model {}", model_dir.display()))?;
             let t0 = Instant::now();
-            let records = loaded.predictor(a.batch_size).predict(&gold.records)?;
-            eprintln!("cbrrel: predicted {} records in {:.1}s on {device:?}", records.len(), t0.elapsed().as_secs_f64());
+            let predictor = loaded.predictor(a.batch_size);
+            let examples = predictor.prepare(&gold.records)?;
+            let records = predictor.predict_prepared(&gold.records, &examples);
+            let secs = t0.elapsed().as_secs_f64();
+            eprintln!(
+                "cbrrel: predicted {} records ({} segments) in {secs:.1}s on {device:?}: {:.1} segments/s",
+                records.len(),
+                examples.len(),
+                examples.len() as f64 / secs.max(1e-9)
+            );
             let pred = Corpus {
                 path: model_dir.clone(),
                 format: corpus::Format::Doccano,
