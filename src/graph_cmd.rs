@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::{ExportArgs, ExtractArgs, OutputFormat, QueryArgs, StageArgs};
-use cbrrel::nightly::{run_extract, run_ingest, run_load, ExtractOptions, NightlyConfig, NightlySummary};
+use cbrrel::nightly::{
+    run_extract, run_ingest, run_load, ExtractOptions, NightlyConfig, NightlySummary,
+};
 
 /// Test hook: `CBRREL_ABORT_AFTER_SHARDS=k` aborts `extract` after k shards (a crash).
 const ABORT_HOOK: &str = "CBRREL_ABORT_AFTER_SHARDS";
@@ -54,10 +56,17 @@ fn config(a: &StageArgs) -> Result<NightlyConfig> {
 
 fn extract_options(a: &ExtractArgs, cfg: &NightlyConfig) -> Result<ExtractOptions> {
     if a.shard_count == 0 || a.shard_index >= a.shard_count {
-        bail!("--shard-index {} must be below --shard-count {}", a.shard_index, a.shard_count);
+        bail!(
+            "--shard-index {} must be below --shard-count {}",
+            a.shard_index,
+            a.shard_count
+        );
     }
     let abort_after = match std::env::var(ABORT_HOOK) {
-        Ok(v) => Some(v.parse::<usize>().with_context(|| format!("{ABORT_HOOK}={v}"))?),
+        Ok(v) => Some(
+            v.parse::<usize>()
+                .with_context(|| format!("{ABORT_HOOK}={v}"))?,
+        ),
         Err(_) => None,
     };
     Ok(ExtractOptions {
@@ -76,20 +85,29 @@ fn human(s: &NightlySummary) -> String {
         let _ = writeln!(
             out,
             "ingest: read {} = accepted {} + quarantined {}; accepted = new {} + changed {} + skipped (unchanged) {}",
-            s.read, s.accepted, s.quarantined, s.new, s.changed, s.skipped
+            s.ingest.read, s.ingest.accepted, s.ingest.quarantined, s.ingest.new, s.ingest.changed, s.ingest.skipped
         );
-        for (reason, n) in &s.quarantine_reasons {
+        for (reason, n) in &s.ingest.quarantine_reasons {
             let _ = writeln!(out, "  quarantined {reason}: {n}");
         }
     }
     if s.stages.iter().any(|x| x == "extract" || x == "load") {
-        let _ = writeln!(out, "extract: {} reports, {} sentences, {} shards, {} triples", s.reports_extracted, s.sentences, s.shards, s.triples);
+        let _ = writeln!(
+            out,
+            "extract: {} reports, {} sentences, {} shards, {} triples",
+            s.reports_extracted, s.sentences, s.shards, s.triples
+        );
         for (rel, n) in &s.per_relation {
             let _ = writeln!(out, "  {rel}: {n}");
         }
     }
     if s.stages.iter().any(|x| x == "load") {
-        let _ = writeln!(out, "store: {} quads, {:.1} MiB on disk", s.store_quads, s.store_bytes as f64 / 1048576.0);
+        let _ = writeln!(
+            out,
+            "store: {} quads, {:.1} MiB on disk",
+            s.store_quads,
+            s.store_bytes as f64 / 1048576.0
+        );
     }
     let secs: Vec<String> = s
         .stages
@@ -104,7 +122,7 @@ fn human(s: &NightlySummary) -> String {
 fn finish(format: OutputFormat, mut s: NightlySummary, t0: std::time::Instant) -> Result<ExitCode> {
     s.seconds.insert("total".into(), t0.elapsed().as_secs_f64());
     if !s.adds_up() {
-        bail!("internal error: counts do not add up: read {} accepted {} quarantined {}", s.read, s.accepted, s.quarantined);
+        bail!("internal error: counts do not add up: {:?}", s.ingest);
     }
     crate::print_out(format, &s, || human(&s))?;
     Ok(ExitCode::SUCCESS)
@@ -114,7 +132,9 @@ pub fn ingest(a: StageArgs) -> Result<ExitCode> {
     let t0 = std::time::Instant::now();
     let cfg = config(&a)?;
     let mut s = NightlySummary::default();
-    run_ingest(&cfg, &mut s).map_err(|e| anyhow!(e)).context("ingest")?;
+    run_ingest(&cfg, &mut s)
+        .map_err(|e| anyhow!(e))
+        .context("ingest")?;
     finish(a.format, s, t0)
 }
 
@@ -124,7 +144,9 @@ pub fn extract(a: ExtractArgs) -> Result<ExitCode> {
     let opts = extract_options(&a, &cfg)?;
     let mut s = NightlySummary::from_work_dir(&cfg);
     s.stages.clear();
-    run_extract(&cfg, &opts, &mut s).map_err(|e| anyhow!(e)).context("extract")?;
+    run_extract(&cfg, &opts, &mut s)
+        .map_err(|e| anyhow!(e))
+        .context("extract")?;
     finish(a.stage.format, s, t0)
 }
 
@@ -133,7 +155,9 @@ pub fn load(a: StageArgs) -> Result<ExitCode> {
     let cfg = config(&a)?;
     let mut s = NightlySummary::from_work_dir(&cfg);
     s.stages.clear();
-    run_load(&cfg, &mut s).map_err(|e| anyhow!(e)).context("load")?;
+    run_load(&cfg, &mut s)
+        .map_err(|e| anyhow!(e))
+        .context("load")?;
     finish(a.format, s, t0)
 }
 
@@ -147,16 +171,24 @@ pub fn graph(a: ExtractArgs) -> Result<ExitCode> {
     }
     let opts = extract_options(&a, &cfg)?;
     let mut s = NightlySummary::default();
-    run_ingest(&cfg, &mut s).map_err(|e| anyhow!(e)).context("ingest")?;
-    run_extract(&cfg, &opts, &mut s).map_err(|e| anyhow!(e)).context("extract")?;
-    run_load(&cfg, &mut s).map_err(|e| anyhow!(e)).context("load")?;
+    run_ingest(&cfg, &mut s)
+        .map_err(|e| anyhow!(e))
+        .context("ingest")?;
+    run_extract(&cfg, &opts, &mut s)
+        .map_err(|e| anyhow!(e))
+        .context("extract")?;
+    run_load(&cfg, &mut s)
+        .map_err(|e| anyhow!(e))
+        .context("load")?;
     finish(a.stage.format, s, t0)
 }
 
 pub fn query(a: QueryArgs) -> Result<ExitCode> {
     let sparql = match (&a.sparql, &a.file) {
         (Some(q), _) => q.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+        (None, Some(f)) => {
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
+        }
         (None, None) => bail!("give a query or --file"),
     };
     let mut stdout = std::io::stdout().lock();
@@ -168,14 +200,18 @@ pub fn query(a: QueryArgs) -> Result<ExitCode> {
 pub fn export(a: ExportArgs) -> Result<ExitCode> {
     let summary = match &a.out {
         Some(path) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
             std::fs::create_dir_all(dir)?;
             let tmp = tempfile::NamedTempFile::new_in(dir)?;
             let mut w = std::io::BufWriter::new(tmp.as_file());
             let s = cbrrel::graph::export(&a.store, a.format, &mut w)?;
             w.flush()?;
             drop(w);
-            tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+            tmp.as_file()
+                .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
             tmp.persist(path).map_err(|e| e.error)?;
             s
         }
@@ -186,6 +222,9 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
             s
         }
     };
-    eprintln!("export: {} quads read, {} written", summary.quads_read, summary.written);
+    eprintln!(
+        "export: {} quads read, {} written",
+        summary.quads_read, summary.written
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -31,14 +31,10 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub struct NightlySummary {
     /// Stages this command ran.
     pub stages: Vec<String>,
-    pub read: usize,
-    pub accepted: usize,
-    pub quarantined: usize,
-    /// Accepted reports unchanged since the last load (not re-processed).
-    pub skipped: usize,
-    pub new: usize,
-    pub changed: usize,
-    pub quarantine_reasons: BTreeMap<String, usize>,
+    /// `read`, `accepted`, `quarantined`, `skipped` (unchanged since the last load), `new`,
+    /// `changed`, `quarantine_reasons`, `files`: the ingest numbers, at the top level.
+    #[serde(flatten)]
+    pub ingest: IngestSummary,
     /// Reports extracted (new + changed).
     pub reports_extracted: usize,
     pub sentences: usize,
@@ -83,16 +79,6 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 impl NightlySummary {
-    fn add_ingest(&mut self, s: &IngestSummary) {
-        self.read = s.read;
-        self.accepted = s.accepted;
-        self.quarantined = s.quarantined;
-        self.skipped = s.skipped;
-        self.new = s.new;
-        self.changed = s.changed;
-        self.quarantine_reasons = s.quarantine_reasons.clone();
-    }
-
     fn add_extract(&mut self, s: &ExtractSummary) {
         self.reports_extracted = s.reports;
         self.sentences = s.sentences;
@@ -105,7 +91,7 @@ impl NightlySummary {
     pub fn from_work_dir(cfg: &NightlyConfig) -> NightlySummary {
         let mut s = NightlySummary::default();
         if let Some(i) = read_json::<IngestSummaryFile>(&cfg.ingest_dir().join(SUMMARY_FILE)) {
-            s.add_ingest(&i.summary);
+            s.ingest = i.summary;
         }
         if let Some(e) = read_json::<ExtractSummaryFile>(&cfg.extract_dir().join(SUMMARY_FILE)) {
             s.reports_extracted = e.reports;
@@ -120,8 +106,7 @@ impl NightlySummary {
 
     /// `read = accepted + quarantined`, and accepted = new + changed + skipped.
     pub fn adds_up(&self) -> bool {
-        self.read == self.accepted + self.quarantined
-            && self.accepted == self.new + self.changed + self.skipped
+        self.ingest.adds_up()
     }
 }
 
@@ -164,7 +149,7 @@ pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(
         &cfg.ingest_dir(),
     )
     .map_err(|e| e.to_string())?;
-    summary.add_ingest(&s);
+    summary.ingest = s.clone();
     write_json(
         &cfg.ingest_dir().join(SUMMARY_FILE),
         &IngestSummaryFile { inputs, summary: s },
