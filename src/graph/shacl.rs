@@ -38,7 +38,9 @@ pub struct Shapes {
     checks: Vec<Check>,
 }
 
-fn select(store: &Store, q: &str) -> Result<Vec<Vec<Option<Term>>>, String> {
+/// Run a SELECT over the union of `store`'s graphs: one row of bindings per solution, in the
+/// query's variable order.
+pub(crate) fn select(store: &Store, q: &str) -> Result<Vec<Vec<Option<Term>>>, String> {
     let mut prepared = SparqlEvaluator::new().parse_query(q).map_err(|e| format!("{e}: {q}"))?;
     prepared.dataset_mut().set_default_graph_as_union();
     match prepared.on_store(store).execute().map_err(|e| e.to_string())? {

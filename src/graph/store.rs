@@ -77,14 +77,9 @@ pub fn stored_hashes(dir: &Path, vocab: &Vocabulary) -> Result<BTreeMap<String, 
         vocab.term("contentHash").as_str()
     );
     let mut out = BTreeMap::new();
-    if let oxigraph::sparql::QueryResults::Solutions(sols) =
-        oxigraph::sparql::SparqlEvaluator::new().parse_query(&q).map_err(st)?.on_store(&store).execute().map_err(st)?
-    {
-        for s in sols {
-            let s = s.map_err(st)?;
-            if let (Some(oxigraph::model::Term::Literal(id)), Some(oxigraph::model::Term::Literal(h))) = (s.get("id"), s.get("h")) {
-                out.insert(id.value().to_owned(), h.value().to_owned());
-            }
+    for row in super::shacl::select(&store, &q).map_err(GraphError::Store)? {
+        if let [Some(oxigraph::model::Term::Literal(id)), Some(oxigraph::model::Term::Literal(h))] = row.as_slice() {
+            out.insert(id.value().to_owned(), h.value().to_owned());
         }
     }
     Ok(out)
@@ -227,17 +222,8 @@ mod tests {
         let findings = |store: &Store| -> Vec<String> {
             let q =
                 "PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT ?t WHERE { GRAPH ?g { ?bp cb:hasFinding ?sy . ?sy cb:normalizedText ?t } } ORDER BY ?t";
-            let mut out = Vec::new();
-            if let oxigraph::sparql::QueryResults::Solutions(s) =
-                oxigraph::sparql::SparqlEvaluator::new().parse_query(q).unwrap().on_store(store).execute().unwrap()
-            {
-                for s in s {
-                    if let Some(oxigraph::model::Term::Literal(l)) = s.unwrap().get("t") {
-                        out.push(l.value().to_owned());
-                    }
-                }
-            }
-            out
+            let rows = crate::graph::shacl::select(store, q).unwrap();
+            rows.into_iter().filter_map(|r| match &r[0] { Some(oxigraph::model::Term::Literal(l)) => Some(l.value().to_owned()), _ => None }).collect()
         };
         assert_eq!(findings(&store), vec!["狭窄50%", "狭窄80%"]);
         drop(store);
