@@ -52,19 +52,20 @@ impl Cbrrel {
         let enc = root.set_group(ENCODER_GROUP);
         let head = root.set_group(HEAD_GROUP) / "head";
         let h = config.hidden();
+        let hc = &config.head;
         Cbrrel {
             encoder: BertModel::new(&enc / "bert", &config.encoder),
-            bilstm: config.bilstm.then(|| BiLstm::new(&head / "bilstm", h, config.dropout)),
-            attention: config
+            bilstm: hc.bilstm.then(|| BiLstm::new(&head / "bilstm", h, hc.dropout)),
+            attention: hc
                 .attention
-                .then(|| RelPosAttention::new(&head / "attention", h, config.attention_heads, config.max_relative_position, config.dropout)),
+                .then(|| RelPosAttention::new(&head / "attention", h, hc.attention_heads, hc.max_relative_position, hc.dropout)),
             subject: SubjectTagger::new(&head / "subject", h),
-            fusion: match config.fusion {
-                Fusion::Unet => FusionLayer::UNet(UNet2d::new(&head / "fusion", h, config.fusion_channels)),
-                Fusion::Cnn => FusionLayer::Cnn(Cnn2d::new(&head / "fusion", h, config.fusion_channels)),
+            fusion: match hc.fusion {
+                Fusion::Unet => FusionLayer::UNet(UNet2d::new(&head / "fusion", h, hc.fusion_channels)),
+                Fusion::Cnn => FusionLayer::Cnn(Cnn2d::new(&head / "fusion", h, hc.fusion_channels)),
                 Fusion::None => FusionLayer::None,
             },
-            object: ObjectTagger::new(&head / "object", h, config.object_hidden, config.n_relations()),
+            object: ObjectTagger::new(&head / "object", h, hc.object_hidden, config.n_relations()),
             config: config.clone(),
         }
     }
@@ -90,7 +91,7 @@ impl Cbrrel {
 
     /// Object logits [N, L, R] for N subjects of the batch (eqs. 15–16).
     pub fn objects(&self, encoded: &Encoded, subjects: &SubjectSpans, train: bool) -> PointerLogits {
-        let fused = encoded.fused.dropout(self.config.dropout, train);
+        let fused = encoded.fused.dropout(self.config.head.dropout, train);
         self.object.forward(&fused, subjects)
     }
 
@@ -109,12 +110,12 @@ mod tests {
 
     fn tiny(bilstm: bool, attention: bool, fusion: Fusion) -> CbrrelConfig {
         let mut cfg = CbrrelConfig::full(BertConfig::sized(50, 16, 1, 2), vec!["A".into(), "B".into(), "C".into()]);
-        cfg.bilstm = bilstm;
-        cfg.attention = attention;
-        cfg.fusion = fusion;
-        cfg.attention_heads = 2;
-        cfg.max_relative_position = 3;
-        cfg.fusion_channels = 2;
+        cfg.head.bilstm = bilstm;
+        cfg.head.attention = attention;
+        cfg.head.fusion = fusion;
+        cfg.head.attention_heads = 2;
+        cfg.head.max_relative_position = 3;
+        cfg.head.fusion_channels = 2;
         cfg
     }
 

@@ -114,13 +114,12 @@ pub enum Fusion {
     None,
 }
 
-/// The CBRRel model: encoder settings plus the head's switches.
+/// The CBRRel head around the encoder: one switch per ablation of the paper's Table 7 and the
+/// head's sizes. It is both the `[model]` section of `pipeline/train.toml` and the `head` of a
+/// run directory's `config.json`, so a setting cannot drift between the two.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CbrrelConfig {
-    pub encoder: BertConfig,
-    /// Relation classes (codes) in tagger order.
-    pub relations: Vec<String>,
+pub struct HeadConfig {
     /// BiLSTM after the encoder (eqs. 4–9).
     pub bilstm: bool,
     /// Relative-position attention (eqs. 10–11).
@@ -140,12 +139,10 @@ pub struct CbrrelConfig {
     pub dropout: f64,
 }
 
-impl CbrrelConfig {
-    /// The full model of the paper around `encoder`.
-    pub fn full(encoder: BertConfig, relations: Vec<String>) -> CbrrelConfig {
-        CbrrelConfig {
-            encoder,
-            relations,
+impl HeadConfig {
+    /// The paper's full model: every module on, the linear object tagger of eq. (15).
+    pub fn paper() -> HeadConfig {
+        HeadConfig {
             bilstm: true,
             attention: true,
             attention_heads: 8,
@@ -155,6 +152,48 @@ impl CbrrelConfig {
             object_hidden: 0,
             dropout: 0.1,
         }
+    }
+
+    /// The head's own constraints, and those it puts on the encoder's hidden size.
+    pub fn validate(&self, hidden: i64) -> Result<(), ModelError> {
+        if self.bilstm && hidden % 2 != 0 {
+            return Err(ModelError::Config(format!("BiLSTM needs an even hidden size, not {hidden}")));
+        }
+        if self.attention && (self.attention_heads <= 0 || hidden % self.attention_heads != 0) {
+            return Err(ModelError::Config(format!("attention_heads {} must divide hidden size {hidden}", self.attention_heads)));
+        }
+        if self.object_hidden < 0 {
+            return Err(ModelError::Config("object_hidden must be ≥ 0".into()));
+        }
+        if self.max_relative_position < 1 || self.fusion_channels < 1 {
+            return Err(ModelError::Config("max_relative_position and fusion_channels must be ≥ 1".into()));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(ModelError::Config(format!("dropout {} outside [0, 1)", self.dropout)));
+        }
+        Ok(())
+    }
+}
+
+/// The CBRRel model: the encoder, the relation classes and the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CbrrelConfig {
+    pub encoder: BertConfig,
+    /// Relation classes (codes) in tagger order.
+    pub relations: Vec<String>,
+    pub head: HeadConfig,
+}
+
+/// Fields of `HeadConfig` that run directories written before the head had its own struct
+/// kept flat in `model` (sessions 1–2 of the project).
+const LEGACY_HEAD_FIELDS: [&str; 8] =
+    ["bilstm", "attention", "attention_heads", "max_relative_position", "fusion", "fusion_channels", "object_hidden", "dropout"];
+
+impl CbrrelConfig {
+    /// The full model of the paper around `encoder`.
+    pub fn full(encoder: BertConfig, relations: Vec<String>) -> CbrrelConfig {
+        CbrrelConfig { encoder, relations, head: HeadConfig::paper() }
     }
 
     pub fn hidden(&self) -> i64 {
@@ -170,18 +209,66 @@ impl CbrrelConfig {
         if self.relations.is_empty() {
             return Err(ModelError::Config("no relation classes".into()));
         }
-        if self.bilstm && self.hidden() % 2 != 0 {
-            return Err(ModelError::Config(format!("BiLSTM needs an even hidden size, not {}", self.hidden())));
+        self.head.validate(self.hidden())
+    }
+
+    /// Rewrite a serialized config of the old flat layout (head switches beside `encoder`)
+    /// into the current one (`head: {…}`), in place, so old run directories keep loading.
+    /// A config already in the current layout is left as it is; returns whether it changed.
+    pub fn migrate_json(value: &mut serde_json::Value) -> bool {
+        let Some(obj) = value.as_object_mut() else { return false };
+        if obj.contains_key("head") || !LEGACY_HEAD_FIELDS.iter().any(|f| obj.contains_key(*f)) {
+            return false;
         }
-        if self.attention && (self.attention_heads <= 0 || self.hidden() % self.attention_heads != 0) {
-            return Err(ModelError::Config(format!("attention_heads {} must divide hidden size {}", self.attention_heads, self.hidden())));
+        let mut head = serde_json::Map::new();
+        for f in LEGACY_HEAD_FIELDS {
+            if let Some(v) = obj.remove(f) {
+                head.insert(f.to_owned(), v);
+            }
         }
-        if self.object_hidden < 0 {
-            return Err(ModelError::Config("object_hidden must be ≥ 0".into()));
-        }
-        if self.max_relative_position < 1 || self.fusion_channels < 1 {
-            return Err(ModelError::Config("max_relative_position and fusion_channels must be ≥ 1".into()));
-        }
-        Ok(())
+        obj.insert("head".to_owned(), serde_json::Value::Object(head));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_flat_config_migrates_to_the_same_model() {
+        let current = CbrrelConfig {
+            head: HeadConfig { object_hidden: 256, fusion: Fusion::Cnn, ..HeadConfig::paper() },
+            ..CbrrelConfig::full(BertConfig::sized(50, 16, 1, 2), vec!["A".into(), "B".into()])
+        };
+        // The layout run directories of sessions 1–2 wrote.
+        let mut legacy = serde_json::json!({
+            "encoder": serde_json::to_value(&current.encoder).unwrap(),
+            "relations": ["A", "B"],
+            "bilstm": true, "attention": true, "attention_heads": 8, "max_relative_position": 16,
+            "fusion": "cnn", "fusion_channels": 8, "object_hidden": 256, "dropout": 0.1
+        });
+        assert!(serde_json::from_value::<CbrrelConfig>(legacy.clone()).is_err(), "flat layout must not parse unmigrated");
+        assert!(CbrrelConfig::migrate_json(&mut legacy));
+        assert_eq!(serde_json::from_value::<CbrrelConfig>(legacy.clone()).unwrap(), current);
+        // Idempotent, and the current layout round-trips untouched.
+        assert!(!CbrrelConfig::migrate_json(&mut legacy));
+        let mut now = serde_json::to_value(&current).unwrap();
+        assert!(!CbrrelConfig::migrate_json(&mut now));
+        assert_eq!(serde_json::from_value::<CbrrelConfig>(now).unwrap(), current);
+        // A stray field is still refused, in the head and beside it.
+        let mut stray = serde_json::to_value(&current).unwrap();
+        stray["head"]["bilstms"] = true.into();
+        assert!(serde_json::from_value::<CbrrelConfig>(stray).unwrap_err().to_string().contains("bilstms"));
+    }
+
+    #[test]
+    fn head_validation_names_the_problem() {
+        let h = HeadConfig::paper();
+        assert!(h.validate(16).is_ok());
+        assert!(h.validate(15).unwrap_err().to_string().contains("even hidden size"));
+        assert!(HeadConfig { attention_heads: 3, ..h.clone() }.validate(16).unwrap_err().to_string().contains("attention_heads 3"));
+        assert!(HeadConfig { dropout: 1.0, ..h.clone() }.validate(16).is_err());
+        assert!(HeadConfig { object_hidden: -1, ..h }.validate(16).is_err());
     }
 }

@@ -54,7 +54,7 @@ impl LoadedModel {
     pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, ModelError> {
         let cfg_path = dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::Io { path: cfg_path.clone(), source: e })?;
-        let config: RunConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", cfg_path.display())))?;
+        let config = parse_config(&text).map_err(|e| ModelError::Config(format!("{}: {e}", cfg_path.display())))?;
         config.model.validate()?;
         let mut vs = VarStore::new(device);
         let model = Cbrrel::new(&vs.root(), &config.model);
@@ -98,8 +98,52 @@ pub fn copy_tokenizer(tokenizer: &BertTokenizer, dir: &Path) -> Result<String, M
     Ok(name)
 }
 
+/// Parse a run directory's `config.json`, migrating the layouts older versions wrote (see
+/// `CbrrelConfig::migrate_json`). The file on disk is not rewritten: loading stays read-only.
+pub fn parse_config(text: &str) -> Result<RunConfig, serde_json::Error> {
+    let mut value: serde_json::Value = serde_json::from_str(text)?;
+    if let Some(model) = value.get_mut("model") {
+        CbrrelConfig::migrate_json(model);
+    }
+    serde_json::from_value(value)
+}
+
 /// Write `config.json` atomically.
 pub fn write_config(dir: &Path, config: &RunConfig) -> Result<(), ModelError> {
     let json = serde_json::to_string_pretty(config).map_err(|e| ModelError::Config(e.to_string()))?;
     crate::corpus::write_atomic(&dir.join(CONFIG_FILE), json.as_bytes()).map_err(|e| ModelError::Config(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::BertConfig;
+
+    #[test]
+    fn run_config_of_the_old_flat_layout_loads_as_the_current_one() {
+        let settings = Settings::load(None, &[]).unwrap();
+        let schema = Schema::casmed();
+        let relations = schema.relations.iter().map(|r| r.code.clone()).collect();
+        let config = RunConfig {
+            model_id: "cbrrel-000000000000".into(),
+            created_unix: 0,
+            model: CbrrelConfig { encoder: BertConfig::sized(50, 16, 1, 2), relations, head: settings.model.clone() },
+            schema,
+            thresholds: Thresholds::default(),
+            segment: SegmentConfig::default(),
+            tokenizer_file: "vocab.txt".into(),
+            settings,
+            encoder_source: "random".into(),
+            dev: None,
+        };
+        let written = serde_json::to_string_pretty(&config).unwrap();
+        assert_eq!(parse_config(&written).unwrap(), config);
+        // What sessions 1–2 wrote: the head's fields flat inside `model`.
+        let mut old: serde_json::Value = serde_json::from_str(&written).unwrap();
+        let head = old["model"]["head"].as_object().unwrap().clone();
+        let model = old["model"].as_object_mut().unwrap();
+        model.remove("head");
+        model.extend(head);
+        assert_eq!(parse_config(&old.to_string()).unwrap(), config);
+    }
 }

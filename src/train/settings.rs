@@ -8,22 +8,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::HeadConfig;
+#[cfg(test)]
 use crate::model::Fusion;
-
-/// The model switches (Table 7's ablations) and head sizes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSettings {
-    pub bilstm: bool,
-    pub attention: bool,
-    pub attention_heads: i64,
-    pub max_relative_position: i64,
-    pub fusion: Fusion,
-    pub fusion_channels: i64,
-    /// Object tagger hidden width (0 = the paper's linear tagger).
-    pub object_hidden: i64,
-    pub dropout: f64,
-}
 
 /// Optimisation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +52,8 @@ pub struct DecodeSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    pub model: ModelSettings,
+    /// `[model]`: the head's switches and sizes, stored as they are in every run directory.
+    pub model: HeadConfig,
     pub train: TrainSettings,
     pub decode: DecodeSettings,
 }

@@ -107,19 +107,7 @@ pub fn build_model(vs: &mut VarStore, encoder: &EncoderSource, settings: &Settin
         EncoderSource::Pretrained(dir) => (checkpoint::hf_config(dir)?, dir.display().to_string()),
         EncoderSource::Random(cfg) => (cfg.clone(), "random".to_owned()),
     };
-    let m = &settings.model;
-    let config = CbrrelConfig {
-        encoder: bert,
-        relations,
-        bilstm: m.bilstm,
-        attention: m.attention,
-        attention_heads: m.attention_heads,
-        max_relative_position: m.max_relative_position,
-        fusion: m.fusion,
-        fusion_channels: m.fusion_channels,
-        object_hidden: m.object_hidden,
-        dropout: m.dropout,
-    };
+    let config = CbrrelConfig { encoder: bert, relations, head: settings.model.clone() };
     config.validate()?;
     let model = Cbrrel::new(&vs.root(), &config);
     if let EncoderSource::Pretrained(dir) = encoder {
