@@ -12,7 +12,7 @@ use std::time::Instant;
 use cbrrel::fixtures::{generate, write_reports_csv, GeneratorConfig};
 use cbrrel::graph::{export, run_query, ExportFormat, ResultFormat};
 use cbrrel::ingest::ColumnMap;
-use cbrrel::nightly::config::{ExtractConfig, InputConfig, Limits, ModelConfig, StoreConfig};
+use cbrrel::nightly::config::{DumpKind, ExtractConfig, InputConfig, Limits, ModelConfig, StoreConfig};
 use cbrrel::nightly::{run_extract, run_ingest, run_load, ExtractOptions, NightlyConfig, NightlySummary};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
@@ -38,7 +38,7 @@ fn main() {
     drop(reports);
     let cfg = NightlyConfig {
         work_dir: dir.path().join("work"),
-        input: InputConfig { paths: vec![dump.display().to_string()], format: None },
+        input: InputConfig { paths: vec![dump.display().to_string()], format: None, dump: DumpKind::Incremental, max_missing_share: 0.2 },
         columns: ColumnMap::default(),
         limits: Limits::default(),
         model: ModelConfig { dir: model.clone() },

@@ -43,6 +43,9 @@ pub enum Command {
     Load(StageArgs),
     /// The whole nightly job: ingest → extract → load, with one summary.
     Graph(ExtractArgs),
+    /// Remove report graphs from the store (withdrawn reports): `--report ID`, or `--ids FILE`
+    /// (a CSV whose first column is `report_id`, such as the ingest stage's missing.csv).
+    Retract(RetractArgs),
     /// SPARQL over the store (read-only; the default graph is the union of all graphs).
     Query(QueryArgs),
     /// Export the store: N-Triples or Turtle of the union graph, or N-Quads with provenance.
@@ -83,6 +86,12 @@ pub struct StageArgs {
     /// auto | cpu | cuda | cuda:N
     #[arg(long)]
     pub device: Option<String>,
+    /// What the dump holds (replaces `[input] dump`): `full` retracts stored reports it lacks.
+    #[arg(long, value_enum)]
+    pub dump: Option<cbrrel::nightly::DumpKind>,
+    /// Largest share of stored reports a full dump may lack before the load is refused.
+    #[arg(long)]
+    pub max_missing_share: Option<f64>,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }
@@ -101,6 +110,18 @@ pub struct ExtractArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RetractArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// A report id to retract (repeatable).
+    #[arg(long = "report", value_name = "ID")]
+    pub reports: Vec<String>,
+    /// A CSV of report ids (first column `report_id`).
+    #[arg(long, value_name = "FILE")]
+    pub ids: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

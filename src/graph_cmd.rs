@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::{ExportArgs, ExtractArgs, OutputFormat, QueryArgs, StageArgs};
+use crate::cli::{ExportArgs, ExtractArgs, OutputFormat, QueryArgs, RetractArgs, StageArgs};
 use cbrrel::nightly::{
-    run_extract, run_ingest, run_load, ExtractOptions, NightlyConfig, NightlySummary,
+    run_extract, run_ingest, run_load, run_retract, ExtractOptions, NightlyConfig, NightlySummary,
 };
 
 /// Test hook: `CBRREL_ABORT_AFTER_SHARDS=k` aborts `extract` after k shards (a crash).
@@ -51,6 +51,15 @@ fn config(a: &StageArgs) -> Result<NightlyConfig> {
     if let Some(d) = &a.device {
         cfg.extract.device = d.clone();
     }
+    if let Some(d) = a.dump {
+        cfg.input.dump = d;
+    }
+    if let Some(x) = a.max_missing_share {
+        if !(0.0..=1.0).contains(&x) {
+            bail!("--max-missing-share {x} outside [0, 1]");
+        }
+        cfg.input.max_missing_share = x;
+    }
     Ok(cfg)
 }
 
@@ -87,6 +96,13 @@ fn human(s: &NightlySummary) -> String {
             "ingest: read {} = accepted {} + quarantined {}; accepted = new {} + changed {} + skipped (unchanged) {}",
             s.ingest.read, s.ingest.accepted, s.ingest.quarantined, s.ingest.new, s.ingest.changed, s.ingest.skipped
         );
+        if s.ingest.missing > 0 {
+            let _ = writeln!(
+                out,
+                "  {} of {} stored reports are not in this dump (ingest/missing.csv)",
+                s.ingest.missing, s.ingest.in_store
+            );
+        }
         for (reason, n) in &s.ingest.quarantine_reasons {
             let _ = writeln!(out, "  quarantined {reason}: {n}");
         }
@@ -101,7 +117,10 @@ fn human(s: &NightlySummary) -> String {
             let _ = writeln!(out, "  {rel}: {n}");
         }
     }
-    if s.stages.iter().any(|x| x == "load") {
+    if s.stages.iter().any(|x| x == "load" || x == "retract") {
+        if s.retracted > 0 || s.stages.iter().any(|x| x == "retract") {
+            let _ = writeln!(out, "retracted: {} report graphs", s.retracted);
+        }
         let _ = writeln!(
             out,
             "store: {} quads, {:.1} MiB on disk",
@@ -180,6 +199,26 @@ pub fn graph(a: ExtractArgs) -> Result<ExitCode> {
     run_load(&cfg, &mut s)
         .map_err(|e| anyhow!(e))
         .context("load")?;
+    finish(a.stage.format, s, t0)
+}
+
+pub fn retract(a: RetractArgs) -> Result<ExitCode> {
+    let t0 = std::time::Instant::now();
+    let cfg = config(&a.stage)?;
+    let mut ids = a.reports.clone();
+    if let Some(file) = &a.ids {
+        ids.extend(cbrrel::ingest::read_missing(file)?);
+    }
+    if ids.is_empty() {
+        bail!("give the reports to retract: --report ID (repeatable) or --ids FILE");
+    }
+    let mut s = NightlySummary::from_work_dir(&cfg);
+    let r = run_retract(&cfg, &ids, &mut s)
+        .map_err(|e| anyhow!(e))
+        .context("retract")?;
+    if r.not_in_store > 0 {
+        eprintln!("retract: {} of {} ids had no graph in {}", r.not_in_store, r.requested, cfg.store.dir.display());
+    }
     finish(a.stage.format, s, t0)
 }
 

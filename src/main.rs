@@ -63,6 +63,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Extract(a) => graph_cmd::extract(a),
         Command::Load(a) => graph_cmd::load(a),
         Command::Graph(a) => graph_cmd::graph(a),
+        Command::Retract(a) => graph_cmd::retract(a),
         Command::Query(a) => graph_cmd::query(a),
         Command::Export(a) => graph_cmd::export(a),
     }

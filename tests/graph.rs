@@ -40,8 +40,13 @@ fn ids_texts(records: &[Record]) -> Vec<(String, String)> {
 
 /// A nightly.toml in `dir` reading `input` with `model`, work and store inside `dir`.
 fn nightly(dir: &Path, input: &Path, model: &Path, shard_size: usize) -> PathBuf {
+    nightly_with(dir, input, model, shard_size, "")
+}
+
+/// `nightly`, with extra lines in its `[input]` table (`dump = "full"` …).
+fn nightly_with(dir: &Path, input: &Path, model: &Path, shard_size: usize, input_extra: &str) -> PathBuf {
     let cfg = format!(
-        "work_dir = {:?}\n[input]\npaths = [{:?}]\n[limits]\nmax_text_chars = 5000\n[model]\ndir = {:?}\n[extract]\nshard_size = {shard_size}\nbatch_size = 8\ndevice = \"cpu\"\n[store]\ndir = {:?}\n",
+        "work_dir = {:?}\n[input]\npaths = [{:?}]\n{input_extra}\n[limits]\nmax_text_chars = 5000\n[model]\ndir = {:?}\n[extract]\nshard_size = {shard_size}\nbatch_size = 8\ndevice = \"cpu\"\n[store]\ndir = {:?}\n",
         dir.join("work"),
         input,
         model,
@@ -274,6 +279,89 @@ fn dump_to_store_to_sparql_then_rerun_change_update_and_export() {
         lines,
         "no duplicate triple in the N-Triples export"
     );
+}
+
+/// Report ids in the store.
+fn stored_reports(store: &Path) -> BTreeSet<String> {
+    let r = query_json(
+        store,
+        &["PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT DISTINCT ?id WHERE { GRAPH ?g { ?g cb:reportId ?id } }"],
+    );
+    column(&r, "id").into_iter().collect()
+}
+
+#[test]
+fn reports_missing_from_a_full_dump_are_retracted_and_a_truncated_dump_is_refused() {
+    let t = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump.csv");
+    let store = dir.path().join("store");
+    let both = ids_texts(&t.records);
+    let (id0, id1) = (both[0].0.clone(), both[1].0.clone());
+    let run = |extra: &str| {
+        let cfg = nightly_with(dir.path(), &dump, &t.dir, 5, extra);
+        cbrrel(&["graph", "--config", s(&cfg), "--format", "json"])
+    };
+    write_dump(&both, &dump);
+    ok(&run(""));
+    let all = BTreeSet::from([id0.clone(), id1.clone()]);
+    assert_eq!(stored_reports(&store), all);
+    let quads = quad_count(&store);
+
+    // Tonight's dump has report 0 only. Incremental (the default): report 1 is listed as
+    // missing, and kept.
+    write_dump(&both[..1], &dump);
+    let o = run("");
+    ok(&o);
+    let j = json(&o);
+    assert_eq!((j["in_store"].as_u64(), j["missing"].as_u64(), j["retracted"].as_u64()), (Some(2), Some(1), Some(0)), "{j}");
+    let listed = std::fs::read_to_string(dir.path().join("work/ingest/missing.csv")).unwrap();
+    assert_eq!(listed, format!("report_id\n{id1}\n"));
+    assert_eq!(stored_reports(&store), all);
+
+    // A stored report whose row is quarantined tonight is in the dump (unreadable, not
+    // withdrawn): even a full dump with no tolerance does not retract it.
+    write_dump(&[both[0].clone(), (id1.clone(), String::new())], &dump);
+    let j = json(&run("dump = \"full\"\nmax_missing_share = 0.0"));
+    assert_eq!((j["quarantined"].as_u64(), j["missing"].as_u64(), j["retracted"].as_u64()), (Some(1), Some(0), Some(0)), "{j}");
+    assert_eq!(stored_reports(&store), all);
+    write_dump(&both[..1], &dump);
+
+    // Full (here from the command line), with the default guard (20 %): losing 1 of 2 looks
+    // like a truncated export, and nothing is written.
+    let incremental = nightly(dir.path(), &dump, &t.dir, 5);
+    let o = cbrrel(&["graph", "--config", s(&incremental), "--dump", "full", "--format", "json"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("truncated export") && stderr(&o).contains("missing.csv"), "{}", stderr(&o));
+    assert_eq!((stored_reports(&store), quad_count(&store)), (all.clone(), quads));
+
+    // Full, with a guard that allows it: report 1's graph goes, report 0's stays as it was.
+    let o = run("dump = \"full\"\nmax_missing_share = 0.5");
+    ok(&o);
+    let j = json(&o);
+    assert_eq!((j["missing"].as_u64(), j["retracted"].as_u64()), (Some(1), Some(1)), "{j}");
+    assert_eq!(stored_reports(&store), BTreeSet::from([id0.clone()]));
+    let only0 = quad_count(&store);
+    assert!(only0 < quads);
+    // The same full dump again: nothing missing, nothing retracted, the store unchanged.
+    let j = json(&run("dump = \"full\"\nmax_missing_share = 0.5"));
+    assert_eq!((j["missing"].as_u64(), j["retracted"].as_u64(), j["skipped"].as_u64()), (Some(0), Some(0), Some(1)), "{j}");
+    assert_eq!(quad_count(&store), only0);
+
+    // By hand: `cbrrel retract` removes report 0; the next night loads it again as new.
+    let cfg = nightly(dir.path(), &dump, &t.dir, 5);
+    let o = cbrrel(&["retract", "--config", s(&cfg), "--report", &id0, "--report", "no-such-report", "--format", "json"]);
+    ok(&o);
+    let j = json(&o);
+    assert_eq!(j["retracted"].as_u64(), Some(1), "{j}");
+    assert!(stderr(&o).contains("1 of 2 ids had no graph"), "{}", stderr(&o));
+    assert!(stored_reports(&store).is_empty());
+    let o = cbrrel(&["retract", "--config", s(&cfg)]);
+    assert!(!o.status.success() && stderr(&o).contains("--report ID"), "{}", stderr(&o));
+    write_dump(&both[..1], &dump);
+    let j = json(&run(""));
+    assert_eq!((j["new"].as_u64(), j["missing"].as_u64()), (Some(1), Some(0)), "{j}");
+    assert_eq!(stored_reports(&store), BTreeSet::from([id0]));
 }
 
 #[test]

@@ -4,14 +4,16 @@
 //! `normalize` (entity text → node key), `rdf` (one named graph per report: entity nodes,
 //! mentions, relation assertions with confidence and PROV-O provenance), `shacl` (the shapes
 //! of ontology/shapes.ttl, checked before anything is written), `store` (bulk load or per-report
-//! transactional replacement), `query` (read-only SPARQL, W3C result formats), `export`
-//! (N-Triples, N-Quads, Turtle, streamed). The ontology (ontology/cbrrel.ttl) and the class and
-//! property IRIs (ontology/casmed.toml) are data, compiled in as the defaults and overridable.
+//! transactional replacement), `retract` (report graphs out, for withdrawn reports), `query`
+//! (read-only SPARQL, W3C result formats), `export` (N-Triples, N-Quads, Turtle, streamed).
+//! The ontology (ontology/cbrrel.ttl) and the class and property IRIs (ontology/casmed.toml)
+//! are data, compiled in as the defaults and overridable.
 
 pub mod export;
 pub mod normalize;
 pub mod query;
 pub mod rdf;
+pub mod retract;
 pub mod shacl;
 pub mod store;
 
@@ -19,6 +21,7 @@ pub use export::{export, ExportFormat, ExportSummary};
 pub use normalize::normalize;
 pub use query::{run_query, ResultFormat};
 pub use rdf::{ReportInput, RunInfo, TripleInput, Vocabulary};
+pub use retract::{retract, RetractSummary};
 pub use shacl::Shapes;
 pub use store::{load, stored_hashes, LoadSummary};
 

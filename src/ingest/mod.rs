@@ -6,7 +6,9 @@
 //!   invalid UTF-8, empty text, text over the size limit, one id with two different texts.
 //! - `output` writes `reports.parquet` (with a SHA-256 content hash and a status per report:
 //!   `new`, `changed` or `unchanged` against the hashes of the last load) and `quarantine.csv`,
-//!   both atomically.
+//!   both atomically, and `missing.csv`: reports in the store that the dump does not mention
+//!   (neither accepted nor quarantined under their id). Whether those are withdrawn (a full
+//!   dump) or merely not re-sent (an incremental one) is the load stage's decision.
 //!
 //! Accounting: every row read is either accepted or quarantined; `read = accepted +
 //! quarantined` always holds, and `skipped` (unchanged since the last load) is a part of
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use dump::{expand_inputs, read_dump, DumpFormat, RawRow};
-pub use output::{read_reports, write_quarantine, write_reports, IngestedReport, ReportStatus};
+pub use output::{read_missing, read_reports, write_missing, write_quarantine, write_reports, IngestedReport, ReportStatus};
 pub use validate::{validate, QuarantineReason, QuarantinedRow, Validated};
 
 /// Everything that can stop the ingest stage (as opposed to a bad row, which is quarantined).
@@ -91,6 +93,13 @@ pub struct IngestSummary {
     pub changed: usize,
     /// Quarantined rows per reason code.
     pub quarantine_reasons: BTreeMap<String, usize>,
+    /// Reports in the store before this ingest.
+    #[serde(default)]
+    pub in_store: usize,
+    /// Stored reports the dump does not mention at all (listed in `missing.csv`). A report
+    /// whose row was quarantined tonight is mentioned, so it is not missing.
+    #[serde(default)]
+    pub missing: usize,
 }
 
 impl IngestSummary {
@@ -169,9 +178,18 @@ pub fn ingest(
             ReportStatus::Unchanged => summary.skipped += 1,
         }
     }
+    let mentioned: std::collections::HashSet<&str> = reports
+        .iter()
+        .map(|r| r.report_id.as_str())
+        .chain(quarantined.iter().filter_map(|q| q.row.id_str()))
+        .collect();
+    let missing: Vec<String> = previous.keys().filter(|id| !mentioned.contains(id.as_str())).cloned().collect();
+    summary.in_store = previous.len();
+    summary.missing = missing.len();
     std::fs::create_dir_all(out_dir).map_err(|e| IngestError::io(out_dir, e))?;
     write_reports(&out_dir.join(output::REPORTS_FILE), &reports)?;
     write_quarantine(&out_dir.join(output::QUARANTINE_FILE), &quarantined)?;
+    write_missing(&out_dir.join(output::MISSING_FILE), &missing)?;
     debug_assert!(summary.adds_up());
     Ok(summary)
 }

@@ -11,6 +11,8 @@ use super::{IngestError, QuarantinedRow};
 
 pub const REPORTS_FILE: &str = "reports.parquet";
 pub const QUARANTINE_FILE: &str = "quarantine.csv";
+/// Reports in the store that tonight's dump does not mention (one `report_id` column).
+pub const MISSING_FILE: &str = "missing.csv";
 
 /// Whether a report needs extraction tonight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -221,4 +223,36 @@ pub fn write_quarantine(path: &Path, rows: &[QuarantinedRow]) -> Result<(), Inge
         path: path.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// Write the ids of stored reports absent from the dump as a one-column CSV, atomically.
+pub fn write_missing(path: &Path, ids: &[String]) -> Result<(), IngestError> {
+    let err = |e: String| IngestError::Format { path: path.to_owned(), message: e };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["report_id"]).map_err(|e| err(e.to_string()))?;
+    for id in ids {
+        w.write_record([id]).map_err(|e| err(e.to_string()))?;
+    }
+    let bytes = w.into_inner().map_err(|e| err(e.to_string()))?;
+    crate::corpus::write_atomic(path, &bytes).map_err(|e| err(e.to_string()))
+}
+
+/// Read `missing.csv` (or any CSV whose first column is `report_id`, e.g. a hand-made list for
+/// `cbrrel retract --ids`).
+pub fn read_missing(path: &Path) -> Result<Vec<String>, IngestError> {
+    let err = |e: String| IngestError::Format { path: path.to_owned(), message: e };
+    let mut r = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    let headers = r.headers().map_err(|e| err(e.to_string()))?;
+    if headers.get(0).map(str::trim) != Some("report_id") {
+        return Err(err(format!("the first column must be `report_id`, not {:?}", headers.get(0).unwrap_or(""))));
+    }
+    let mut ids = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| err(e.to_string()))?;
+        match rec.get(0).map(str::trim) {
+            Some(id) if !id.is_empty() => ids.push(id.to_owned()),
+            _ => return Err(err(format!("row {}: empty report_id", i + 2))),
+        }
+    }
+    Ok(ids)
 }

@@ -32,6 +32,30 @@ pub struct InputConfig {
     /// Format of every input; by file extension when absent.
     #[serde(default)]
     pub format: Option<DumpFormat>,
+    /// What a dump holds: every report the source still has (`full`), or only new and changed
+    /// ones (`incremental`, the default). Only a full dump can say a report was withdrawn.
+    #[serde(default)]
+    pub dump: DumpKind,
+    /// A full dump that lacks more than this share of the stored reports is refused at load
+    /// (a truncated export looks exactly like a mass withdrawal); `cbrrel retract --ids
+    /// {work_dir}/ingest/missing.csv` retracts them once a person has checked.
+    #[serde(default = "default_max_missing_share")]
+    pub max_missing_share: f64,
+}
+
+fn default_max_missing_share() -> f64 {
+    0.2
+}
+
+/// See `InputConfig::dump`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DumpKind {
+    /// Reports absent from the dump keep their graphs.
+    #[default]
+    Incremental,
+    /// Reports absent from the dump are retracted from the store at load.
+    Full,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +105,11 @@ pub struct StoreConfig {
 impl NightlyConfig {
     pub fn load(path: &Path) -> Result<NightlyConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let cfg: NightlyConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !(0.0..=1.0).contains(&cfg.input.max_missing_share) {
+            return Err(format!("{}: input.max_missing_share {} outside [0, 1]", path.display(), cfg.input.max_missing_share));
+        }
+        Ok(cfg)
     }
 
     pub fn ingest_dir(&self) -> PathBuf {

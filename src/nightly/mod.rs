@@ -4,5 +4,5 @@
 pub mod config;
 pub mod run;
 
-pub use config::NightlyConfig;
-pub use run::{run_extract, run_ingest, run_load, ExtractOptions, NightlySummary};
+pub use config::{DumpKind, NightlyConfig};
+pub use run::{run_extract, run_ingest, run_load, run_retract, ExtractOptions, NightlySummary};

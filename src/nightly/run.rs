@@ -13,15 +13,17 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::NightlyConfig;
+use super::config::{DumpKind, NightlyConfig};
 use crate::corpus::{write_atomic, Schema};
 use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary};
 use crate::graph::{
-    load, stored_hashes, LoadSummary, ReportInput, RunInfo, Shapes, TripleInput, Vocabulary,
-    ONTOLOGY_TTL, SHAPES_TTL,
+    load, retract, stored_hashes, LoadSummary, ReportInput, RetractSummary, RunInfo, Shapes,
+    TripleInput, Vocabulary, ONTOLOGY_TTL, SHAPES_TTL,
 };
-use crate::ingest::output::REPORTS_FILE;
-use crate::ingest::{expand_inputs, ingest, read_reports, IngestSummary, IngestedReport};
+use crate::ingest::output::{MISSING_FILE, REPORTS_FILE};
+use crate::ingest::{
+    expand_inputs, ingest, read_missing, read_reports, IngestSummary, IngestedReport,
+};
 use crate::train::LoadedModel;
 
 pub const SUMMARY_FILE: &str = "summary.json";
@@ -42,6 +44,9 @@ pub struct NightlySummary {
     /// Relations extracted (extract) or loaded (load).
     pub triples: usize,
     pub per_relation: BTreeMap<String, usize>,
+    /// Report graphs removed: stored reports a full dump no longer lists (load), or the ids
+    /// given to `cbrrel retract`.
+    pub retracted: usize,
     /// Quads in the store after the load.
     pub store_quads: usize,
     /// Bytes of the store directory on disk.
@@ -235,9 +240,56 @@ pub fn run_extract(
     Ok(())
 }
 
-/// Stage 3: load the extracted triples into the store.
+/// The stored reports a full dump withdraws (none for an incremental dump), checked against
+/// `input.max_missing_share` before anything is written.
+fn withdrawn_reports(cfg: &NightlyConfig) -> Result<Vec<String>, String> {
+    if cfg.input.dump != DumpKind::Full {
+        return Ok(Vec::new());
+    }
+    let path = cfg.ingest_dir().join(MISSING_FILE);
+    let mut ids = read_missing(&path).map_err(|e| format!("{e} (run `cbrrel ingest` again)"))?;
+    // Only those still stored: after `cbrrel retract` (or a load that stopped half-way through
+    // its retraction) the rest are gone already.
+    let stored = stored_hashes(&cfg.store.dir, &vocabulary(&Schema::casmed())?).map_err(|e| e.to_string())?;
+    ids.retain(|id| stored.contains_key(id));
+    let in_store = read_json::<IngestSummaryFile>(&cfg.ingest_dir().join(SUMMARY_FILE))
+        .map(|f| f.summary.in_store)
+        .unwrap_or(ids.len());
+    if !ids.is_empty() && ids.len() as f64 > cfg.input.max_missing_share * in_store as f64 {
+        return Err(format!(
+            "the full dump lacks {} of the {in_store} stored reports ({:.1} %, more than input.max_missing_share = {:.1} %): a truncated export? Nothing was loaded. If they really were withdrawn, run `cbrrel retract --ids {}`, then `cbrrel load` again",
+            ids.len(),
+            100.0 * ids.len() as f64 / in_store.max(1) as f64,
+            100.0 * cfg.input.max_missing_share,
+            path.display()
+        ));
+    }
+    Ok(ids)
+}
+
+/// Remove report graphs from the store (`cbrrel retract`, and a full dump's withdrawals).
+pub fn run_retract(
+    cfg: &NightlyConfig,
+    report_ids: &[String],
+    summary: &mut NightlySummary,
+) -> Result<RetractSummary, String> {
+    let t0 = Instant::now();
+    let s = retract(&cfg.store.dir, report_ids).map_err(|e| e.to_string())?;
+    summary.retracted += s.retracted;
+    summary.store_quads = s.store_quads;
+    summary.store_bytes = dir_bytes(&cfg.store.dir);
+    summary.stages.push("retract".into());
+    summary
+        .seconds
+        .insert("retract".into(), t0.elapsed().as_secs_f64());
+    Ok(s)
+}
+
+/// Stage 3: load the extracted triples into the store; with a full dump, then retract the
+/// stored reports it no longer lists.
 pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<LoadSummary, String> {
     let t0 = Instant::now();
+    let withdrawn = withdrawn_reports(cfg)?;
     let reports = reports_to_process(cfg)?;
     let (plan, triples) = read_extraction(&cfg.extract_dir()).map_err(|e| e.to_string())?;
     if plan.reports != reports.len() {
@@ -289,6 +341,11 @@ pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<Loa
     let s = load(&cfg.store.dir, ONTOLOGY_TTL, &shapes, &vocab, &inputs, &run)
         .map_err(|e| e.to_string())?;
     summary.store_quads = s.store_quads;
+    if !withdrawn.is_empty() {
+        let r = retract(&cfg.store.dir, &withdrawn).map_err(|e| e.to_string())?;
+        summary.retracted += r.retracted;
+        summary.store_quads = r.store_quads;
+    }
     summary.store_bytes = dir_bytes(&cfg.store.dir);
     summary.stages.push("load".into());
     summary
