@@ -123,3 +123,55 @@ fn tiny_model_learns_fixture_reports_and_reloads_identically() {
         assert_eq!(pt, gt, "record {}", g.id);
     }
 }
+
+/// Train the whole path (dropout, FGM, EMA, warm-up, shuffling) for two epochs with `seed`;
+/// the run directory's weights, as tensors by name.
+fn short_run(records: &[Record], tokenizer: &BertTokenizer, root: &Path, seed: u64) -> Vec<(String, tch::Tensor)> {
+    let settings = Settings::load(
+        None,
+        &[
+            "train.epochs=2".into(),
+            "train.batch_size=1".into(),
+            format!("train.seed={seed}"),
+            "model.attention_heads=2".into(),
+            "model.fusion_channels=2".into(),
+            "model.object_hidden=16".into(),
+        ],
+    )
+    .unwrap();
+    assert!(settings.train.fgm && settings.train.ema && settings.model.dropout > 0.0, "the run exercises every random part");
+    let dir = root.join(format!("seed-{seed}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    train(TrainJob {
+        train: records,
+        dev: Some(records),
+        schema: &Schema::casmed(),
+        tokenizer,
+        encoder: EncoderSource::Random(BertConfig::sized(tokenizer.vocab_size() as i64, 32, 1, 2)),
+        settings,
+        device: tch::Device::Cpu,
+        out: dir.clone(),
+        progress: false,
+    })
+    .unwrap();
+    let mut w = tch::Tensor::read_safetensors(dir.join("model.safetensors")).unwrap();
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    std::fs::remove_dir_all(&dir).unwrap();
+    w
+}
+
+#[test]
+fn a_cpu_run_repeats_bit_for_bit_under_the_same_seed() {
+    let root = tempfile::tempdir().unwrap();
+    let records = fixture_records(2, root.path());
+    let tokenizer = fixture_vocab(&records, root.path());
+    let a = short_run(&records, &tokenizer, root.path(), 7);
+    let b = short_run(&records, &tokenizer, root.path(), 7);
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(ta.equal(tb), "{na} differs between two runs with seed 7");
+    }
+    let c = short_run(&records, &tokenizer, root.path(), 8);
+    assert!(a.iter().zip(&c).any(|((_, x), (_, y))| !x.equal(y)), "another seed gives other weights");
+}
