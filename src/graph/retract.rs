@@ -41,17 +41,26 @@ pub struct RetractSummary {
 pub fn retract(dir: &Path, report_ids: &[String]) -> Result<RetractSummary, GraphError> {
     let t0 = Instant::now();
     if !dir.is_dir() {
-        return Err(GraphError::Store(format!("{}: no store here", dir.display())));
+        return Err(GraphError::Store(format!(
+            "{}: no store here",
+            dir.display()
+        )));
     }
     let mut ids: Vec<&str> = report_ids.iter().map(|s| s.trim()).collect();
     if let Some(blank) = ids.iter().position(|s| s.is_empty()) {
-        return Err(GraphError::Invalid(format!("report id #{} is empty", blank + 1)));
+        return Err(GraphError::Invalid(format!(
+            "report id #{} is empty",
+            blank + 1
+        )));
     }
     ids.sort_unstable();
     ids.dedup();
     let store = open_store(dir)?;
     let st = |e: &dyn std::fmt::Display| GraphError::Store(e.to_string());
-    let mut summary = RetractSummary { requested: ids.len(), ..Default::default() };
+    let mut summary = RetractSummary {
+        requested: ids.len(),
+        ..Default::default()
+    };
     for chunk in ids.chunks(REPORTS_PER_TRANSACTION) {
         let mut t = store.start_transaction().map_err(|e| st(&e))?;
         for id in chunk {
@@ -89,7 +98,14 @@ mod tests {
             object_span: (3, 3 + finding.chars().count() as u64),
             confidence: 0.9,
         };
-        ReportInput { report_id: id, content_hash: id, patient_id: None, date: None, department: None, triples: vec![t] }
+        ReportInput {
+            report_id: id,
+            content_hash: id,
+            patient_id: None,
+            date: None,
+            department: None,
+            triples: vec![t],
+        }
     }
 
     #[test]
@@ -97,23 +113,60 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
         let shapes = Shapes::parse(SHAPES_TTL).unwrap();
-        let run = RunInfo { model_id: "m".into(), ended_at: "2026-11-25T02:00:00Z".into() };
+        let run = RunInfo {
+            model_id: "m".into(),
+            ended_at: "2026-11-25T02:00:00Z".into(),
+        };
         let only_a = tempfile::tempdir().unwrap();
-        load(only_a.path(), ONTOLOGY_TTL, &shapes, &vocab, &[report("A", "狭窄80%")], &run).unwrap();
+        load(
+            only_a.path(),
+            ONTOLOGY_TTL,
+            &shapes,
+            &vocab,
+            &[report("A", "狭窄80%")],
+            &run,
+        )
+        .unwrap();
         let quads_with_a_only = open_store(only_a.path()).unwrap().len().unwrap();
         // The same body part in both reports: B's retraction must not take A's copy with it.
-        load(dir.path(), ONTOLOGY_TTL, &shapes, &vocab, &[report("A", "狭窄80%"), report("B", "狭窄90%")], &run).unwrap();
+        load(
+            dir.path(),
+            ONTOLOGY_TTL,
+            &shapes,
+            &vocab,
+            &[report("A", "狭窄80%"), report("B", "狭窄90%")],
+            &run,
+        )
+        .unwrap();
 
         let s = retract(dir.path(), &["B".into(), "B".into(), "C".into()]).unwrap();
         assert_eq!((s.requested, s.retracted, s.not_in_store), (2, 1, 1));
-        assert_eq!(s.store_quads, quads_with_a_only, "the store is what loading A alone gives");
-        assert_eq!(stored_hashes(dir.path(), &vocab).unwrap().keys().collect::<Vec<_>>(), vec!["A"]);
+        assert_eq!(
+            s.store_quads, quads_with_a_only,
+            "the store is what loading A alone gives"
+        );
+        assert_eq!(
+            stored_hashes(dir.path(), &vocab)
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            vec!["A"]
+        );
         let again = retract(dir.path(), &["B".into()]).unwrap();
-        assert_eq!((again.retracted, again.not_in_store, again.store_quads), (0, 1, quads_with_a_only));
+        assert_eq!(
+            (again.retracted, again.not_in_store, again.store_quads),
+            (0, 1, quads_with_a_only)
+        );
 
-        assert!(retract(dir.path(), &[" ".into()]).unwrap_err().to_string().contains("empty"));
+        assert!(retract(dir.path(), &[" ".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
         let missing = dir.path().join("no-such-store");
-        assert!(retract(&missing, &["A".into()]).unwrap_err().to_string().contains("no store here"));
+        assert!(retract(&missing, &["A".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("no store here"));
         assert!(!missing.exists(), "a mistyped path is not created");
     }
 }
