@@ -185,11 +185,6 @@ pub struct CbrrelConfig {
     pub head: HeadConfig,
 }
 
-/// Fields of `HeadConfig` that run directories written before the head had its own struct
-/// kept flat in `model` (sessions 1–2 of the project).
-const LEGACY_HEAD_FIELDS: [&str; 8] =
-    ["bilstm", "attention", "attention_heads", "max_relative_position", "fusion", "fusion_channels", "object_hidden", "dropout"];
-
 impl CbrrelConfig {
     /// The full model of the paper around `encoder`.
     pub fn full(encoder: BertConfig, relations: Vec<String>) -> CbrrelConfig {
@@ -217,13 +212,17 @@ impl CbrrelConfig {
     /// A config already in the current layout is left as it is; returns whether it changed.
     pub fn migrate_json(value: &mut serde_json::Value) -> bool {
         let Some(obj) = value.as_object_mut() else { return false };
-        if obj.contains_key("head") || !LEGACY_HEAD_FIELDS.iter().any(|f| obj.contains_key(*f)) {
+        // The old layout held exactly HeadConfig's fields flat, so its names come from serde.
+        let serde_json::Value::Object(fields) = serde_json::to_value(HeadConfig::paper()).expect("serialises") else {
+            unreachable!("a struct serialises to an object")
+        };
+        if obj.contains_key("head") || !fields.keys().any(|f| obj.contains_key(f)) {
             return false;
         }
         let mut head = serde_json::Map::new();
-        for f in LEGACY_HEAD_FIELDS {
+        for f in fields.keys() {
             if let Some(v) = obj.remove(f) {
-                head.insert(f.to_owned(), v);
+                head.insert(f.clone(), v);
             }
         }
         obj.insert("head".to_owned(), serde_json::Value::Object(head));

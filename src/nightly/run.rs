@@ -248,6 +248,9 @@ fn withdrawn_reports(cfg: &NightlyConfig) -> Result<Vec<String>, String> {
     }
     let path = cfg.ingest_dir().join(MISSING_FILE);
     let mut ids = read_missing(&path).map_err(|e| format!("{e} (run `cbrrel ingest` again)"))?;
+    if ids.is_empty() {
+        return Ok(ids);
+    }
     // Only those still stored: after `cbrrel retract` (or a load that stopped half-way through
     // its retraction) the rest are gone already.
     let stored = stored_hashes(&cfg.store.dir, &vocabulary(&Schema::casmed())?).map_err(|e| e.to_string())?;
