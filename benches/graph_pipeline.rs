@@ -1,55 +1,98 @@
-//! The nightly graph on a generated dump: reports/second of each stage, the store's load rate
-//! next to Oxigraph's own bulk loader on the same N-Quads, and p50 latency of every shipped
-//! query. Not a criterion benchmark: one pass over a large dump is the measurement.
+//! The nightly graph on a generated dump: reports/second of each stage, quads per extracted
+//! relation and store size (the RDF 1.2 layout against the RDF 1.1 statement form), the store's
+//! load rate next to Oxigraph's own bulk loader on the same N-Quads, the cost of re-loading a
+//! few changed reports into the full store, and p50/p95 latency of every shipped query. Not a
+//! criterion benchmark: one pass over a large dump is the measurement.
 //!
 //! Run: `cargo bench --bench graph_pipeline` (after `make graph`, which trains the fixture
 //! model), or `make bench-graph`. Settings: CBRREL_BENCH_REPORTS (default 10000),
-//! CBRREL_BENCH_MODEL (default runs/fixtures-model), CBRREL_BENCH_DEVICE (default cpu).
+//! CBRREL_BENCH_MODEL (default runs/fixtures-model), CBRREL_BENCH_DEVICE (default cpu),
+//! CBRREL_BENCH_QUERY_RUNS (default 21).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use cbrrel::corpus::Schema;
 use cbrrel::fixtures::{generate, write_reports_csv, GeneratorConfig};
-use cbrrel::graph::{export, run_query, ExportFormat, ResultFormat};
+use cbrrel::graph::query::query_store;
+use cbrrel::graph::rebuild::{read_reports, StoredReport};
+use cbrrel::graph::{
+    export, load, ExportFormat, LoadContext, Provenance, ResultFormat, RunInfo, SegmentTable,
+    Shapes, Vocabulary, ONTOLOGY_TTL, SHAPES_TTL,
+};
 use cbrrel::ingest::ColumnMap;
-use cbrrel::nightly::config::{DumpKind, ExtractConfig, InputConfig, Limits, ModelConfig, StoreConfig};
-use cbrrel::nightly::{run_extract, run_ingest, run_load, ExtractOptions, NightlyConfig, NightlySummary};
+use cbrrel::nightly::config::{
+    DumpKind, ExtractConfig, InputConfig, Limits, ModelConfig, StoreConfig,
+};
+use cbrrel::nightly::run::dir_bytes;
+use cbrrel::nightly::{
+    run_extract, run_ingest, run_load, ExtractOptions, NightlyConfig, NightlySummary,
+};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let n: usize = env_or("CBRREL_BENCH_REPORTS", 10_000);
-    let model = std::env::var("CBRREL_BENCH_MODEL").map(PathBuf::from).unwrap_or_else(|_| root.join("runs/fixtures-model"));
+    let model = std::env::var("CBRREL_BENCH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("runs/fixtures-model"));
     let device = match std::env::var("CBRREL_BENCH_DEVICE").as_deref() {
         Ok("cuda") => tch::Device::cuda_if_available(),
         _ => tch::Device::Cpu,
     };
     if !model.join("config.json").is_file() {
-        eprintln!("graph_pipeline: no model at {} (run `make graph` first): skipped", model.display());
+        eprintln!(
+            "graph_pipeline: no model at {} (run `make graph` first): skipped",
+            model.display()
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let dump = dir.path().join("dump.csv");
-    let reports = generate(&GeneratorConfig { reports: n, seed: 7, ..Default::default() });
+    let reports = generate(&GeneratorConfig {
+        reports: n,
+        seed: 7,
+        ..Default::default()
+    });
     write_reports_csv(&reports, std::fs::File::create(&dump).expect("dump")).expect("write dump");
     drop(reports);
     let cfg = NightlyConfig {
         work_dir: dir.path().join("work"),
-        input: InputConfig { paths: vec![dump.display().to_string()], format: None, dump: DumpKind::Incremental, max_missing_share: 0.2 },
+        input: InputConfig {
+            paths: vec![dump.display().to_string()],
+            format: None,
+            dump: DumpKind::Incremental,
+            max_missing_share: 0.2,
+        },
         columns: ColumnMap::default(),
         limits: Limits::default(),
         model: ModelConfig { dir: model.clone() },
-        extract: ExtractConfig { shard_size: 2000, batch_size: 32, device: "cpu".into() },
-        store: StoreConfig { dir: dir.path().join("store") },
+        extract: ExtractConfig {
+            shard_size: 2000,
+            batch_size: 32,
+            device: "cpu".into(),
+        },
+        store: StoreConfig {
+            dir: dir.path().join("store"),
+        },
     };
     let mut s = NightlySummary::default();
     run_ingest(&cfg, &mut s).expect("ingest");
-    let opts = ExtractOptions { device, worker: 0, workers: 1, progress: true, abort_after: None };
+    let opts = ExtractOptions {
+        device,
+        worker: 0,
+        workers: 1,
+        progress: true,
+        abort_after: None,
+    };
     run_extract(&cfg, &opts, &mut s).expect("extract");
-    let load = run_load(&cfg, &mut s).expect("load");
+    let loaded = run_load(&cfg, &mut s).expect("load");
 
     // The same quads through Oxigraph's own bulk loader, in this process.
     let nq = dir.path().join("all.nq");
@@ -60,14 +103,71 @@ fn main() {
     let t = Instant::now();
     let store2 = oxigraph::store::Store::open(dir.path().join("store2")).expect("store2");
     let mut loader = store2.bulk_loader();
-    loader.load_from_reader(oxigraph::io::RdfFormat::NQuads, std::fs::File::open(&nq).expect("nq")).expect("bulk load");
+    loader
+        .load_from_reader(
+            oxigraph::io::RdfFormat::NQuads,
+            std::fs::File::open(&nq).expect("nq"),
+        )
+        .expect("bulk load");
     loader.commit().expect("commit");
     let oxi_secs = t.elapsed().as_secs_f64();
     let oxi_quads = store2.len().expect("len");
     drop(store2);
 
+    // The same reports in the RDF 1.1 statement form (rdf:subject/predicate/object on the
+    // provenance node), loaded into a fresh store the same way: the layout comparison.
+    let vocab = Vocabulary::from_schema(&Schema::casmed()).expect("vocab");
+    let shapes = Shapes::parse(SHAPES_TTL).expect("shapes");
+    let table = SegmentTable::default_table();
+    let stored: Vec<StoredReport> = {
+        let st = oxigraph::store::Store::open_read_only(&cfg.store.dir).expect("store");
+        read_reports(&st, &vocab).expect("read back")
+    };
+    let inputs: Vec<_> = stored.iter().map(StoredReport::as_input).collect();
+    let run = RunInfo {
+        model_id: "bench".into(),
+        ended_at: "2026-12-01T00:00:00Z".into(),
+    };
+    let statement_dir = dir.path().join("store-statement");
+    let cx = LoadContext {
+        ontology_ttl: ONTOLOGY_TTL,
+        shapes: &shapes,
+        vocab: &vocab,
+        table: &table,
+        provenance: Provenance::Statement,
+    };
+    let statement = load(&statement_dir, &cx, &inputs, &run).expect("statement layout");
+    let statement_bytes = dir_bytes(&statement_dir);
+
+    // A night with 20 changed reports against the full store (the transactional path): the
+    // same reports re-loaded with their confidences nudged.
+    let changed: Vec<StoredReport> = stored
+        .iter()
+        .take(20)
+        .map(|r| {
+            let mut r = r.clone();
+            r.content_hash.push('x');
+            for t in &mut r.triples {
+                t.confidence *= 0.99;
+            }
+            r
+        })
+        .collect();
+    let changed_inputs: Vec<_> = changed.iter().map(StoredReport::as_input).collect();
+    let cx12 = LoadContext {
+        provenance: Provenance::Rdf12,
+        ..cx
+    };
+    let t = Instant::now();
+    let update = load(&cfg.store.dir, &cx12, &changed_inputs, &run).expect("update");
+    let update_secs = t.elapsed().as_secs_f64();
+
     let per_sec = |k: &str| n as f64 / s.seconds[k];
-    println!("## graph pipeline, {n} generated reports ({} sentences), model {}, device {device:?}\n", s.sentences, model.display());
+    println!(
+        "## graph pipeline, {n} generated reports ({} sentences), model {}, device {device:?}\n",
+        s.sentences,
+        model.display()
+    );
     println!("| stage | seconds | reports/s |\n|---|---:|---:|");
     for k in ["ingest", "extract", "load"] {
         println!("| {k} | {:.2} | {:.0} |", s.seconds[k], per_sec(k));
@@ -79,33 +179,78 @@ fn main() {
         s.store_quads,
         s.store_bytes as f64 / 1048576.0
     );
-    let ours = load.quads_written as f64 / load.seconds;
+    println!(
+        "layout: RDF 1.2 (rdf:reifies) {} quads = {:.2} per relation (report graphs alone {:.2}), {:.1} MiB; RDF 1.1 statements {} quads = {:.2} per relation, {:.1} MiB",
+        s.store_quads,
+        s.store_quads as f64 / s.triples.max(1) as f64,
+        loaded.report_quads as f64 / s.triples.max(1) as f64,
+        s.store_bytes as f64 / 1048576.0,
+        statement.store_quads,
+        statement.store_quads as f64 / s.triples.max(1) as f64,
+        statement_bytes as f64 / 1048576.0
+    );
+    println!(
+        "entities: {} nodes; typed values {} parsed, {:?} unparsed; body-part mentions linked {} of {} ({:.1} %)",
+        loaded.entities_added,
+        loaded.values_parsed,
+        loaded.values_unparsed,
+        loaded.bp_mentions_linked,
+        loaded.bp_mentions,
+        100.0 * loaded.bp_mentions_linked as f64 / loaded.bp_mentions.max(1) as f64
+    );
+    let ours = loaded.quads_written as f64 / loaded.seconds;
     let theirs = oxi_quads as f64 / oxi_secs;
     println!(
-        "load: `cbrrel load` {:.0} quads/s (RDF building + SHACL + bulk load, {} quads) vs Oxigraph bulk loader on the exported N-Quads {:.0} quads/s ({} quads): ratio {:.2}",
+        "load: `cbrrel load` {:.0} quads/s (RDF building + shape checks + entity values + counts + bulk load, {} quads in {:.1} s) vs Oxigraph bulk loader on the exported N-Quads {:.0} quads/s ({} quads in {:.1} s): ratio {:.2}",
         ours,
-        load.quads_written,
+        loaded.quads_written,
+        loaded.seconds,
         theirs,
         oxi_quads,
+        oxi_secs,
         ours / theirs
     );
-    println!("\n| query | p50 ms | rows |\n|---|---:|---:|");
-    let mut queries: Vec<PathBuf> = std::fs::read_dir(root.join("ontology/queries")).expect("queries").map(|e| e.expect("entry").path()).collect();
+    println!(
+        "update: 20 changed reports re-loaded into the full store in {:.3} s ({} count nodes touched, {} replaced)",
+        update_secs, update.count_keys_touched, update.replaced
+    );
+    let runs: usize = env_or("CBRREL_BENCH_QUERY_RUNS", 21);
+    // Queries on an open store (as a server runs them); `cbrrel query` adds the open.
+    let t = Instant::now();
+    let store = oxigraph::store::Store::open_read_only(&cfg.store.dir).expect("store");
+    println!(
+        "\nopening the store read-only: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    println!("\n| query | p50 ms | p95 ms | rows |\n|---|---:|---:|---:|");
+    let mut queries: Vec<PathBuf> = std::fs::read_dir(root.join("ontology/queries"))
+        .expect("queries")
+        .map(|e| e.expect("entry").path())
+        .collect();
     queries.sort();
     for q in queries {
         let text = std::fs::read_to_string(&q).expect("query");
         let mut times = Vec::new();
         let mut rows = 0;
-        for _ in 0..11 {
+        for _ in 0..runs {
             let t = Instant::now();
-            rows = run_query(&cfg.store.dir, &text, ResultFormat::Csv, &mut std::io::sink()).expect("query");
+            rows =
+                query_store(&store, &text, ResultFormat::Csv, &mut std::io::sink()).expect("query");
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
-        println!("| {} | {:.1} | {rows} |", name(&q), times[times.len() / 2]);
+        let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "| {} | {:.1} | {:.1} | {rows} |",
+            name(&q),
+            pct(0.5),
+            pct(0.95)
+        );
     }
 }
 
 fn name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -39,8 +39,10 @@ pub enum Command {
     /// Nightly stage 2: extract triples from the ingested reports, one Parquet file per shard
     /// (resumable; `--shard-index/--shard-count` split the work between processes).
     Extract(ExtractArgs),
-    /// Nightly stage 3: load the extracted triples into the Oxigraph store (SHACL-checked).
-    Load(StageArgs),
+    /// Nightly stage 3: load the extracted triples into the Oxigraph store (checked against
+    /// ontology/shapes.ttl; entity nodes, typed values, segment links and counts updated).
+    /// `--rebuild` rewrites the store in the current layout from its own report graphs.
+    Load(LoadArgs),
     /// The whole nightly job: ingest → extract → load, with one summary.
     Graph(ExtractArgs),
     /// Remove report graphs from the store (withdrawn reports): `--report ID`, or `--ids FILE`
@@ -110,6 +112,18 @@ pub struct ExtractArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// Rewrite the store in the current layout from its own report graphs instead of loading
+    /// the extraction: migrates a store of the first layout, and relinks segments after
+    /// ontology/segments.toml was edited. The new store is built beside the old one and
+    /// swapped in when complete.
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -222,6 +236,18 @@ pub enum CorpusCommand {
         /// Output vocab.txt.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// How much of the corpus's gold entities the graph's typed-value parser and coronary
+    /// segment linker understand: shares of stenosis, TIMI, device-size and dose mentions
+    /// parsed and of body parts linked, with the most frequent texts left as text.
+    Values {
+        #[command(flatten)]
+        input: CorpusInput,
+        /// List this many unparsed texts per kind (text mode).
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
     },
     /// Records, sentences, entities and relations per type, overlap classes (Normal/SEO/EPO).
     Stats {

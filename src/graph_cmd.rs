@@ -8,9 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::{ExportArgs, ExtractArgs, OutputFormat, QueryArgs, RetractArgs, StageArgs};
+use crate::cli::{ExportArgs, ExtractArgs, LoadArgs, OutputFormat, QueryArgs, RetractArgs, StageArgs};
 use cbrrel::nightly::{
-    run_extract, run_ingest, run_load, run_retract, ExtractOptions, NightlyConfig, NightlySummary,
+    run_extract, run_ingest, run_load, run_rebuild, run_retract, ExtractOptions, NightlyConfig,
+    NightlySummary,
 };
 
 /// Test hook: `CBRREL_ABORT_AFTER_SHARDS=k` aborts `extract` after k shards (a crash).
@@ -117,7 +118,19 @@ fn human(s: &NightlySummary) -> String {
             let _ = writeln!(out, "  {rel}: {n}");
         }
     }
-    if s.stages.iter().any(|x| x == "load" || x == "retract") {
+    if s.stages.iter().any(|x| x == "load" || x == "rebuild") {
+        let _ = writeln!(
+            out,
+            "graph: entity nodes +{} −{}; typed values {} parsed, {} unparsed (kept as text); body-part mentions linked to a coronary vessel {} of {}",
+            s.entities_added,
+            s.entities_removed,
+            s.values_parsed,
+            s.values_unparsed,
+            s.bp_mentions_linked,
+            s.bp_mentions
+        );
+    }
+    if s.stages.iter().any(|x| x == "load" || x == "retract" || x == "rebuild") {
         if s.retracted > 0 || s.stages.iter().any(|x| x == "retract") {
             let _ = writeln!(out, "retracted: {} report graphs", s.retracted);
         }
@@ -169,15 +182,22 @@ pub fn extract(a: ExtractArgs) -> Result<ExitCode> {
     finish(a.stage.format, s, t0)
 }
 
-pub fn load(a: StageArgs) -> Result<ExitCode> {
+pub fn load(a: LoadArgs) -> Result<ExitCode> {
     let t0 = std::time::Instant::now();
-    let cfg = config(&a)?;
+    let cfg = config(&a.stage)?;
+    if a.rebuild {
+        let mut s = NightlySummary::default();
+        run_rebuild(&cfg, &mut s)
+            .map_err(|e| anyhow!(e))
+            .context("load --rebuild")?;
+        return finish(a.stage.format, s, t0);
+    }
     let mut s = NightlySummary::from_work_dir(&cfg);
     s.stages.clear();
     run_load(&cfg, &mut s)
         .map_err(|e| anyhow!(e))
         .context("load")?;
-    finish(a.format, s, t0)
+    finish(a.stage.format, s, t0)
 }
 
 pub fn graph(a: ExtractArgs) -> Result<ExitCode> {

@@ -47,6 +47,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("vocab: {} tokens from {} records → {}", vocab.len(), corpus.records.len(), out.display());
                 Ok(ExitCode::SUCCESS)
             }
+            CorpusCommand::Values { input, top, format } => {
+                let corpus = load(&input)?;
+                let c = cbrrel::graph::coverage::coverage(&corpus.records, &cbrrel::graph::SegmentTable::default_table(), top);
+                print_out(format, &c, || {
+                    let mut out = String::new();
+                    let line = |name: &str, s: &cbrrel::graph::coverage::Share| format!("{name:<22} {:>6} of {:>6}  {:5.1} %\n", s.parsed, s.mentions, s.percent());
+                    out.push_str(&format!("{}: values parsed / mentions that call for one\n", corpus.path.display()));
+                    out.push_str(&line("stenosis percent", &c.stenosis));
+                    out.push_str(&line("TIMI grade", &c.timi));
+                    out.push_str(&line("device diameter", &c.device_size));
+                    out.push_str(&line("dose", &c.dose));
+                    out.push_str(&line("body part → vessel", &c.body_part_vessel));
+                    out.push_str(&line("body part → segment", &c.body_part_segment));
+                    for (kind, texts) in &c.unparsed {
+                        out.push_str(&format!("most frequent unparsed, {kind}:"));
+                        for (t, n) in texts {
+                            out.push_str(&format!(" {t} ({n})"));
+                        }
+                        out.push('\n');
+                    }
+                    out
+                })?;
+                Ok(ExitCode::SUCCESS)
+            }
             CorpusCommand::Stats { input, unit, format } => {
                 let corpus = load(&input)?;
                 let s = corpus::stats::stats(&corpus, unit);

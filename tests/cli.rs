@@ -21,30 +21,70 @@ fn info_reports_libtorch_and_cuda_without_ld_library_path() {
 #[test]
 fn committed_fixtures_are_what_the_generator_writes_and_pass_check() {
     let dir = tempfile::tempdir().unwrap();
-    let o = cbrrel(&["fixtures", "generate", "--reports", "60", "--seed", "42", "--out", s(dir.path())]);
+    let o = cbrrel(&[
+        "fixtures",
+        "generate",
+        "--reports",
+        "60",
+        "--seed",
+        "42",
+        "--out",
+        s(dir.path()),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["annotated.jsonl", "reports.csv"] {
         let fresh = std::fs::read(dir.path().join(f)).unwrap();
         let committed = std::fs::read(repo().join("fixtures").join(f)).unwrap();
-        assert!(fresh == committed, "fixtures/{f} differs from the generator's output: run `make fixtures`");
+        assert!(
+            fresh == committed,
+            "fixtures/{f} differs from the generator's output: run `make fixtures`"
+        );
     }
-    let o = cbrrel(&["corpus", "check", "fixtures/annotated.jsonl", "--format", "json"]);
+    let o = cbrrel(&[
+        "corpus",
+        "check",
+        "fixtures/annotated.jsonl",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert_eq!(json(&o)["accepted"], 60);
-    let o = cbrrel(&["corpus", "stats", "fixtures/annotated.jsonl", "--format", "json"]);
+    let o = cbrrel(&[
+        "corpus",
+        "stats",
+        "fixtures/annotated.jsonl",
+        "--format",
+        "json",
+    ]);
     let v = json(&o);
     assert_eq!(v["reports"], 60);
-    assert_eq!(v["per_relation"].as_object().unwrap().len(), 8, "all eight relation types: {v}");
+    assert_eq!(
+        v["per_relation"].as_object().unwrap().len(),
+        8,
+        "all eight relation types: {v}"
+    );
     assert!(v["overlap"]["seo"].as_u64().unwrap() > 0);
-    let o = cbrrel(&["eval", "--gold", "fixtures/annotated.jsonl", "--pred", "fixtures/annotated.jsonl", "--format", "json"]);
+    let o = cbrrel(&[
+        "eval",
+        "--gold",
+        "fixtures/annotated.jsonl",
+        "--pred",
+        "fixtures/annotated.jsonl",
+        "--format",
+        "json",
+    ]);
     assert_eq!(json(&o)["f1"], 1.0);
 }
 
 /// A doccano file with one record per problem kind, plus bad lines.
 fn bad_corpus() -> String {
     let ents = r#"[{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 4}, {"id": 2, "label": "症状体征", "start_offset": 4, "end_offset": 6}]"#;
-    let rel = |from: u32, to: u32, ty: &str| format!(r#"[{{"id": 9, "from_id": {from}, "to_id": {to}, "type": "{ty}"}}]"#);
-    let line = |id: u32, text: &str, ents: &str, rels: &str| format!(r#"{{"id": {id}, "text": "{text}", "entities": {ents}, "relations": {rels}}}"#);
+    let rel = |from: u32, to: u32, ty: &str| {
+        format!(r#"[{{"id": 9, "from_id": {from}, "to_id": {to}, "type": "{ty}"}}]"#)
+    };
+    let line = |id: u32, text: &str, ents: &str, rels: &str| {
+        format!(r#"{{"id": {id}, "text": "{text}", "entities": {ents}, "relations": {rels}}}"#)
+    };
     [
         line(1, "右冠远段闭塞", ents, &rel(1, 2, "身体部位_症状体征")),
         line(2, "右冠远段闭塞", ents, &rel(2, 1, "身体部位_症状体征")),
@@ -71,7 +111,10 @@ fn check_reports_every_problem_with_record_and_reason() {
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
     assert_eq!(v["read"], 11);
-    assert_eq!(v["accepted"].as_u64().unwrap() + v["rejected"].as_u64().unwrap(), 11);
+    assert_eq!(
+        v["accepted"].as_u64().unwrap() + v["rejected"].as_u64().unwrap(),
+        11
+    );
     for kind in [
         "reversed_relation",
         "label_mismatch",
@@ -84,17 +127,27 @@ fn check_reports_every_problem_with_record_and_reason() {
         "duplicate_id",
         "invalid_utf8",
     ] {
-        assert!(v["per_kind"][kind].as_u64().unwrap_or(0) >= 1, "{kind} not reported: {}", v["per_kind"]);
+        assert!(
+            v["per_kind"][kind].as_u64().unwrap_or(0) >= 1,
+            "{kind} not reported: {}",
+            v["per_kind"]
+        );
     }
     // The human format names record and reason on each line.
     let o = cbrrel(&["corpus", "check", s(&path)]);
     let out = stdout(&o);
     assert!(out.contains("line 2 record 2: reversed_relation"), "{out}");
-    assert!(out.contains("11 records read = 7 accepted + 4 rejected"), "{out}");
+    assert!(
+        out.contains("11 records read = 7 accepted + 4 rejected"),
+        "{out}"
+    );
     // A clean file exits 0.
     let clean = dir.path().join("clean.jsonl");
     std::fs::write(&clean, bad_corpus().lines().next().unwrap()).unwrap();
-    assert_eq!(cbrrel(&["corpus", "check", s(&clean)]).status.code(), Some(0));
+    assert_eq!(
+        cbrrel(&["corpus", "check", s(&clean)]).status.code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -104,10 +157,25 @@ fn eval_edge_cases() {
     // Empty prediction: zero everywhere, every gold triple a false negative.
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
-    let o = cbrrel(&["eval", "--gold", s(&gold), "--pred", s(&empty), "--format", "json"]);
+    let o = cbrrel(&[
+        "eval",
+        "--gold",
+        s(&gold),
+        "--pred",
+        s(&empty),
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json(&o);
-    assert_eq!((v["precision"].as_f64(), v["recall"].as_f64(), v["f1"].as_f64()), (Some(0.0), Some(0.0), Some(0.0)));
+    assert_eq!(
+        (
+            v["precision"].as_f64(),
+            v["recall"].as_f64(),
+            v["f1"].as_f64()
+        ),
+        (Some(0.0), Some(0.0), Some(0.0))
+    );
     assert!(v["fn"].as_u64().unwrap() > 0);
     // Duplicated predictions count once.
     let text = std::fs::read_to_string(&gold).unwrap();
@@ -124,7 +192,15 @@ fn eval_edge_cases() {
     dup["relations"] = serde_json::Value::Array(doubled);
     let dup_path = dir.path().join("dup.jsonl");
     std::fs::write(&dup_path, format!("{dup}\n")).unwrap();
-    let o = cbrrel(&["eval", "--gold", s(&gold), "--pred", s(&dup_path), "--format", "json"]);
+    let o = cbrrel(&[
+        "eval",
+        "--gold",
+        s(&gold),
+        "--pred",
+        s(&dup_path),
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["precision"], 1.0);

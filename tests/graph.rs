@@ -44,7 +44,13 @@ fn nightly(dir: &Path, input: &Path, model: &Path, shard_size: usize) -> PathBuf
 }
 
 /// `nightly`, with extra lines in its `[input]` table (`dump = "full"` …).
-fn nightly_with(dir: &Path, input: &Path, model: &Path, shard_size: usize, input_extra: &str) -> PathBuf {
+fn nightly_with(
+    dir: &Path,
+    input: &Path,
+    model: &Path,
+    shard_size: usize,
+    input_extra: &str,
+) -> PathBuf {
     let cfg = format!(
         "work_dir = {:?}\n[input]\npaths = [{:?}]\n{input_extra}\n[limits]\nmax_text_chars = 5000\n[model]\ndir = {:?}\n[extract]\nshard_size = {shard_size}\nbatch_size = 8\ndevice = \"cpu\"\n[store]\ndir = {:?}\n",
         dir.join("work"),
@@ -83,6 +89,30 @@ fn column(results: &serde_json::Value, var: &str) -> Vec<String> {
         .iter()
         .map(|b| b[var]["value"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+/// (body part, finding) → reports, from the counts graph (the shipped query).
+fn symptom_counts(store: &Path) -> std::collections::BTreeMap<(String, String), u64> {
+    let r = query_json(
+        store,
+        &[
+            "--file",
+            &repo_file("ontology/queries/symptoms_per_body_part.rq"),
+        ],
+    );
+    column(&r, "body_part")
+        .into_iter()
+        .zip(column(&r, "finding"))
+        .zip(column(&r, "reports"))
+        .map(|(pair, n)| (pair, n.parse().unwrap()))
+        .collect()
+}
+
+/// Every quad of the store, as N-Quads lines.
+fn all_quads(store: &Path) -> BTreeSet<String> {
+    let o = cbrrel(&["export", "--store", s(store), "--format", "nq"]);
+    ok(&o);
+    stdout(&o).lines().map(str::to_owned).collect()
 }
 
 fn quad_count(store: &Path) -> usize {
@@ -208,7 +238,7 @@ fn dump_to_store_to_sparql_then_rerun_change_update_and_export() {
     );
     let in_graph = |id: &str| -> BTreeSet<(String, String)> {
         let q = format!(
-            "PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT ?b ?f WHERE {{ GRAPH ?g {{ ?g cb:reportId \"{id}\" . ?bp cb:hasFinding ?sy . ?bp cb:normalizedText ?b . ?sy cb:normalizedText ?f }} }}"
+            "PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT ?b ?f WHERE {{ GRAPH ?g {{ ?g cb:reportId \"{id}\" . ?bp cb:hasFinding ?sy }} GRAPH <https://w3id.org/cbrrel/graph/entities> {{ ?bp cb:normalizedText ?b . ?sy cb:normalizedText ?f }} }}"
         );
         let r = query_json(&store, &[&q]);
         column(&r, "b").into_iter().zip(column(&r, "f")).collect()
@@ -219,6 +249,28 @@ fn dump_to_store_to_sparql_then_rerun_change_update_and_export() {
         "report {id0} now holds the links of its new text only"
     );
     assert_eq!(in_graph(&id1), gold_bpsy(&t.records[1..]));
+    // The counts graph followed: report 0's old links are gone from it (no stale counts), and
+    // every link of the shared text is now counted in both reports.
+    assert_eq!(
+        symptom_counts(&store),
+        gold_bpsy(&t.records[1..])
+            .into_iter()
+            .map(|p| (p, 2))
+            .collect(),
+        "counts after the change"
+    );
+
+    // `load --rebuild` rewrites the store from its own report graphs: same quads.
+    let before: BTreeSet<String> = all_quads(&store);
+    let o = cbrrel(&["load", "--config", s(&cfg), "--rebuild", "--format", "json"]);
+    ok(&o);
+    let j = json(&o);
+    assert_eq!(j["stages"], serde_json::json!(["rebuild"]), "{j}");
+    assert_eq!(
+        all_quads(&store),
+        before,
+        "a rebuild of a current store changes nothing"
+    );
 
     // UPDATE is refused, and the store is unchanged.
     let before = quad_count(&store);
@@ -314,7 +366,15 @@ fn reports_missing_from_a_full_dump_are_retracted_and_a_truncated_dump_is_refuse
     let o = run("");
     ok(&o);
     let j = json(&o);
-    assert_eq!((j["in_store"].as_u64(), j["missing"].as_u64(), j["retracted"].as_u64()), (Some(2), Some(1), Some(0)), "{j}");
+    assert_eq!(
+        (
+            j["in_store"].as_u64(),
+            j["missing"].as_u64(),
+            j["retracted"].as_u64()
+        ),
+        (Some(2), Some(1), Some(0)),
+        "{j}"
+    );
     let listed = std::fs::read_to_string(dir.path().join("work/ingest/missing.csv")).unwrap();
     assert_eq!(listed, format!("report_id\n{id1}\n"));
     assert_eq!(stored_reports(&store), all);
@@ -323,44 +383,109 @@ fn reports_missing_from_a_full_dump_are_retracted_and_a_truncated_dump_is_refuse
     // withdrawn): even a full dump with no tolerance does not retract it.
     write_dump(&[both[0].clone(), (id1.clone(), String::new())], &dump);
     let j = json(&run("dump = \"full\"\nmax_missing_share = 0.0"));
-    assert_eq!((j["quarantined"].as_u64(), j["missing"].as_u64(), j["retracted"].as_u64()), (Some(1), Some(0), Some(0)), "{j}");
+    assert_eq!(
+        (
+            j["quarantined"].as_u64(),
+            j["missing"].as_u64(),
+            j["retracted"].as_u64()
+        ),
+        (Some(1), Some(0), Some(0)),
+        "{j}"
+    );
     assert_eq!(stored_reports(&store), all);
     write_dump(&both[..1], &dump);
 
     // Full (here from the command line), with the default guard (20 %): losing 1 of 2 looks
     // like a truncated export, and nothing is written.
     let incremental = nightly(dir.path(), &dump, &t.dir, 5);
-    let o = cbrrel(&["graph", "--config", s(&incremental), "--dump", "full", "--format", "json"]);
+    let o = cbrrel(&[
+        "graph",
+        "--config",
+        s(&incremental),
+        "--dump",
+        "full",
+        "--format",
+        "json",
+    ]);
     assert!(!o.status.success(), "{}", stdout(&o));
-    assert!(stderr(&o).contains("truncated export") && stderr(&o).contains("missing.csv"), "{}", stderr(&o));
-    assert_eq!((stored_reports(&store), quad_count(&store)), (all.clone(), quads));
+    assert!(
+        stderr(&o).contains("truncated export") && stderr(&o).contains("missing.csv"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        (stored_reports(&store), quad_count(&store)),
+        (all.clone(), quads)
+    );
 
     // Full, with a guard that allows it: report 1's graph goes, report 0's stays as it was.
     let o = run("dump = \"full\"\nmax_missing_share = 0.5");
     ok(&o);
     let j = json(&o);
-    assert_eq!((j["missing"].as_u64(), j["retracted"].as_u64()), (Some(1), Some(1)), "{j}");
+    assert_eq!(
+        (j["missing"].as_u64(), j["retracted"].as_u64()),
+        (Some(1), Some(1)),
+        "{j}"
+    );
     assert_eq!(stored_reports(&store), BTreeSet::from([id0.clone()]));
+    assert_eq!(
+        symptom_counts(&store),
+        gold_bpsy(&t.records[..1])
+            .into_iter()
+            .map(|p| (p, 1))
+            .collect(),
+        "the retracted report's counts are gone"
+    );
     let only0 = quad_count(&store);
     assert!(only0 < quads);
     // The same full dump again: nothing missing, nothing retracted, the store unchanged.
     let j = json(&run("dump = \"full\"\nmax_missing_share = 0.5"));
-    assert_eq!((j["missing"].as_u64(), j["retracted"].as_u64(), j["skipped"].as_u64()), (Some(0), Some(0), Some(1)), "{j}");
+    assert_eq!(
+        (
+            j["missing"].as_u64(),
+            j["retracted"].as_u64(),
+            j["skipped"].as_u64()
+        ),
+        (Some(0), Some(0), Some(1)),
+        "{j}"
+    );
     assert_eq!(quad_count(&store), only0);
 
     // By hand: `cbrrel retract` removes report 0; the next night loads it again as new.
     let cfg = nightly(dir.path(), &dump, &t.dir, 5);
-    let o = cbrrel(&["retract", "--config", s(&cfg), "--report", &id0, "--report", "no-such-report", "--format", "json"]);
+    let o = cbrrel(&[
+        "retract",
+        "--config",
+        s(&cfg),
+        "--report",
+        &id0,
+        "--report",
+        "no-such-report",
+        "--format",
+        "json",
+    ]);
     ok(&o);
     let j = json(&o);
     assert_eq!(j["retracted"].as_u64(), Some(1), "{j}");
-    assert!(stderr(&o).contains("1 of 2 ids had no graph"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 of 2 ids had no graph"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stored_reports(&store).is_empty());
     let o = cbrrel(&["retract", "--config", s(&cfg)]);
-    assert!(!o.status.success() && stderr(&o).contains("--report ID"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("--report ID"),
+        "{}",
+        stderr(&o)
+    );
     write_dump(&both[..1], &dump);
     let j = json(&run(""));
-    assert_eq!((j["new"].as_u64(), j["missing"].as_u64()), (Some(1), Some(0)), "{j}");
+    assert_eq!(
+        (j["new"].as_u64(), j["missing"].as_u64()),
+        (Some(1), Some(0)),
+        "{j}"
+    );
     assert_eq!(stored_reports(&store), BTreeSet::from([id0]));
 }
 

@@ -24,16 +24,25 @@ fn fixture_records(n: usize, scratch: &Path) -> Vec<Record> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/annotated.jsonl");
     let all = read_corpus(&path, None, None).unwrap().records;
     let tokenizer = fixture_vocab(&all, scratch);
-    let codes: Vec<String> = Schema::casmed().relations.iter().map(|r| r.code.clone()).collect();
+    let codes: Vec<String> = Schema::casmed()
+        .relations
+        .iter()
+        .map(|r| r.code.clone())
+        .collect();
     let picked: Vec<Record> = all
         .into_iter()
         .filter(|r| {
-            let (_, report) = label_record(r, &tokenizer, &codes, &SegmentConfig::default()).unwrap();
+            let (_, report) =
+                label_record(r, &tokenizer, &codes, &SegmentConfig::default()).unwrap();
             report.lost() == 0 && report.relations >= 5
         })
         .take(n)
         .collect();
-    assert_eq!(picked.len(), n, "fixtures hold {n} reports without cross-sentence relations");
+    assert_eq!(
+        picked.len(),
+        n,
+        "fixtures hold {n} reports without cross-sentence relations"
+    );
     picked
 }
 
@@ -79,6 +88,9 @@ pub fn trained() -> &'static Trained {
         let settings = Settings::load(None, &overrides).unwrap();
         let schema = Schema::casmed();
         let dir = root.join("run");
+        let _rng = crate::util::TORCH_RNG
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let summary = train(TrainJob {
             train: &records,
             dev: Some(&records),
@@ -92,7 +104,12 @@ pub fn trained() -> &'static Trained {
         })
         .unwrap();
         let best = summary.best_dev.expect("dev scores");
-        Trained { dir, records, best_f1: best.f1, best_epoch: summary.best_epoch }
+        Trained {
+            dir,
+            records,
+            best_f1: best.f1,
+            best_epoch: summary.best_epoch,
+        }
     })
 }
 
@@ -100,13 +117,22 @@ pub fn trained() -> &'static Trained {
 fn tiny_model_learns_fixture_reports_and_reloads_identically() {
     let t = trained();
     let metrics = std::fs::read_to_string(t.dir.join("metrics.jsonl")).unwrap();
-    assert!(t.best_f1 == 1.0, "best dev F1 {} (epoch {:?})\n{metrics}", t.best_f1, t.best_epoch);
+    assert!(
+        t.best_f1 == 1.0,
+        "best dev F1 {} (epoch {:?})\n{metrics}",
+        t.best_f1,
+        t.best_epoch
+    );
     // The directory stands alone: reload it and predict the same records twice.
     let records = &t.records;
     let loaded = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
     let a = loaded.predictor(4).predict(records).unwrap();
     let again = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
-    assert_eq!(a, again.predictor(4).predict(records).unwrap(), "reloaded: identical predictions");
+    assert_eq!(
+        a,
+        again.predictor(4).predict(records).unwrap(),
+        "reloaded: identical predictions"
+    );
     // Another batching pads differently: the same triples, confidences equal up to float noise.
     let b = again.predictor(64).predict(records).unwrap();
     for (x, y) in a.iter().zip(&b) {
@@ -126,7 +152,12 @@ fn tiny_model_learns_fixture_reports_and_reloads_identically() {
 
 /// Train the whole path (dropout, FGM, EMA, warm-up, shuffling) for two epochs with `seed`;
 /// the run directory's weights, as tensors by name.
-fn short_run(records: &[Record], tokenizer: &BertTokenizer, root: &Path, seed: u64) -> Vec<(String, tch::Tensor)> {
+fn short_run(
+    records: &[Record],
+    tokenizer: &BertTokenizer,
+    root: &Path,
+    seed: u64,
+) -> Vec<(String, tch::Tensor)> {
     let settings = Settings::load(
         None,
         &[
@@ -139,7 +170,10 @@ fn short_run(records: &[Record], tokenizer: &BertTokenizer, root: &Path, seed: u
         ],
     )
     .unwrap();
-    assert!(settings.train.fgm && settings.train.ema && settings.model.dropout > 0.0, "the run exercises every random part");
+    assert!(
+        settings.train.fgm && settings.train.ema && settings.model.dropout > 0.0,
+        "the run exercises every random part"
+    );
     let dir = root.join(format!("seed-{seed}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     train(TrainJob {
@@ -162,6 +196,9 @@ fn short_run(records: &[Record], tokenizer: &BertTokenizer, root: &Path, seed: u
 
 #[test]
 fn a_cpu_run_repeats_bit_for_bit_under_the_same_seed() {
+    let _rng = crate::util::TORCH_RNG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let root = tempfile::tempdir().unwrap();
     let records = fixture_records(2, root.path());
     let tokenizer = fixture_vocab(&records, root.path());
@@ -173,5 +210,8 @@ fn a_cpu_run_repeats_bit_for_bit_under_the_same_seed() {
         assert!(ta.equal(tb), "{na} differs between two runs with seed 7");
     }
     let c = short_run(&records, &tokenizer, root.path(), 8);
-    assert!(a.iter().zip(&c).any(|((_, x), (_, y))| !x.equal(y)), "another seed gives other weights");
+    assert!(
+        a.iter().zip(&c).any(|((_, x), (_, y))| !x.equal(y)),
+        "another seed gives other weights"
+    );
 }

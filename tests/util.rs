@@ -3,6 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+/// Held by every in-process training: libtorch's random generator is one per process, so two
+/// trainings on parallel test threads would draw from each other's stream (and a test that
+/// checks a seeded run repeats bit for bit would fail at random).
+pub static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cbrrel")
 }
@@ -13,7 +18,11 @@ pub fn repo() -> PathBuf {
 
 /// Run `cbrrel` with `args` from the repository root.
 pub fn cbrrel(args: &[&str]) -> Output {
-    std::process::Command::new(bin()).args(args).current_dir(repo()).output().expect("run cbrrel")
+    std::process::Command::new(bin())
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run cbrrel")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -26,7 +35,8 @@ pub fn stderr(o: &Output) -> String {
 
 /// Parse the one JSON object a `--format json` command prints.
 pub fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
 }
 
 /// A file under the shared folder (`$CBRREL_SHARED`, else ../shared beside the clone, else

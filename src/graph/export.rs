@@ -2,9 +2,10 @@
 //! of the union graph for analysts.
 //!
 //! Streaming: quads are read from the store and written one by one. The union graph is a set,
-//! but the same triple (an entity's type, say) sits in the graph of every report that
-//! mentions it; N-Triples and Turtle therefore skip a triple already written, remembered as a
-//! 128-bit hash (16 bytes per distinct triple, never the triples themselves).
+//! but the same asserted triple sits in the graph of every report that extracted it; N-Triples
+//! and Turtle therefore skip a triple already written, remembered as a 128-bit hash (16 bytes
+//! per distinct triple, never the triples themselves). The provenance nodes use RDF 1.2 triple
+//! terms (`rdf:reifies <<( s p o )>>`), written in the 1.2 syntax of each format.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -12,7 +13,6 @@ use std::path::Path;
 
 use clap::ValueEnum;
 use oxigraph::io::{RdfFormat, RdfSerializer};
-use oxigraph::store::Store;
 use sha2::{Digest, Sha256};
 
 use super::GraphError;
@@ -35,18 +35,18 @@ pub struct ExportSummary {
 }
 
 /// Write the store at `dir` to `out`.
-pub fn export(dir: &Path, format: ExportFormat, out: &mut dyn Write) -> Result<ExportSummary, GraphError> {
-    if !dir.exists() {
-        return Err(GraphError::Store(format!("{}: no store here", dir.display())));
-    }
-    let store = Store::open_read_only(dir).map_err(|e| GraphError::Store(format!("{}: {e}", dir.display())))?;
-    let st = |e: &dyn std::fmt::Display| GraphError::Store(e.to_string());
+pub fn export(
+    dir: &Path,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<ExportSummary, GraphError> {
+    let store = super::store::open_read_only(dir)?;
     let mut summary = ExportSummary::default();
     match format {
         ExportFormat::Nq => {
             let mut ser = RdfSerializer::from_format(RdfFormat::NQuads).for_writer(&mut *out);
             for q in store.iter() {
-                let q = q.map_err(|e| st(&e))?;
+                let q = q?;
                 ser.serialize_quad(&q)?;
                 summary.quads_read += 1;
                 summary.written += 1;
@@ -54,7 +54,11 @@ pub fn export(dir: &Path, format: ExportFormat, out: &mut dyn Write) -> Result<E
             ser.finish()?;
         }
         ExportFormat::Nt | ExportFormat::Ttl => {
-            let rdf = if format == ExportFormat::Nt { RdfFormat::NTriples } else { RdfFormat::Turtle };
+            let rdf = if format == ExportFormat::Nt {
+                RdfFormat::NTriples
+            } else {
+                RdfFormat::Turtle
+            };
             let mut ser = RdfSerializer::from_format(rdf);
             if format == ExportFormat::Ttl {
                 for (p, iri) in [
@@ -64,13 +68,15 @@ pub fn export(dir: &Path, format: ExportFormat, out: &mut dyn Write) -> Result<E
                     ("prov", "http://www.w3.org/ns/prov#"),
                     ("xsd", "http://www.w3.org/2001/XMLSchema#"),
                 ] {
-                    ser = ser.with_prefix(p, iri).map_err(|e| st(&e))?;
+                    ser = ser
+                        .with_prefix(p, iri)
+                        .map_err(|e| GraphError::Invalid(e.to_string()))?;
                 }
             }
             let mut ser = ser.for_writer(&mut *out);
             let mut seen: HashSet<u128> = HashSet::new();
             for q in store.iter() {
-                let q = q.map_err(|e| st(&e))?;
+                let q = q?;
                 summary.quads_read += 1;
                 let t: oxigraph::model::TripleRef<'_> = q.as_ref().into();
                 let key = Sha256::digest(format!("{t}").as_bytes());

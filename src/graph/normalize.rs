@@ -33,7 +33,16 @@ pub fn normalize(text: &str) -> String {
         }
         collapsed.push(c);
     }
-    collapsed.chars().flat_map(|c| if c.is_ascii() { c.to_lowercase().collect::<Vec<_>>() } else { vec![c] }).collect()
+    collapsed
+        .chars()
+        .flat_map(|c| {
+            if c.is_ascii() {
+                c.to_lowercase().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

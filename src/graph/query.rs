@@ -1,8 +1,10 @@
 //! `cbrrel query`: SPARQL 1.1 over the store, read-only, results in the W3C formats.
 //!
-//! The store is opened read-only and the default graph is the union of all graphs (the report
-//! graphs and the ontology), so a clinician's query needs no GRAPH clause; `GRAPH ?report`
-//! still names the report a triple came from. An UPDATE is refused before the store is opened.
+//! The store is opened read-only. The default graph is the union of all graphs, so an ad-hoc
+//! question needs no GRAPH clause; but Oxigraph 0.5's union is a multiset over graphs (issue
+//! #1919: one row per graph holding the triple), so the shipped queries scope every pattern to
+//! its graph — `GRAPH ?report` for what a report asserts, the entities, counts and segments
+//! graphs by name — and never rely on it. An UPDATE is refused before the store is opened.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,7 +14,6 @@ use oxigraph::io::RdfFormat;
 use oxigraph::model::Term;
 use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
 use oxigraph::sparql::{QueryResults, SparqlEvaluator};
-use oxigraph::store::Store;
 use unicode_width::UnicodeWidthStr;
 
 use super::GraphError;
@@ -47,14 +48,30 @@ pub fn parse_read_only(sparql: &str) -> Result<oxigraph::sparql::PreparedSparqlQ
 
 /// Run `sparql` on the store at `dir` and write the results to `out`. Returns the number of
 /// solutions (or triples; 1 for ASK).
-pub fn run_query(dir: &Path, sparql: &str, format: ResultFormat, out: &mut dyn Write) -> Result<usize, GraphError> {
+pub fn run_query(
+    dir: &Path,
+    sparql: &str,
+    format: ResultFormat,
+    out: &mut dyn Write,
+) -> Result<usize, GraphError> {
+    let _ = parse_read_only(sparql)?;
+    let store = super::store::open_read_only(dir)?;
+    query_store(&store, sparql, format, out)
+}
+
+/// [`run_query`] on an open store (a server keeps one open; the benchmark times this).
+pub fn query_store(
+    store: &oxigraph::store::Store,
+    sparql: &str,
+    format: ResultFormat,
+    out: &mut dyn Write,
+) -> Result<usize, GraphError> {
     let mut prepared = parse_read_only(sparql)?;
-    if !dir.exists() {
-        return Err(GraphError::Store(format!("{}: no store here (run `cbrrel load` or `cbrrel graph` first)", dir.display())));
-    }
-    let store = Store::open_read_only(dir).map_err(|e| GraphError::Store(format!("{}: {e}", dir.display())))?;
     prepared.dataset_mut().set_default_graph_as_union();
-    let results = prepared.on_store(&store).execute().map_err(|e| GraphError::Query(e.to_string()))?;
+    let results = prepared
+        .on_store(store)
+        .execute()
+        .map_err(|e| GraphError::Query(e.to_string()))?;
     let io = GraphError::Output;
     let w3c = |f: ResultFormat| match f {
         ResultFormat::Csv => QueryResultsFormat::Csv,
@@ -66,7 +83,9 @@ pub fn run_query(dir: &Path, sparql: &str, format: ResultFormat, out: &mut dyn W
             if format == ResultFormat::Table {
                 writeln!(out, "{b}").map_err(io)?;
             } else {
-                QueryResultsSerializer::from_format(w3c(format)).serialize_boolean_to_writer(&mut *out, b).map_err(io)?;
+                QueryResultsSerializer::from_format(w3c(format))
+                    .serialize_boolean_to_writer(&mut *out, b)
+                    .map_err(io)?;
             }
             Ok(1)
         }
@@ -76,13 +95,19 @@ pub fn run_query(dir: &Path, sparql: &str, format: ResultFormat, out: &mut dyn W
                 let mut rows: Vec<Vec<String>> = Vec::new();
                 for s in solutions {
                     let s = s.map_err(|e| GraphError::Query(e.to_string()))?;
-                    rows.push(vars.iter().map(|v| s.get(v).map(cell).unwrap_or_default()).collect());
+                    rows.push(
+                        vars.iter()
+                            .map(|v| s.get(v).map(cell).unwrap_or_default())
+                            .collect(),
+                    );
                 }
                 let header: Vec<String> = vars.iter().map(|v| v.as_str().to_owned()).collect();
                 write_table(out, &header, &rows).map_err(io)?;
                 return Ok(rows.len());
             }
-            let mut ser = QueryResultsSerializer::from_format(w3c(format)).serialize_solutions_to_writer(&mut *out, vars).map_err(io)?;
+            let mut ser = QueryResultsSerializer::from_format(w3c(format))
+                .serialize_solutions_to_writer(&mut *out, vars)
+                .map_err(io)?;
             let mut n = 0;
             for s in solutions {
                 let s = s.map_err(|e| GraphError::Query(e.to_string()))?;
@@ -94,7 +119,8 @@ pub fn run_query(dir: &Path, sparql: &str, format: ResultFormat, out: &mut dyn W
         }
         QueryResults::Graph(triples) => {
             // CONSTRUCT / DESCRIBE: N-Triples whatever the format.
-            let mut ser = oxigraph::io::RdfSerializer::from_format(RdfFormat::NTriples).for_writer(&mut *out);
+            let mut ser =
+                oxigraph::io::RdfSerializer::from_format(RdfFormat::NTriples).for_writer(&mut *out);
             let mut n = 0;
             for t in triples {
                 let t = t.map_err(|e| GraphError::Query(e.to_string()))?;
@@ -116,7 +142,11 @@ fn cell(t: &Term) -> String {
     }
 }
 
-fn write_table(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> std::io::Result<()> {
+fn write_table(
+    out: &mut dyn Write,
+    header: &[String],
+    rows: &[Vec<String>],
+) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -124,11 +154,23 @@ fn write_table(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> 
         }
     }
     let line = |cells: &[String], out: &mut dyn Write| -> std::io::Result<()> {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.width()))).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.width())))
+            .collect();
         writeln!(out, "{}", padded.join("  ").trim_end())
     };
     line(header, out)?;
-    writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "))?;
+    writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  ")
+    )?;
     for r in rows {
         line(r, out)?;
     }

@@ -1,22 +1,36 @@
-//! Extracted triples → RDF quads, one named graph per report (DESIGN.md, graph notes).
+//! Extracted triples → RDF quads in the compact layout (issue 8; DESIGN.md, graph notes).
+//!
+//! Where each thing lives:
+//! - **entities graph** (`…/graph/entities`): one node per (type, normalised text) for the
+//!   whole store — types, label, normalised text, typed clinical values and coronary-segment
+//!   links ([`super::entity`]). A report's load adds only the entity nodes the store lacks.
+//! - **one named graph per report** (graph name = the report's IRI): the report node (id,
+//!   content hash, patient pseudonym, date, department, the extraction run), and per extracted
+//!   relation the asserted triple `s p o` plus one provenance node
+//!   `a rdf:reifies <<( s p o )>> ; cb:confidence ; cb:subjectSpan "12-15" ; cb:objectSpan …`
+//!   (RDF 1.2 triple terms). The mention nodes of the first layout fold into that node: the two
+//!   char spans, and the surface text only where it differs from the entity's normalised text.
+//!   5 quads per relation, 7 with the RDF 1.1 statement form (`rdf:subject`/`predicate`/
+//!   `object`), which [`Provenance::Statement`] still writes for the layout benchmark.
+//! - **store graph** (`…/graph/store`): the layout version, the segment table's hash and the
+//!   extraction runs; **counts graph** ([`super::counts`]); **segments graph** (the concepts of
+//!   ontology/segments.toml); **ontology graph** (ontology/cbrrel.ttl).
 //!
 //! IRIs are deterministic, so a re-run produces the same nodes:
-//! - entity: `…/entity/{type}/{sha256(normalised text)[..16 hex]}` — one node per (type,
-//!   normalised text), shared by every report that mentions it;
-//! - report (also the name of its graph): `…/report/{percent-encoded id}`;
-//! - mention: `{report}/mention/{type}/{start}-{end}`;
-//! - relation assertion: `{report}/relation/{code}/{s_start}-{s_end}/{o_start}-{o_end}`;
+//! - entity: `…/entity/{type}/{sha256(normalised text)[..16 hex]}`;
+//! - report (and its graph): `…/report/{percent-encoded id}`;
+//! - provenance node: `{report}/relation/{code}/{s_start}-{s_end}/{o_start}-{o_end}`;
 //! - extraction run: `…/run/{model id}/{end time}`.
 //!
-//! Everything about a report lives in its graph, including the types and labels of the entity
-//! nodes it mentions, so replacing or dropping one report's graph never removes what another
-//! report needs. The ontology's class and property IRIs come from the schema
-//! (ontology/casmed.toml), never from constants here.
+//! The ontology's class and property IRIs come from the schema (ontology/casmed.toml), never
+//! from constants here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use oxigraph::model::vocab::{rdf, rdfs, xsd};
-use oxigraph::model::{GraphName, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, Term};
+use oxigraph::model::vocab::{rdf, xsd};
+use oxigraph::model::{
+    GraphName, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, Term, Triple,
+};
 use sha2::{Digest, Sha256};
 
 use super::normalize::normalize;
@@ -26,9 +40,33 @@ use crate::corpus::Schema;
 pub const DATA_BASE: &str = "https://w3id.org/cbrrel/data/";
 /// Name of the graph holding the ontology (ontology/cbrrel.ttl).
 pub const ONTOLOGY_GRAPH: &str = "https://w3id.org/cbrrel/graph/ontology";
+/// The shared entity nodes.
+pub const ENTITIES_GRAPH: &str = "https://w3id.org/cbrrel/graph/entities";
+/// Precomputed aggregates (super::counts).
+pub const COUNTS_GRAPH: &str = "https://w3id.org/cbrrel/graph/counts";
+/// Coronary segment, vessel and position concepts (ontology/segments.toml).
+pub const SEGMENTS_GRAPH: &str = "https://w3id.org/cbrrel/graph/segments";
+/// Layout version, table hash, extraction runs.
+pub const STORE_GRAPH: &str = "https://w3id.org/cbrrel/graph/store";
+/// The node describing the store itself (in STORE_GRAPH).
+pub const STORE_NODE: &str = "https://w3id.org/cbrrel/data/store";
+/// Version of the layout this code writes; a store without it (or with another) is never
+/// written into: `cbrrel load --rebuild` migrates it.
+pub const LAYOUT_VERSION: u32 = 2;
 
-const PROV: &str = "http://www.w3.org/ns/prov#";
-const DCTERMS: &str = "http://purl.org/dc/terms/";
+pub(crate) const PROV: &str = "http://www.w3.org/ns/prov#";
+pub(crate) const DCTERMS: &str = "http://purl.org/dc/terms/";
+
+/// How each relation's provenance node points at its triple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provenance {
+    /// `a rdf:reifies <<( s p o )>>`: one quad (RDF 1.2). The layout the store uses.
+    #[default]
+    Rdf12,
+    /// `a rdf:subject s ; rdf:predicate p ; rdf:object o`: three quads (RDF 1.1). Kept only so
+    /// the benchmark can measure the alternative the issue asked to compare.
+    Statement,
+}
 
 /// A report and the triples extracted from it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +77,9 @@ pub struct ReportInput<'a> {
     pub date: Option<&'a str>,
     pub department: Option<&'a str>,
     pub triples: Vec<TripleInput<'a>>,
+    /// The run that extracted this report when it is not the load's own (a rebuild keeps each
+    /// report's original run).
+    pub run: Option<&'a RunInfo>,
 }
 
 /// One extracted relation with char spans in its report.
@@ -55,7 +96,7 @@ pub struct TripleInput<'a> {
 }
 
 /// The extraction run that produced the triples.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RunInfo {
     pub model_id: String,
     /// xsd:dateTime, UTC (`2026-11-25T02:00:00Z`).
@@ -75,17 +116,74 @@ pub fn encode_segment(s: &str) -> String {
     out
 }
 
+/// The inverse of [`encode_segment`] (None on a malformed escape or bad UTF-8).
+pub fn decode_segment(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 pub fn report_iri(report_id: &str) -> NamedNode {
     NamedNode::new_unchecked(format!("{DATA_BASE}report/{}", encode_segment(report_id)))
 }
 
+/// The report id of a report IRI (None for any other IRI).
+pub fn report_id_of(iri: &str) -> Option<String> {
+    decode_segment(iri.strip_prefix(DATA_BASE)?.strip_prefix("report/")?)
+}
+
 pub fn entity_iri(type_code: &str, normalized: &str) -> NamedNode {
     let h = hex::encode(Sha256::digest(normalized.as_bytes()));
-    NamedNode::new_unchecked(format!("{DATA_BASE}entity/{}/{}", encode_segment(type_code), &h[..16]))
+    NamedNode::new_unchecked(format!(
+        "{DATA_BASE}entity/{}/{}",
+        encode_segment(type_code),
+        &h[..16]
+    ))
+}
+
+/// The type code of an entity IRI (`…/entity/Bp/…` → `Bp`).
+pub fn entity_type_of(iri: &str) -> Option<String> {
+    let rest = iri.strip_prefix(DATA_BASE)?.strip_prefix("entity/")?;
+    decode_segment(rest.split('/').next()?)
 }
 
 pub fn run_iri(run: &RunInfo) -> NamedNode {
-    NamedNode::new_unchecked(format!("{DATA_BASE}run/{}/{}", encode_segment(&run.model_id), encode_segment(&run.ended_at)))
+    NamedNode::new_unchecked(format!(
+        "{DATA_BASE}run/{}/{}",
+        encode_segment(&run.model_id),
+        encode_segment(&run.ended_at)
+    ))
+}
+
+pub fn named(iri: &str) -> NamedNode {
+    NamedNode::new_unchecked(iri)
+}
+
+pub fn graph(iri: &str) -> GraphName {
+    GraphName::NamedNode(named(iri))
+}
+
+/// A char span as its literal: `"12-15"` ([start, end) in characters of the report text).
+pub fn span_literal(span: (u64, u64)) -> Literal {
+    Literal::new_simple_literal(format!("{}-{}", span.0, span.1))
+}
+
+/// The inverse of [`span_literal`].
+pub fn parse_span(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('-')?;
+    let span = (a.parse().ok()?, b.parse().ok()?);
+    (span.0 < span.1).then_some(span)
 }
 
 /// Class and property IRIs of a schema with an ontology.
@@ -94,23 +192,47 @@ pub struct Vocabulary {
     pub ns: String,
     classes: HashMap<String, NamedNode>,
     properties: HashMap<String, NamedNode>,
+    /// property → (relation code, head type code, tail type code)
+    relations: HashMap<NamedNode, (String, String, String)>,
 }
 
 impl Vocabulary {
     /// Every entity and relation of `schema` must have an IRI.
     pub fn from_schema(schema: &Schema) -> Result<Vocabulary, String> {
-        let ns = schema.namespace.clone().ok_or_else(|| format!("schema {:?} has no `namespace`: the graph needs ontology IRIs", schema.name))?;
+        let ns = schema.namespace.clone().ok_or_else(|| {
+            format!(
+                "schema {:?} has no `namespace`: the graph needs ontology IRIs",
+                schema.name
+            )
+        })?;
         let mut classes = HashMap::new();
         for e in &schema.entities {
-            let iri = e.iri.as_ref().ok_or_else(|| format!("entity type {} has no `iri` in the schema", e.code))?;
-            classes.insert(e.code.clone(), NamedNode::new(format!("{ns}{iri}")).map_err(|err| err.to_string())?);
+            let iri = e
+                .iri
+                .as_ref()
+                .ok_or_else(|| format!("entity type {} has no `iri` in the schema", e.code))?;
+            classes.insert(
+                e.code.clone(),
+                NamedNode::new(format!("{ns}{iri}")).map_err(|err| err.to_string())?,
+            );
         }
         let mut properties = HashMap::new();
+        let mut relations = HashMap::new();
         for r in &schema.relations {
-            let iri = r.iri.as_ref().ok_or_else(|| format!("relation {} has no `iri` in the schema", r.code))?;
-            properties.insert(r.code.clone(), NamedNode::new(format!("{ns}{iri}")).map_err(|err| err.to_string())?);
+            let iri = r
+                .iri
+                .as_ref()
+                .ok_or_else(|| format!("relation {} has no `iri` in the schema", r.code))?;
+            let p = NamedNode::new(format!("{ns}{iri}")).map_err(|err| err.to_string())?;
+            relations.insert(p.clone(), (r.code.clone(), r.head.clone(), r.tail.clone()));
+            properties.insert(r.code.clone(), p);
         }
-        Ok(Vocabulary { ns, classes, properties })
+        Ok(Vocabulary {
+            ns,
+            classes,
+            properties,
+            relations,
+        })
     }
 
     pub fn term(&self, local: &str) -> NamedNode {
@@ -124,86 +246,168 @@ impl Vocabulary {
     pub fn property(&self, code: &str) -> Option<&NamedNode> {
         self.properties.get(code)
     }
+
+    /// (relation code, head type, tail type) of a relation property.
+    pub fn relation_of(&self, p: NamedNodeRef<'_>) -> Option<&(String, String, String)> {
+        self.relations.get(&p.into_owned())
+    }
+
+    pub fn is_relation(&self, p: NamedNodeRef<'_>) -> bool {
+        self.relations.contains_key(&p.into_owned())
+    }
+
+    /// Every relation property, in schema order of codes.
+    pub fn relation_properties(&self) -> Vec<NamedNode> {
+        let mut v: Vec<_> = self
+            .relations
+            .iter()
+            .map(|(p, (c, _, _))| (c.clone(), p.clone()))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, p)| p).collect()
+    }
 }
 
-fn ext(base: &str, local: &str) -> NamedNode {
+pub(crate) fn ext(base: &str, local: &str) -> NamedNode {
     NamedNode::new_unchecked(format!("{base}{local}"))
 }
 
 /// A quad builder for one graph.
-struct GraphWriter<'a> {
-    graph: GraphName,
-    out: &'a mut Vec<Quad>,
+pub(crate) struct GraphWriter<'a> {
+    pub graph: GraphName,
+    pub out: &'a mut Vec<Quad>,
 }
 
 impl GraphWriter<'_> {
-    fn add(&mut self, s: impl Into<NamedOrBlankNode>, p: impl Into<NamedNode>, o: impl Into<Term>) {
+    pub fn add(
+        &mut self,
+        s: impl Into<NamedOrBlankNode>,
+        p: impl Into<NamedNode>,
+        o: impl Into<Term>,
+    ) {
         self.out.push(Quad::new(s, p, o, self.graph.clone()));
     }
 }
 
-fn int(v: u64) -> Literal {
-    Literal::new_typed_literal(v.to_string(), xsd::INTEGER)
+/// An entity a report mentions: its type code and normalised text (the node's key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntityKey {
+    pub type_code: String,
+    pub normalized: String,
 }
 
-/// Quads of one report's graph. Errors name an unknown relation or entity type.
-pub fn report_quads(report: &ReportInput<'_>, run: &RunInfo, vocab: &Vocabulary) -> Result<Vec<Quad>, String> {
+impl EntityKey {
+    pub fn iri(&self) -> NamedNode {
+        entity_iri(&self.type_code, &self.normalized)
+    }
+}
+
+/// One report's graph, built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuiltReport {
+    pub graph: NamedNode,
+    /// The quads of the report's named graph.
+    pub quads: Vec<Quad>,
+    /// The entities its relations mention (their nodes live in the entities graph).
+    pub entities: BTreeSet<EntityKey>,
+}
+
+/// Quads of one report's graph. Errors name an unknown relation or entity type, a relation
+/// whose entity types contradict its signature, an empty or reversed span, or a confidence
+/// outside [0, 1]: the builder refuses a graph the shapes would reject.
+pub fn report_graph(
+    report: &ReportInput<'_>,
+    run: &RunInfo,
+    vocab: &Vocabulary,
+    provenance: Provenance,
+) -> Result<BuiltReport, String> {
     let rep = report_iri(report.report_id);
+    let run = report.run.unwrap_or(run);
+    if report.report_id.trim().is_empty() {
+        return Err("a report with an empty id".into());
+    }
     let mut out = Vec::new();
-    let mut g = GraphWriter { graph: GraphName::NamedNode(rep.clone()), out: &mut out };
-    let (report_class, mention_class, assertion_class, run_class, entity_class) =
-        (vocab.term("Report"), vocab.term("Mention"), vocab.term("RelationAssertion"), vocab.term("ExtractionRun"), vocab.term("Entity"));
-    let run_node = run_iri(run);
-    g.add(rep.clone(), rdf::TYPE.into_owned(), report_class);
-    g.add(rep.clone(), vocab.term("reportId"), Literal::new_simple_literal(report.report_id));
-    g.add(rep.clone(), vocab.term("contentHash"), Literal::new_simple_literal(report.content_hash));
+    let mut g = GraphWriter {
+        graph: GraphName::NamedNode(rep.clone()),
+        out: &mut out,
+    };
+    g.add(rep.clone(), rdf::TYPE.into_owned(), vocab.term("Report"));
+    g.add(
+        rep.clone(),
+        vocab.term("reportId"),
+        Literal::new_simple_literal(report.report_id),
+    );
+    g.add(
+        rep.clone(),
+        vocab.term("contentHash"),
+        Literal::new_simple_literal(report.content_hash),
+    );
     if let Some(p) = report.patient_id {
-        g.add(rep.clone(), vocab.term("patientPseudoId"), Literal::new_simple_literal(p));
+        g.add(
+            rep.clone(),
+            vocab.term("patientPseudoId"),
+            Literal::new_simple_literal(p),
+        );
     }
     if let Some(d) = report.date {
-        g.add(rep.clone(), ext(DCTERMS, "date"), Literal::new_simple_literal(d));
+        g.add(
+            rep.clone(),
+            ext(DCTERMS, "date"),
+            Literal::new_simple_literal(d),
+        );
     }
     if let Some(d) = report.department {
-        g.add(rep.clone(), vocab.term("department"), Literal::new_simple_literal(d));
+        g.add(
+            rep.clone(),
+            vocab.term("department"),
+            Literal::new_simple_literal(d),
+        );
     }
-    if !report.triples.is_empty() {
-        g.add(run_node.clone(), rdf::TYPE.into_owned(), run_class);
-        g.add(run_node.clone(), rdf::TYPE.into_owned(), ext(PROV, "Activity"));
-        g.add(run_node.clone(), vocab.term("modelId"), Literal::new_simple_literal(&run.model_id));
-        g.add(run_node.clone(), ext(PROV, "endedAtTime"), Literal::new_typed_literal(&run.ended_at, xsd::DATE_TIME));
-    }
-    let mut entities_done: Vec<NamedNode> = Vec::new();
-    let mut mentions_done: Vec<NamedNode> = Vec::new();
-    let mut mention = |g: &mut GraphWriter<'_>, text: &str, type_code: &str, span: (u64, u64)| -> Result<NamedNode, String> {
-        let class = vocab.class(type_code).ok_or_else(|| format!("report {}: unknown entity type {type_code:?}", report.report_id))?;
-        let norm = normalize(text);
-        let ent = entity_iri(type_code, &norm);
-        if !entities_done.contains(&ent) {
-            g.add(ent.clone(), rdf::TYPE.into_owned(), class.clone());
-            g.add(ent.clone(), rdf::TYPE.into_owned(), entity_class.clone());
-            g.add(ent.clone(), vocab.term("normalizedText"), Literal::new_simple_literal(&norm));
-            g.add(ent.clone(), rdfs::LABEL.into_owned(), Literal::new_simple_literal(&norm));
-            entities_done.push(ent.clone());
-        }
-        let m = NamedNode::new_unchecked(format!("{}/mention/{}/{}-{}", rep.as_str(), encode_segment(type_code), span.0, span.1));
-        if !mentions_done.contains(&m) {
-            g.add(m.clone(), rdf::TYPE.into_owned(), mention_class.clone());
-            g.add(m.clone(), vocab.term("mentionOf"), ent.clone());
-            g.add(m.clone(), vocab.term("inReport"), rep.clone());
-            g.add(m.clone(), vocab.term("text"), Literal::new_simple_literal(text));
-            g.add(m.clone(), vocab.term("start"), int(span.0));
-            g.add(m.clone(), vocab.term("end"), int(span.1));
-            mentions_done.push(m.clone());
-        }
-        Ok(m)
-    };
-    let mut assertions_done: Vec<NamedNode> = Vec::new();
+    g.add(rep.clone(), ext(PROV, "wasGeneratedBy"), run_iri(run));
+    let mut entities = BTreeSet::new();
+    let mut provenance_done = BTreeSet::new();
     for t in &report.triples {
-        let prop = vocab.property(t.relation).ok_or_else(|| format!("report {}: unknown relation {:?}", report.report_id, t.relation))?.clone();
-        let sm = mention(&mut g, t.subject_text, t.subject_type, t.subject_span)?;
-        let om = mention(&mut g, t.object_text, t.object_type, t.object_span)?;
-        let s = entity_iri(t.subject_type, &normalize(t.subject_text));
-        let o = entity_iri(t.object_type, &normalize(t.object_text));
+        let bad = |why: String| {
+            format!(
+                "report {}: relation {} {:?} → {:?}: {why}",
+                report.report_id, t.relation, t.subject_text, t.object_text
+            )
+        };
+        let prop = vocab
+            .property(t.relation)
+            .ok_or_else(|| bad(format!("unknown relation {:?}", t.relation)))?
+            .clone();
+        let (_, head, tail) = vocab.relation_of(prop.as_ref()).expect("a schema property");
+        if t.subject_type != head || t.object_type != tail {
+            return Err(bad(format!(
+                "{} → {} contradicts the relation's signature {head} → {tail}",
+                t.subject_type, t.object_type
+            )));
+        }
+        for (span, what) in [(t.subject_span, "subject"), (t.object_span, "object")] {
+            if span.0 >= span.1 {
+                return Err(bad(format!(
+                    "empty or reversed {what} span {}..{}",
+                    span.0, span.1
+                )));
+            }
+        }
+        if !(t.confidence.is_finite() && (0.0..=1.0).contains(&t.confidence)) {
+            return Err(bad(format!("confidence {} outside [0, 1]", t.confidence)));
+        }
+        let (sn, on) = (normalize(t.subject_text), normalize(t.object_text));
+        if sn.is_empty() || on.is_empty() {
+            return Err(bad("an entity text that normalises to nothing".into()));
+        }
+        let s = EntityKey {
+            type_code: t.subject_type.to_owned(),
+            normalized: sn,
+        };
+        let o = EntityKey {
+            type_code: t.object_type.to_owned(),
+            normalized: on,
+        };
+        let (si, oi) = (s.iri(), o.iri());
         let a = NamedNode::new_unchecked(format!(
             "{}/relation/{}/{}-{}/{}-{}",
             rep.as_str(),
@@ -213,25 +417,91 @@ pub fn report_quads(report: &ReportInput<'_>, run: &RunInfo, vocab: &Vocabulary)
             t.object_span.0,
             t.object_span.1
         ));
-        if assertions_done.contains(&a) {
+        if !provenance_done.insert(a.clone()) {
             continue;
         }
-        assertions_done.push(a.clone());
-        g.add(s.clone(), prop.clone(), o.clone());
-        g.add(a.clone(), rdf::TYPE.into_owned(), assertion_class.clone());
-        g.add(a.clone(), rdf::SUBJECT.into_owned(), s);
-        g.add(a.clone(), rdf::PREDICATE.into_owned(), prop);
-        g.add(a.clone(), rdf::OBJECT.into_owned(), o);
-        g.add(a.clone(), vocab.term("confidence"), Literal::new_typed_literal(format!("{:e}", t.confidence), xsd::DOUBLE));
-        g.add(a.clone(), vocab.term("subjectMention"), sm);
-        g.add(a.clone(), vocab.term("objectMention"), om);
-        g.add(a.clone(), ext(PROV, "wasDerivedFrom"), rep.clone());
-        g.add(a.clone(), ext(PROV, "wasGeneratedBy"), run_node.clone());
+        g.add(si.clone(), prop.clone(), oi.clone());
+        match provenance {
+            Provenance::Rdf12 => g.add(
+                a.clone(),
+                rdf::REIFIES.into_owned(),
+                Triple::new(si, prop, oi),
+            ),
+            Provenance::Statement => {
+                g.add(a.clone(), rdf::SUBJECT.into_owned(), si);
+                g.add(a.clone(), rdf::PREDICATE.into_owned(), prop);
+                g.add(a.clone(), rdf::OBJECT.into_owned(), oi);
+            }
+        }
+        g.add(
+            a.clone(),
+            vocab.term("confidence"),
+            Literal::new_typed_literal(format!("{:e}", t.confidence), xsd::DOUBLE),
+        );
+        g.add(
+            a.clone(),
+            vocab.term("subjectSpan"),
+            span_literal(t.subject_span),
+        );
+        g.add(
+            a.clone(),
+            vocab.term("objectSpan"),
+            span_literal(t.object_span),
+        );
+        // The surface text only where normalisation changed it (full-width, case, spaces):
+        // the span and the entity's normalised text say the rest.
+        if t.subject_text != s.normalized {
+            g.add(
+                a.clone(),
+                vocab.term("subjectText"),
+                Literal::new_simple_literal(t.subject_text),
+            );
+        }
+        if t.object_text != o.normalized {
+            g.add(
+                a.clone(),
+                vocab.term("objectText"),
+                Literal::new_simple_literal(t.object_text),
+            );
+        }
+        entities.insert(s);
+        entities.insert(o);
     }
-    // The same entity node reached through two relations is one set of quads: a graph is a set.
-    out.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+    // The same triple asserted from two spans is one quad: a graph is a set.
+    out.sort_by_cached_key(|q| q.to_string());
     out.dedup();
-    Ok(out)
+    Ok(BuiltReport {
+        graph: rep,
+        quads: out,
+        entities,
+    })
+}
+
+/// The quads describing an extraction run (in the store graph).
+pub fn run_quads(run: &RunInfo, vocab: &Vocabulary) -> Vec<Quad> {
+    let mut out = Vec::new();
+    let mut g = GraphWriter {
+        graph: graph(STORE_GRAPH),
+        out: &mut out,
+    };
+    let node = run_iri(run);
+    g.add(
+        node.clone(),
+        rdf::TYPE.into_owned(),
+        vocab.term("ExtractionRun"),
+    );
+    g.add(node.clone(), rdf::TYPE.into_owned(), ext(PROV, "Activity"));
+    g.add(
+        node.clone(),
+        vocab.term("modelId"),
+        Literal::new_simple_literal(&run.model_id),
+    );
+    g.add(
+        node,
+        ext(PROV, "endedAtTime"),
+        Literal::new_typed_literal(&run.ended_at, xsd::DATE_TIME),
+    );
+    out
 }
 
 /// The named node of the ontology graph.
@@ -240,14 +510,22 @@ pub fn ontology_graph() -> NamedNodeRef<'static> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn input<'a>(id: &'a str, triples: Vec<TripleInput<'a>>) -> ReportInput<'a> {
-        ReportInput { report_id: id, content_hash: "h", patient_id: Some("P1"), date: Some("2024-01-02"), department: None, triples }
+    pub(crate) fn input<'a>(id: &'a str, triples: Vec<TripleInput<'a>>) -> ReportInput<'a> {
+        ReportInput {
+            report_id: id,
+            content_hash: "h",
+            patient_id: Some("P1"),
+            date: Some("2024-01-02"),
+            department: None,
+            triples,
+            run: None,
+        }
     }
 
-    fn bpsy<'a>(bp: &'a str, sy: &'a str, at: u64) -> TripleInput<'a> {
+    pub(crate) fn bpsy<'a>(bp: &'a str, sy: &'a str, at: u64) -> TripleInput<'a> {
         TripleInput {
             relation: "BpSy",
             subject_text: bp,
@@ -260,22 +538,132 @@ mod tests {
         }
     }
 
+    fn run() -> RunInfo {
+        RunInfo {
+            model_id: "cbrrel-abc".into(),
+            ended_at: "2026-11-25T02:00:00Z".into(),
+        }
+    }
+
     #[test]
     fn one_entity_node_per_type_and_normalised_text_across_reports() {
         let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
-        let run = RunInfo { model_id: "cbrrel-abc".into(), ended_at: "2026-11-25T02:00:00Z".into() };
-        let a = report_quads(&input("A 1", vec![bpsy("RCA近段", "狭窄90%", 0)]), &run, &vocab).unwrap();
-        let b = report_quads(&input("B/2", vec![bpsy("ＲＣＡ 近段", "狭窄９０％", 5)]), &run, &vocab).unwrap();
+        let a = report_graph(
+            &input("A 1", vec![bpsy("RCA近段", "狭窄90%", 0)]),
+            &run(),
+            &vocab,
+            Provenance::Rdf12,
+        )
+        .unwrap();
+        let b = report_graph(
+            &input("B/2", vec![bpsy("ＲＣＡ 近段", "狭窄９０％", 5)]),
+            &run(),
+            &vocab,
+            Provenance::Rdf12,
+        )
+        .unwrap();
         let prop = vocab.property("BpSy").unwrap().clone();
-        let direct = |q: &[Quad]| q.iter().find(|q| q.predicate == prop).map(|q| (q.subject.clone(), q.object.clone())).unwrap();
-        assert_eq!(direct(&a), direct(&b), "same nodes for the same normalised texts");
-        assert_ne!(a[0].graph_name, b[0].graph_name);
+        let direct = |q: &[Quad]| {
+            q.iter()
+                .find(|q| q.predicate == prop)
+                .map(|q| (q.subject.clone(), q.object.clone()))
+                .unwrap()
+        };
+        assert_eq!(
+            direct(&a.quads),
+            direct(&b.quads),
+            "same nodes for the same normalised texts"
+        );
+        assert_eq!(a.entities, b.entities);
+        assert_ne!(a.quads[0].graph_name, b.quads[0].graph_name);
         assert!(report_iri("A 1").as_str().ends_with("/report/A%201"));
+        assert_eq!(
+            report_id_of(report_iri("A 1/中").as_str()).as_deref(),
+            Some("A 1/中")
+        );
+        assert_eq!(
+            entity_type_of(entity_iri("Bp", "x").as_str()).as_deref(),
+            Some("Bp")
+        );
         // Re-building is deterministic.
-        assert_eq!(a, report_quads(&input("A 1", vec![bpsy("RCA近段", "狭窄90%", 0)]), &run, &vocab).unwrap());
-        // An unknown relation is an error, not a silent drop.
+        assert_eq!(
+            a,
+            report_graph(
+                &input("A 1", vec![bpsy("RCA近段", "狭窄90%", 0)]),
+                &run(),
+                &vocab,
+                Provenance::Rdf12
+            )
+            .unwrap()
+        );
+        // An unknown relation, a signature the schema does not have, an empty span and a
+        // confidence above 1 are errors, not silent drops.
         let mut bad = bpsy("RCA", "狭窄", 0);
         bad.relation = "XxYy";
-        assert!(report_quads(&input("C", vec![bad]), &run, &vocab).unwrap_err().contains("XxYy"));
+        assert!(
+            report_graph(&input("C", vec![bad]), &run(), &vocab, Provenance::Rdf12)
+                .unwrap_err()
+                .contains("XxYy")
+        );
+        let mut bad = bpsy("RCA", "狭窄", 0);
+        bad.subject_type = "Tm";
+        assert!(
+            report_graph(&input("C", vec![bad]), &run(), &vocab, Provenance::Rdf12)
+                .unwrap_err()
+                .contains("signature")
+        );
+        let mut bad = bpsy("RCA", "狭窄", 0);
+        bad.object_span = (5, 5);
+        assert!(
+            report_graph(&input("C", vec![bad]), &run(), &vocab, Provenance::Rdf12)
+                .unwrap_err()
+                .contains("span")
+        );
+        let mut bad = bpsy("RCA", "狭窄", 0);
+        bad.confidence = 1.5;
+        assert!(
+            report_graph(&input("C", vec![bad]), &run(), &vocab, Provenance::Rdf12)
+                .unwrap_err()
+                .contains("confidence")
+        );
+    }
+
+    #[test]
+    fn five_quads_per_relation_with_rdf12_and_seven_as_statements() {
+        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
+        // Texts already normalised: no surface-text quad.
+        let triples = vec![
+            bpsy("前降支近段", "狭窄90%", 0),
+            bpsy("回旋支远段", "狭窄70%", 30),
+        ];
+        let header = report_graph(&input("R", vec![]), &run(), &vocab, Provenance::Rdf12)
+            .unwrap()
+            .quads
+            .len();
+        let r12 = report_graph(
+            &input("R", triples.clone()),
+            &run(),
+            &vocab,
+            Provenance::Rdf12,
+        )
+        .unwrap();
+        let st = report_graph(&input("R", triples), &run(), &vocab, Provenance::Statement).unwrap();
+        assert_eq!((r12.quads.len() - header) / 2, 5);
+        assert_eq!((st.quads.len() - header) / 2, 7);
+        // A surface text that normalisation changed is kept on the provenance node.
+        let r = report_graph(
+            &input("R", vec![bpsy("LAD近段", "狭窄90%", 0)]),
+            &run(),
+            &vocab,
+            Provenance::Rdf12,
+        )
+        .unwrap();
+        assert!(r
+            .quads
+            .iter()
+            .any(|q| q.predicate == vocab.term("subjectText")
+                && q.object == Literal::new_simple_literal("LAD近段").into()));
+        assert_eq!(parse_span("12-15"), Some((12, 15)));
+        assert_eq!(parse_span("15-12"), None);
     }
 }

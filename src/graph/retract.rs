@@ -5,10 +5,11 @@
 //! withdrawn or deleted upstream and its graph must go; and a data engineer sometimes has to
 //! take one report out by hand (`cbrrel retract --report ID`), e.g. after a consent withdrawal.
 //!
-//! Each report's graph holds everything asserted from it (its own copies of the entity nodes
-//! included), so dropping the named graph removes the report and nothing else. Graphs go in
-//! transactions of `REPORTS_PER_TRANSACTION`; a crash leaves each report either present or
-//! gone, and running the same retraction again finishes it (a report already gone counts as
+//! Dropping a report's named graph removes everything asserted from it; the counts its keys
+//! held are decremented in the same transaction, and an entity node no report mentions any more
+//! leaves the entities graph with its last count ([`super::counts`]). Graphs go in transactions
+//! of `REPORTS_PER_TRANSACTION`; a crash leaves each report either present or gone (with its
+//! counts), and running the same retraction again finishes it (a report already gone counts as
 //! `not_in_store`, not as an error).
 
 use std::path::Path;
@@ -16,11 +17,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::rdf::report_iri;
-use super::store::open_store;
+use super::counts::{self, Deltas};
+use super::rdf::{report_iri, Vocabulary};
+use super::segments::SegmentTable;
+use super::store::{check_mark, open_store, remove_report, REPORTS_PER_TRANSACTION};
 use super::GraphError;
-
-const REPORTS_PER_TRANSACTION: usize = 256;
 
 /// The numbers of one retraction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -31,6 +32,8 @@ pub struct RetractSummary {
     pub retracted: usize,
     /// Ids with no graph in the store (never loaded, or retracted before).
     pub not_in_store: usize,
+    /// Entity nodes removed with the last report that mentioned them.
+    pub entities_removed: usize,
     /// Quads in the whole store afterwards.
     pub store_quads: usize,
     pub seconds: f64,
@@ -38,13 +41,15 @@ pub struct RetractSummary {
 
 /// Remove the graphs of `report_ids` from the store at `dir`. The store must exist: retracting
 /// from a path that holds no store is a typo, not a no-op.
-pub fn retract(dir: &Path, report_ids: &[String]) -> Result<RetractSummary, GraphError> {
+pub fn retract(
+    dir: &Path,
+    report_ids: &[String],
+    vocab: &Vocabulary,
+    table: &SegmentTable,
+) -> Result<RetractSummary, GraphError> {
     let t0 = Instant::now();
     if !dir.is_dir() {
-        return Err(GraphError::Store(format!(
-            "{}: no store here",
-            dir.display()
-        )));
+        return Err(GraphError::NoStore(dir.to_owned()));
     }
     let mut ids: Vec<&str> = report_ids.iter().map(|s| s.trim()).collect();
     if let Some(blank) = ids.iter().position(|s| s.is_empty()) {
@@ -56,26 +61,30 @@ pub fn retract(dir: &Path, report_ids: &[String]) -> Result<RetractSummary, Grap
     ids.sort_unstable();
     ids.dedup();
     let store = open_store(dir)?;
-    let st = |e: &dyn std::fmt::Display| GraphError::Store(e.to_string());
+    if !store.is_empty()? {
+        check_mark(dir, &store, vocab, table)?;
+    }
     let mut summary = RetractSummary {
         requested: ids.len(),
         ..Default::default()
     };
     for chunk in ids.chunks(REPORTS_PER_TRANSACTION) {
-        let mut t = store.start_transaction().map_err(|e| st(&e))?;
+        let mut t = store.start_transaction()?;
+        let mut deltas = Deltas::new();
         for id in chunk {
-            let g = report_iri(id);
-            if t.contains_named_graph(g.as_ref()).map_err(|e| st(&e))? {
-                t.remove_named_graph(g.as_ref()).map_err(|e| st(&e))?;
+            if remove_report(&mut t, report_iri(id).as_ref(), vocab, &mut deltas)? {
                 summary.retracted += 1;
             } else {
                 summary.not_in_store += 1;
             }
         }
-        t.commit().map_err(|e| st(&e))?;
+        // Retraction only takes away: no entity gains a report, so nothing needs describing.
+        let applied = counts::apply(&mut t, &deltas, vocab, &mut |_| None)?;
+        summary.entities_removed += applied.entities_removed;
+        t.commit()?;
     }
-    store.flush().map_err(|e| st(&e))?;
-    summary.store_quads = store.len().map_err(|e| st(&e))?;
+    store.flush()?;
+    summary.store_quads = store.len()?;
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -83,9 +92,9 @@ pub fn retract(dir: &Path, report_ids: &[String]) -> Result<RetractSummary, Grap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::Schema;
-    use crate::graph::rdf::{ReportInput, RunInfo, TripleInput, Vocabulary};
-    use crate::graph::{load, stored_hashes, Shapes, ONTOLOGY_TTL, SHAPES_TTL};
+    use crate::graph::rdf::{ReportInput, TripleInput};
+    use crate::graph::testkit::{dump, Kit};
+    use crate::graph::{load, stored_hashes};
 
     fn report<'a>(id: &'a str, finding: &'a str) -> ReportInput<'a> {
         let t = TripleInput {
@@ -105,44 +114,41 @@ mod tests {
             date: None,
             department: None,
             triples: vec![t],
+            run: None,
         }
     }
 
     #[test]
-    fn retracting_a_report_removes_its_graph_only_and_is_idempotent() {
+    fn retracting_a_report_leaves_what_loading_the_others_gives_and_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
-        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
-        let shapes = Shapes::parse(SHAPES_TTL).unwrap();
-        let run = RunInfo {
-            model_id: "m".into(),
-            ended_at: "2026-11-25T02:00:00Z".into(),
-        };
+        let kit = Kit::new();
+        let (cx, run, vocab, table) = (kit.cx(), &kit.run, &kit.vocab, &kit.table);
         let only_a = tempfile::tempdir().unwrap();
-        load(
-            only_a.path(),
-            ONTOLOGY_TTL,
-            &shapes,
-            &vocab,
-            &[report("A", "狭窄80%")],
-            &run,
-        )
-        .unwrap();
-        let quads_with_a_only = open_store(only_a.path()).unwrap().len().unwrap();
-        // The same body part in both reports: B's retraction must not take A's copy with it.
+        load(only_a.path(), &cx, &[report("A", "狭窄80%")], run).unwrap();
+        // The same body part in both reports: B's retraction must keep it (A needs it) and
+        // drop B's finding node and counts.
         load(
             dir.path(),
-            ONTOLOGY_TTL,
-            &shapes,
-            &vocab,
+            &cx,
             &[report("A", "狭窄80%"), report("B", "狭窄90%")],
-            &run,
+            run,
         )
         .unwrap();
 
-        let s = retract(dir.path(), &["B".into(), "B".into(), "C".into()]).unwrap();
-        assert_eq!((s.requested, s.retracted, s.not_in_store), (2, 1, 1));
+        let s = retract(
+            dir.path(),
+            &["B".into(), "B".into(), "C".into()],
+            &vocab,
+            &table,
+        )
+        .unwrap();
         assert_eq!(
-            s.store_quads, quads_with_a_only,
+            (s.requested, s.retracted, s.not_in_store, s.entities_removed),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(
+            dump(dir.path()),
+            dump(only_a.path()),
             "the store is what loading A alone gives"
         );
         assert_eq!(
@@ -152,21 +158,19 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["A"]
         );
-        let again = retract(dir.path(), &["B".into()]).unwrap();
-        assert_eq!(
-            (again.retracted, again.not_in_store, again.store_quads),
-            (0, 1, quads_with_a_only)
-        );
+        let again = retract(dir.path(), &["B".into()], vocab, table).unwrap();
+        assert_eq!((again.retracted, again.not_in_store), (0, 1));
+        assert_eq!(dump(dir.path()), dump(only_a.path()));
 
-        assert!(retract(dir.path(), &[" ".into()])
+        assert!(retract(dir.path(), &[" ".into()], vocab, table)
             .unwrap_err()
             .to_string()
             .contains("empty"));
         let missing = dir.path().join("no-such-store");
-        assert!(retract(&missing, &["A".into()])
-            .unwrap_err()
-            .to_string()
-            .contains("no store here"));
+        assert!(matches!(
+            retract(&missing, &["A".into()], vocab, table),
+            Err(GraphError::NoStore(_))
+        ));
         assert!(!missing.exists(), "a mistyped path is not created");
     }
 }

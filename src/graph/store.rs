@@ -1,31 +1,49 @@
-//! The load stage: report graphs into an Oxigraph store on disk (RocksDB).
+//! The load stage: report graphs, entity nodes and counts into an Oxigraph store on disk
+//! (RocksDB), in the compact layout of [`super::rdf`].
 //!
-//! - The new graphs are first checked against ontology/shapes.ttl in an in-memory store; a
-//!   violation stops the load before the disk store is touched.
-//! - An empty store is filled through the bulk loader (which writes nothing until `commit()`).
-//! - A store with data is updated report by report: dropping a report's graph and inserting
-//!   its new quads happen in one transaction, so a reader never sees a report half replaced
-//!   and a crash leaves each report either old or new. Re-running on the same input converges
-//!   to the same store (graphs are sets; IRIs are deterministic).
-//! - The ontology lives in its own graph and is replaced when ontology/cbrrel.ttl changed.
+//! - **Check first.** Every report graph is built and checked against the shapes of
+//!   ontology/shapes.ttl in Rust ([`super::validate`]), together with the entity nodes, the run
+//!   and the segment concepts it refers to, before anything is written: one violation and the
+//!   store is untouched.
+//! - **A fresh store** is filled by Oxigraph's bulk loader (nothing is visible until its
+//!   `commit()`); the counts and the entity nodes are totalled in memory on the way.
+//! - **A store with data** is updated report by report in transactions of
+//!   [`REPORTS_PER_TRANSACTION`]: a changed report's graph is dropped and its new quads
+//!   inserted, and the counts its old and new keys touch are updated, in one transaction — a
+//!   reader never sees a report half replaced or counts that disagree with the graphs, and a
+//!   crash leaves each report old or new. Re-running on the same input converges to the same
+//!   store (graphs are sets, IRIs deterministic, a replaced report's counts net to zero).
+//! - **Layout guard.** The store graph records the layout version and the segment table's
+//!   hash. A store written by the first layout, or built with another segment table, is never
+//!   written into: the load stops and says to run `cbrrel load --rebuild` ([`super::rebuild`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
 use oxigraph::io::{RdfFormat, RdfParser};
-use oxigraph::model::{GraphName, NamedOrBlankNodeRef, Quad};
-use oxigraph::store::Store;
+use oxigraph::model::{
+    GraphName, Literal, NamedNode, NamedNodeRef, NamedOrBlankNodeRef, Quad, Term,
+};
+use oxigraph::store::{Store, Transaction};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::rdf::{ontology_graph, report_iri, report_quads, ReportInput, RunInfo, Vocabulary};
-use super::shacl::{Shapes, Violation};
+use super::counts::{self, add_keys, report_keys, CountKey, Deltas};
+use super::entity::{concept_quads, entity_quads, EntityStats};
+use super::rdf::{
+    graph, named, ontology_graph, report_graph, run_quads, BuiltReport, EntityKey, Provenance,
+    ReportInput, RunInfo, Vocabulary, ENTITIES_GRAPH, LAYOUT_VERSION, SEGMENTS_GRAPH, STORE_GRAPH,
+    STORE_NODE,
+};
+use super::segments::SegmentTable;
+use super::shacl::Shapes;
+use super::validate::validate_quads;
 use super::GraphError;
 
 /// Reports per write transaction on update (each report's replacement is inside one).
-const REPORTS_PER_TRANSACTION: usize = 256;
-/// Reports per in-memory SHACL check and per bulk-loader batch.
+pub const REPORTS_PER_TRANSACTION: usize = 256;
+/// Reports per check and bulk-loader batch.
 const CHECK_CHUNK: usize = 2000;
 
 /// The numbers of one load.
@@ -37,14 +55,68 @@ pub struct LoadSummary {
     /// Relations asserted in the written graphs.
     pub triples: usize,
     pub per_relation: BTreeMap<String, usize>,
-    /// Quads in the written graphs.
+    /// Quads written: report graphs, new entity nodes, count nodes.
     pub quads_written: usize,
+    /// Quads in the report graphs written.
+    pub report_quads: usize,
     /// Quads in the whole store after the load.
     pub store_quads: usize,
     pub bulk: bool,
     pub ontology_updated: bool,
-    pub shacl_checks: usize,
+    /// Shape constraints checked (ontology/shapes.ttl).
+    pub shape_constraints: usize,
+    /// Entity nodes added to / removed from the entities graph.
+    pub entities_added: usize,
+    pub entities_removed: usize,
+    /// Count nodes created, changed or removed.
+    pub count_keys_touched: usize,
+    /// Typed values parsed, on the entity nodes the load described.
+    pub values_parsed: usize,
+    /// Value kinds an entity text called for that did not parse (kept as text), per kind.
+    pub values_unparsed: BTreeMap<String, usize>,
+    /// Body-part mentions in the loaded relations, and those linked to a coronary vessel.
+    pub bp_mentions: usize,
+    pub bp_mentions_linked: usize,
     pub seconds: f64,
+}
+
+/// Everything a load needs besides the reports.
+pub struct LoadContext<'a> {
+    pub ontology_ttl: &'a str,
+    pub shapes: &'a Shapes,
+    pub vocab: &'a Vocabulary,
+    pub table: &'a SegmentTable,
+    pub provenance: Provenance,
+}
+
+/// What a load reads besides the reports, as the project ships it: the vocabulary of
+/// ontology/casmed.toml, the shapes of ontology/shapes.ttl and the segment table of
+/// ontology/segments.toml.
+pub struct Shipped {
+    pub vocab: Vocabulary,
+    pub shapes: Shapes,
+    pub table: SegmentTable,
+}
+
+impl Shipped {
+    pub fn load() -> Result<Shipped, String> {
+        Ok(Shipped {
+            vocab: Vocabulary::from_schema(&crate::corpus::Schema::casmed())?,
+            shapes: Shapes::parse(super::SHAPES_TTL)?,
+            table: SegmentTable::default_table(),
+        })
+    }
+
+    /// The load context of the shipped files, in the store's layout (RDF 1.2 provenance).
+    pub fn context(&self) -> LoadContext<'_> {
+        LoadContext {
+            ontology_ttl: super::ONTOLOGY_TTL,
+            shapes: &self.shapes,
+            vocab: &self.vocab,
+            table: &self.table,
+            provenance: Provenance::Rdf12,
+        }
+    }
 }
 
 /// Parse Turtle into quads of `graph`.
@@ -58,114 +130,441 @@ pub fn turtle_quads(turtle: &str, graph: GraphName) -> Result<Vec<Quad>, GraphEr
 
 /// Open (or create) the store directory.
 pub fn open_store(dir: &Path) -> Result<Store, GraphError> {
-    Store::open(dir).map_err(|e| GraphError::Store(format!("{}: {e}", dir.display())))
+    Store::open(dir).map_err(|source| GraphError::Open {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
-fn st(e: impl std::fmt::Display) -> GraphError {
-    GraphError::Store(e.to_string())
+/// Open an existing store read-only (for queries, exports, ingest's hash look-up).
+pub fn open_read_only(dir: &Path) -> Result<Store, GraphError> {
+    if !dir.exists() {
+        return Err(GraphError::NoStore(dir.to_owned()));
+    }
+    Store::open_read_only(dir).map_err(|source| GraphError::Open {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 /// Content hash of every report in the store (report id → hash): what ingest compares with.
-pub fn stored_hashes(dir: &Path, vocab: &Vocabulary) -> Result<BTreeMap<String, String>, GraphError> {
+/// Works on either layout (the report node has not changed).
+pub fn stored_hashes(
+    dir: &Path,
+    vocab: &Vocabulary,
+) -> Result<BTreeMap<String, String>, GraphError> {
     if !dir.exists() {
         return Ok(BTreeMap::new());
     }
-    let store = Store::open_read_only(dir).map_err(|e| GraphError::Store(format!("{}: {e}", dir.display())))?;
-    let q = format!(
-        "SELECT ?id ?h WHERE {{ GRAPH ?g {{ ?g <{}> ?id ; <{}> ?h }} }}",
-        vocab.term("reportId").as_str(),
-        vocab.term("contentHash").as_str()
-    );
+    let store = open_read_only(dir)?;
+    let (id_p, hash_p) = (vocab.term("reportId"), vocab.term("contentHash"));
+    let mut ids: HashMap<Term, String> = HashMap::new();
+    for q in store.quads_for_pattern(None, Some(id_p.as_ref()), None, None) {
+        let q = q?;
+        if let (Term::Literal(l), GraphName::NamedNode(g)) = (&q.object, &q.graph_name) {
+            if q.subject.as_ref() == NamedOrBlankNodeRef::from(g.as_ref()) {
+                ids.insert(q.subject.into(), l.value().to_owned());
+            }
+        }
+    }
     let mut out = BTreeMap::new();
-    for row in super::shacl::select(&store, &q).map_err(GraphError::Store)? {
-        if let [Some(oxigraph::model::Term::Literal(id)), Some(oxigraph::model::Term::Literal(h))] = row.as_slice() {
-            out.insert(id.value().to_owned(), h.value().to_owned());
+    for q in store.quads_for_pattern(None, Some(hash_p.as_ref()), None, None) {
+        let q = q?;
+        if let (Term::Literal(h), Some(id)) = (&q.object, ids.get(&Term::from(q.subject.clone()))) {
+            out.insert(id.clone(), h.value().to_owned());
         }
     }
     Ok(out)
 }
 
-/// Load report graphs (and the ontology) into the store at `dir`.
+/// What the store graph says about the layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreMark {
+    pub layout: Option<u32>,
+    pub table_hash: Option<String>,
+}
+
+pub fn read_mark(store: &Store, vocab: &Vocabulary) -> Result<StoreMark, GraphError> {
+    let node = named(STORE_NODE);
+    let g = graph(STORE_GRAPH);
+    let value = |local: &str| -> Result<Option<String>, GraphError> {
+        let p = vocab.term(local);
+        Ok(
+            match store
+                .quads_for_pattern(
+                    Some(node.as_ref().into()),
+                    Some(p.as_ref()),
+                    None,
+                    Some(g.as_ref()),
+                )
+                .next()
+                .transpose()?
+            {
+                Some(Quad {
+                    object: Term::Literal(l),
+                    ..
+                }) => Some(l.value().to_owned()),
+                _ => None,
+            },
+        )
+    };
+    Ok(StoreMark {
+        layout: value("layoutVersion")?.and_then(|v| v.parse().ok()),
+        table_hash: value("segmentTableHash")?,
+    })
+}
+
+fn mark_quads(vocab: &Vocabulary, table: &SegmentTable) -> Vec<Quad> {
+    let node = named(STORE_NODE);
+    vec![
+        Quad::new(
+            node.clone(),
+            vocab.term("layoutVersion"),
+            Literal::new_typed_literal(
+                LAYOUT_VERSION.to_string(),
+                oxigraph::model::vocab::xsd::INTEGER,
+            ),
+            graph(STORE_GRAPH),
+        ),
+        Quad::new(
+            node,
+            vocab.term("segmentTableHash"),
+            Literal::new_simple_literal(table.content_hash()),
+            graph(STORE_GRAPH),
+        ),
+    ]
+}
+
+/// Refuse to write into a store of another layout or segment table.
+pub fn check_mark(
+    dir: &Path,
+    store: &Store,
+    vocab: &Vocabulary,
+    table: &SegmentTable,
+) -> Result<(), GraphError> {
+    let mark = read_mark(store, vocab)?;
+    if mark.layout != Some(LAYOUT_VERSION) {
+        return Err(GraphError::OldLayout {
+            path: dir.to_owned(),
+            found: mark.layout,
+        });
+    }
+    if mark.table_hash.as_deref() != Some(table.content_hash().as_str()) {
+        return Err(GraphError::TableChanged {
+            path: dir.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The vessel and segment nodes of a body-part entity, from its description quads.
+fn sites_in(quads: &[Quad], vocab: &Vocabulary) -> Vec<NamedNode> {
+    let (v, s) = (vocab.term("vessel"), vocab.term("segment"));
+    quads
+        .iter()
+        .filter(|q| q.predicate == v || q.predicate == s)
+        .filter_map(|q| match &q.object {
+            Term::NamedNode(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The described entities of a batch: IRI → (quads, stats).
+type Described = HashMap<NamedNode, (Vec<Quad>, EntityStats)>;
+
+fn describe_all<'k>(
+    keys: impl Iterator<Item = &'k EntityKey>,
+    cx: &LoadContext<'_>,
+    cache: &mut Described,
+) -> Result<(), GraphError> {
+    let missing: Vec<&EntityKey> = keys.filter(|k| !cache.contains_key(&k.iri())).collect();
+    let described: Vec<(NamedNode, (Vec<Quad>, EntityStats))> = missing
+        .par_iter()
+        .map(|k| entity_quads(k, cx.vocab, cx.table).map(|d| (k.iri(), d)))
+        .collect::<Result<_, _>>()
+        .map_err(GraphError::Invalid)?;
+    cache.extend(described);
+    Ok(())
+}
+
+/// Build a chunk of reports, describe their entities, and check the lot against the shapes.
+fn build_checked(
+    chunk: &[ReportInput<'_>],
+    run: &RunInfo,
+    cx: &LoadContext<'_>,
+    cache: &mut Described,
+    static_quads: &[Quad],
+) -> Result<Vec<BuiltReport>, GraphError> {
+    let built: Vec<BuiltReport> = chunk
+        .par_iter()
+        .map(|r| report_graph(r, run, cx.vocab, cx.provenance))
+        .collect::<Result<_, _>>()
+        .map_err(GraphError::Invalid)?;
+    describe_all(built.iter().flat_map(|b| b.entities.iter()), cx, cache)?;
+    let mut batch: Vec<Quad> = static_quads.to_vec();
+    let mut runs: HashSet<&RunInfo> = HashSet::new();
+    for r in chunk {
+        runs.insert(r.run.unwrap_or(run));
+    }
+    for r in runs {
+        batch.extend(run_quads(r, cx.vocab));
+    }
+    let mut seen = HashSet::new();
+    for b in &built {
+        batch.extend(b.quads.iter().cloned());
+        for e in &b.entities {
+            let iri = e.iri();
+            if seen.insert(iri.clone()) {
+                batch.extend(cache[&iri].0.iter().cloned());
+            }
+        }
+    }
+    if cx.provenance == Provenance::Rdf12 {
+        let violations = validate_quads(cx.shapes, &batch);
+        if !violations.is_empty() {
+            let first = violations
+                .iter()
+                .take(5)
+                .map(|v| format!("{} at {}: {}", v.shape, v.focus, v.message))
+                .collect();
+            return Err(GraphError::Shacl {
+                count: violations.len(),
+                first,
+            });
+        }
+    }
+    Ok(built)
+}
+
+/// Remove a stored report graph inside `t`, adding the negation of its keys to `deltas`.
+/// Returns false when the store has no such graph.
+pub fn remove_report(
+    t: &mut Transaction<'_>,
+    g: NamedNodeRef<'_>,
+    vocab: &Vocabulary,
+    deltas: &mut Deltas,
+) -> Result<bool, GraphError> {
+    if !t.contains_named_graph(g)? {
+        return Ok(false);
+    }
+    let old: Vec<Quad> = t
+        .quads_for_pattern(None, None, None, Some(g.into()))
+        .collect::<Result<_, _>>()?;
+    let entities = graph(ENTITIES_GRAPH);
+    let (vp, sp) = (vocab.term("vessel"), vocab.term("segment"));
+    let mut lookup_error = None;
+    let keys = report_keys(&old, vocab, &mut |bp| {
+        let mut out = Vec::new();
+        for p in [&vp, &sp] {
+            for q in t.quads_for_pattern(
+                Some(bp.as_ref().into()),
+                Some(p.as_ref()),
+                None,
+                Some(entities.as_ref()),
+            ) {
+                match q {
+                    Ok(Quad {
+                        object: Term::NamedNode(n),
+                        ..
+                    }) => out.push(n),
+                    Ok(_) => {}
+                    Err(e) => lookup_error = Some(e),
+                }
+            }
+        }
+        out
+    });
+    if let Some(e) = lookup_error {
+        return Err(e.into());
+    }
+    add_keys(deltas, &keys, -1);
+    t.remove_named_graph(g)?;
+    Ok(true)
+}
+
+/// Replace the graph named `graph_name` by `quads` inside `t` when they differ.
+fn sync_graph(
+    store: &Store,
+    graph_name: NamedNodeRef<'_>,
+    quads: &[Quad],
+) -> Result<bool, GraphError> {
+    let stored: HashSet<Quad> = store
+        .quads_for_pattern(None, None, None, Some(graph_name.into()))
+        .collect::<Result<_, _>>()?;
+    let wanted: HashSet<Quad> = quads.iter().cloned().collect();
+    if stored == wanted {
+        return Ok(false);
+    }
+    let mut t = store.start_transaction()?;
+    t.remove_named_graph(graph_name)?;
+    t.extend(quads.iter());
+    t.commit()?;
+    Ok(true)
+}
+
+/// Load report graphs (and the ontology, the segment concepts, the counts) into the store at
+/// `dir`.
 pub fn load(
     dir: &Path,
-    ontology_ttl: &str,
-    shapes: &Shapes,
-    vocab: &Vocabulary,
+    cx: &LoadContext<'_>,
     reports: &[ReportInput<'_>],
     run: &RunInfo,
 ) -> Result<LoadSummary, GraphError> {
     let t0 = Instant::now();
-    let ontology = turtle_quads(ontology_ttl, ontology_graph().into_owned().into())?;
-    let mut summary = LoadSummary { reports: reports.len(), shacl_checks: shapes.len(), ..Default::default() };
+    let ontology = turtle_quads(cx.ontology_ttl, ontology_graph().into_owned().into())?;
+    let concepts = concept_quads(cx.table, cx.vocab);
+    let mut summary = LoadSummary {
+        reports: reports.len(),
+        shape_constraints: cx.shapes.len(),
+        ..Default::default()
+    };
     for r in reports {
         summary.triples += r.triples.len();
         for t in &r.triples {
-            *summary.per_relation.entry(t.relation.to_owned()).or_default() += 1;
+            *summary
+                .per_relation
+                .entry(t.relation.to_owned())
+                .or_default() += 1;
         }
     }
-    // Quads are built a chunk of reports at a time (rayon inside a chunk), so memory stays
-    // bounded by the chunk, not the dump; building is cheap next to writing, so it runs twice.
-    let build = |chunk: &[ReportInput<'_>]| -> Result<Vec<Vec<Quad>>, GraphError> {
-        chunk.par_iter().map(|r| report_quads(r, run, vocab)).collect::<Result<_, _>>().map_err(GraphError::Invalid)
-    };
-
-    // Pass 1, SHACL in memory: nothing reaches the disk store unless every shape holds.
-    let mut violations: Vec<Violation> = Vec::new();
+    // Pass 1: build and check everything; nothing reaches the store unless every shape holds.
+    // Quads are built a chunk at a time (rayon inside a chunk), so memory stays bounded by the
+    // chunk and the distinct entities, not the dump; building is cheap next to writing, so the
+    // write pass builds again.
+    let mut described: Described = HashMap::new();
     for chunk in reports.chunks(CHECK_CHUNK) {
-        let quads = build(chunk)?;
-        summary.quads_written += quads.iter().map(Vec::len).sum::<usize>();
-        let check = Store::new().map_err(st)?;
-        let mut loader = check.bulk_loader();
-        loader.load_quads(ontology.iter().cloned().chain(quads.into_iter().flatten())).map_err(st)?;
-        loader.commit().map_err(st)?;
-        violations.extend(shapes.validate(&check).map_err(GraphError::Invalid)?);
+        let built = build_checked(chunk, run, cx, &mut described, &concepts)?;
+        summary.report_quads += built.iter().map(|b| b.quads.len()).sum::<usize>();
+        for r in chunk {
+            for t in &r.triples {
+                for (ty, text) in [
+                    (t.subject_type, t.subject_text),
+                    (t.object_type, t.object_text),
+                ] {
+                    if ty == "Bp" {
+                        summary.bp_mentions += 1;
+                        let key = EntityKey {
+                            type_code: ty.to_owned(),
+                            normalized: super::normalize(text),
+                        };
+                        summary.bp_mentions_linked +=
+                            usize::from(described.get(&key.iri()).is_some_and(|d| d.1.linked));
+                    }
+                }
+            }
+        }
     }
-    if !violations.is_empty() {
-        let first: Vec<String> = violations.iter().take(5).map(|v| format!("{} at {}: {}", v.shape, v.focus, v.message)).collect();
-        return Err(GraphError::Shacl { count: violations.len(), first });
+    for (_, stats) in described.values() {
+        summary.values_parsed += stats.values;
+        for k in &stats.unparsed {
+            *summary.values_unparsed.entry(format!("{k:?}")).or_default() += 1;
+        }
     }
 
     // Pass 2, the disk store.
     let store = open_store(dir)?;
-    if store.is_empty().map_err(st)? {
+    let mut marks = mark_quads(cx.vocab, cx.table);
+    if store.is_empty()? {
         summary.bulk = true;
         summary.ontology_updated = true;
         let mut loader = store.bulk_loader();
-        loader.load_quads(ontology).map_err(st)?;
+        let mut fixed = ontology;
+        fixed.extend(concepts);
+        fixed.append(&mut marks);
+        let runs: HashSet<&RunInfo> = reports.iter().map(|r| r.run.unwrap_or(run)).collect();
+        for r in runs {
+            fixed.extend(run_quads(r, cx.vocab));
+        }
+        summary.quads_written += fixed.len();
+        loader.load_quads(fixed)?;
+        let mut totals: HashMap<CountKey, (u64, u64)> = HashMap::new();
         for chunk in reports.chunks(CHECK_CHUNK) {
-            loader.load_quads(build(chunk)?.into_iter().flatten()).map_err(st)?;
-        }
-        // Nothing is in the store until this commit.
-        loader.commit().map_err(st)?;
-    } else {
-        // The ontology graph: replaced only when the file changed.
-        let og = ontology_graph();
-        let stored: HashSet<Quad> = store.quads_for_pattern(None, None, None, Some(og.into())).collect::<Result<_, _>>().map_err(st)?;
-        let wanted: HashSet<Quad> = ontology.iter().cloned().collect();
-        if stored != wanted {
-            let mut t = store.start_transaction().map_err(st)?;
-            t.remove_named_graph(NamedOrBlankNodeRef::from(og)).map_err(st)?;
-            t.extend(ontology.iter());
-            t.commit().map_err(st)?;
-            summary.ontology_updated = true;
-        }
-        for chunk in reports.chunks(REPORTS_PER_TRANSACTION) {
-            let quads = build(chunk)?;
-            let mut t = store.start_transaction().map_err(st)?;
-            for (r, quads) in chunk.iter().zip(&quads) {
-                let g = report_iri(r.report_id);
-                if t.contains_named_graph(g.as_ref()).map_err(st)? {
-                    summary.replaced += 1;
-                    t.remove_named_graph(g.as_ref()).map_err(st)?;
+            let built: Vec<BuiltReport> = chunk
+                .par_iter()
+                .map(|r| report_graph(r, run, cx.vocab, cx.provenance))
+                .collect::<Result<_, _>>()
+                .map_err(GraphError::Invalid)?;
+            for b in &built {
+                let keys = report_keys(&b.quads, cx.vocab, &mut |bp| {
+                    described
+                        .get(bp)
+                        .map(|d| sites_in(&d.0, cx.vocab))
+                        .unwrap_or_default()
+                });
+                for (k, n) in keys {
+                    let tot = totals.entry(k).or_default();
+                    tot.0 += 1;
+                    tot.1 += n;
                 }
-                t.insert_named_graph(g.as_ref());
-                t.extend(quads.iter());
             }
-            t.commit().map_err(st)?;
+            let n: usize = built.iter().map(|b| b.quads.len()).sum();
+            summary.quads_written += n;
+            loader.load_quads(built.into_iter().flat_map(|b| b.quads))?;
+        }
+        let mut rest = counts::count_quads(&totals, cx.vocab);
+        summary.count_keys_touched = totals.len();
+        for k in totals.keys() {
+            if let CountKey::Entity(e) = k {
+                if let Some((q, _)) = described.get(e) {
+                    rest.extend(q.iter().cloned());
+                    summary.entities_added += 1;
+                }
+            }
+        }
+        summary.quads_written += rest.len();
+        loader.load_quads(rest)?;
+        // Nothing is in the store until this commit.
+        loader.commit()?;
+    } else {
+        check_mark(dir, &store, cx.vocab, cx.table)?;
+        // The ontology and segment graphs: replaced only when their source changed.
+        summary.ontology_updated = sync_graph(&store, ontology_graph(), &ontology)?;
+        sync_graph(
+            &store,
+            NamedNodeRef::new_unchecked(SEGMENTS_GRAPH),
+            &concepts,
+        )?;
+        let runs: HashSet<&RunInfo> = reports.iter().map(|r| r.run.unwrap_or(run)).collect();
+        let mut t = store.start_transaction()?;
+        for r in runs {
+            t.extend(run_quads(r, cx.vocab).iter());
+        }
+        t.commit()?;
+        for chunk in reports.chunks(REPORTS_PER_TRANSACTION) {
+            let built: Vec<BuiltReport> = chunk
+                .par_iter()
+                .map(|r| report_graph(r, run, cx.vocab, cx.provenance))
+                .collect::<Result<_, _>>()
+                .map_err(GraphError::Invalid)?;
+            let mut t = store.start_transaction()?;
+            let mut deltas = Deltas::new();
+            for b in &built {
+                if remove_report(&mut t, b.graph.as_ref(), cx.vocab, &mut deltas)? {
+                    summary.replaced += 1;
+                }
+                t.insert_named_graph(b.graph.as_ref());
+                t.extend(b.quads.iter());
+                summary.quads_written += b.quads.len();
+                let keys = report_keys(&b.quads, cx.vocab, &mut |bp| {
+                    described
+                        .get(bp)
+                        .map(|d| sites_in(&d.0, cx.vocab))
+                        .unwrap_or_default()
+                });
+                add_keys(&mut deltas, &keys, 1);
+            }
+            let applied = counts::apply(&mut t, &deltas, cx.vocab, &mut |e| {
+                described.get(e).map(|d| d.0.clone())
+            })?;
+            summary.count_keys_touched += applied.keys_touched;
+            summary.entities_added += applied.entities_added;
+            summary.entities_removed += applied.entities_removed;
+            t.commit()?;
         }
     }
-    store.flush().map_err(st)?;
-    summary.store_quads = store.len().map_err(st)?;
+    store.flush()?;
+    summary.store_quads = store.len()?;
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -173,11 +572,14 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::Schema;
     use crate::graph::rdf::TripleInput;
-    use crate::graph::{ONTOLOGY_TTL, SHAPES_TTL};
+    use crate::graph::testkit::{dump, Kit};
 
-    fn t<'a>(rel: &'a str, s: (&'a str, &'a str, u64), o: (&'a str, &'a str, u64)) -> TripleInput<'a> {
+    pub(crate) fn t<'a>(
+        rel: &'a str,
+        s: (&'a str, &'a str, u64),
+        o: (&'a str, &'a str, u64),
+    ) -> TripleInput<'a> {
         TripleInput {
             relation: rel,
             subject_text: s.0,
@@ -191,59 +593,149 @@ mod tests {
     }
 
     fn report<'a>(id: &'a str, hash: &'a str, triples: Vec<TripleInput<'a>>) -> ReportInput<'a> {
-        ReportInput { report_id: id, content_hash: hash, patient_id: None, date: None, department: Some("心内科"), triples }
+        ReportInput {
+            report_id: id,
+            content_hash: hash,
+            patient_id: None,
+            date: None,
+            department: Some("心内科"),
+            triples,
+            run: None,
+        }
+    }
+
+    struct Fx(Kit);
+
+    impl Fx {
+        fn new() -> Fx {
+            Fx(Kit::new())
+        }
+        fn cx(&self) -> LoadContext<'_> {
+            self.0.cx()
+        }
+        fn load(&self, dir: &Path, reports: &[ReportInput<'_>]) -> Result<LoadSummary, GraphError> {
+            load(dir, &self.cx(), reports, &self.0.run)
+        }
     }
 
     #[test]
-    fn bulk_load_then_replace_one_report_and_rerun_changes_nothing() {
+    fn bulk_load_then_replace_one_report_converges_to_a_clean_load() {
+        let fx = Fx::new();
         let dir = tempfile::tempdir().unwrap();
-        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
-        let shapes = Shapes::parse(SHAPES_TTL).unwrap();
-        let run = RunInfo { model_id: "m".into(), ended_at: "2026-11-25T02:00:00Z".into() };
-        let a = report("A", "h1", vec![t("BpSy", ("前降支近段", "Bp", 0), ("狭窄80%", "Sy", 5))]);
+        let a = report(
+            "A",
+            "h1",
+            vec![t("BpSy", ("前降支近段", "Bp", 0), ("狭窄80%", "Sy", 5))],
+        );
         let b = report(
             "B",
             "h2",
-            vec![t("BpSy", ("前降支近段", "Bp", 3), ("狭窄90%", "Sy", 9)), t("BpTm", ("前降支近段", "Bp", 3), ("支架植入术", "Tm", 20))],
+            vec![
+                t("BpSy", ("LAD近段", "Bp", 3), ("狭窄90%", "Sy", 9)),
+                t("BpTm", ("前降支近段", "Bp", 3), ("支架植入术", "Tm", 20)),
+            ],
         );
-        let first = load(dir.path(), ONTOLOGY_TTL, &shapes, &vocab, &[a.clone(), b.clone()], &run).unwrap();
+        let first = fx.load(dir.path(), &[a.clone(), b.clone()]).unwrap();
         assert!(first.bulk && first.ontology_updated);
-        assert_eq!(first.triples, 3);
+        assert_eq!(
+            (first.triples, first.bp_mentions, first.bp_mentions_linked),
+            (3, 3, 3)
+        );
+        assert_eq!(first.entities_added, 5);
         let n = first.store_quads;
         // The same input again: nothing changes.
-        let again = load(dir.path(), ONTOLOGY_TTL, &shapes, &vocab, &[a.clone(), b.clone()], &run).unwrap();
+        let again = fx.load(dir.path(), &[a.clone(), b.clone()]).unwrap();
         assert!(!again.bulk && !again.ontology_updated);
-        assert_eq!((again.store_quads, again.replaced), (n, 2));
-        // Report B changes: its old finding is gone, A's is untouched, the shared body-part
-        // node survives (it is also in A's graph).
-        let b2 = report("B", "h3", vec![t("BpSy", ("前降支近段", "Bp", 3), ("狭窄50%", "Sy", 9))]);
-        load(dir.path(), ONTOLOGY_TTL, &shapes, &vocab, &[b2], &run).unwrap();
-        let store = Store::open_read_only(dir.path()).unwrap();
-        let findings = |store: &Store| -> Vec<String> {
-            let q =
-                "PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT ?t WHERE { GRAPH ?g { ?bp cb:hasFinding ?sy . ?sy cb:normalizedText ?t } } ORDER BY ?t";
-            let rows = crate::graph::shacl::select(store, q).unwrap();
-            rows.into_iter().filter_map(|r| match &r[0] { Some(oxigraph::model::Term::Literal(l)) => Some(l.value().to_owned()), _ => None }).collect()
-        };
-        assert_eq!(findings(&store), vec!["狭窄50%", "狭窄80%"]);
-        drop(store);
-        let hashes = stored_hashes(dir.path(), &vocab).unwrap();
+        assert_eq!(
+            (again.store_quads, again.replaced, again.entities_added),
+            (n, 2, 0)
+        );
+        // Report B changes: its old finding and its treatment are gone (the treatment's entity
+        // node with them), A's are untouched; the store equals a clean load of A and B2.
+        let b2 = report(
+            "B",
+            "h3",
+            vec![t("BpSy", ("前降支近段", "Bp", 3), ("狭窄50%", "Sy", 9))],
+        );
+        let s = fx.load(dir.path(), &[b2.clone()]).unwrap();
+        assert_eq!(
+            (s.replaced, s.entities_removed),
+            (1, 3),
+            "LAD近段, 狭窄90%, 支架植入术 have no report left"
+        );
+        let clean = tempfile::tempdir().unwrap();
+        fx.load(clean.path(), &[a.clone(), b2.clone()]).unwrap();
+        assert_eq!(
+            dump(dir.path()),
+            dump(clean.path()),
+            "incremental load = clean load"
+        );
+        let hashes = stored_hashes(dir.path(), &fx.0.vocab).unwrap();
         assert_eq!(hashes.get("B").map(String::as_str), Some("h3"));
         assert_eq!(hashes.get("A").map(String::as_str), Some("h1"));
     }
 
     #[test]
-    fn a_shape_violation_stops_the_load_before_the_store_is_touched() {
+    fn a_builder_refusal_stops_the_load_before_the_store_is_touched() {
+        let fx = Fx::new();
         let dir = tempfile::tempdir().unwrap();
-        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
-        let shapes = Shapes::parse(SHAPES_TTL).unwrap();
-        let run = RunInfo { model_id: "m".into(), ended_at: "2026-11-25T02:00:00Z".into() };
-        // BpSy with a treatment as subject: the domain shape of cb:hasFinding fails.
-        let bad = report("X", "h", vec![t("BpSy", ("支架植入术", "Tm", 0), ("狭窄80%", "Sy", 6))]);
-        let err = load(dir.path(), ONTOLOGY_TTL, &shapes, &vocab, &[bad], &run).unwrap_err();
-        assert!(matches!(err, GraphError::Shacl { .. }), "{err}");
-        assert!(err.to_string().contains("hasFinding"), "{err}");
+        // BpSy with a treatment as subject: the builder refuses the signature.
+        let bad = report(
+            "X",
+            "h",
+            vec![t("BpSy", ("支架植入术", "Tm", 0), ("狭窄80%", "Sy", 6))],
+        );
+        let good = report(
+            "Y",
+            "h",
+            vec![t("BpSy", ("前降支", "Bp", 0), ("狭窄80%", "Sy", 6))],
+        );
+        let err = fx.load(dir.path(), &[good, bad]).unwrap_err();
+        assert!(matches!(err, GraphError::Invalid(_)), "{err}");
         let store = Store::open_read_only(dir.path());
         assert!(store.map(|s| s.is_empty().unwrap()).unwrap_or(true));
+    }
+
+    #[test]
+    fn an_old_layout_or_another_segment_table_is_refused() {
+        let fx = Fx::new();
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A store of the first layout: a report graph and no store mark.
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .load_from_slice(
+                    RdfFormat::TriG,
+                    "<https://w3id.org/cbrrel/data/report/A> { <https://w3id.org/cbrrel/data/report/A> <https://w3id.org/cbrrel/ontology#reportId> \"A\" . }",
+                )
+                .unwrap();
+        }
+        let a = report(
+            "A",
+            "h1",
+            vec![t("BpSy", ("前降支近段", "Bp", 0), ("狭窄80%", "Sy", 5))],
+        );
+        let err = fx.load(dir.path(), &[a.clone()]).unwrap_err();
+        assert!(
+            matches!(err, GraphError::OldLayout { found: None, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--rebuild"), "{err}");
+        let fresh = tempfile::tempdir().unwrap();
+        fx.load(fresh.path(), &[a.clone()]).unwrap();
+        let mut edited = fx.0.table.clone();
+        edited = SegmentTable::parse(&format!(
+            "{}\n",
+            crate::graph::segments::SEGMENTS_TOML.replace("前降支", "前降枝")
+        ))
+        .unwrap_or(edited);
+        let cx = LoadContext {
+            table: &edited,
+            ..fx.cx()
+        };
+        if edited.content_hash() != fx.0.table.content_hash() {
+            let err = load(fresh.path(), &cx, &[a], &fx.0.run).unwrap_err();
+            assert!(matches!(err, GraphError::TableChanged { .. }), "{err}");
+        }
     }
 }

@@ -67,7 +67,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_text_chars: 20_000 }
+        Limits {
+            max_text_chars: 20_000,
+        }
     }
 }
 
@@ -91,7 +93,11 @@ pub struct ExtractConfig {
 
 impl Default for ExtractConfig {
     fn default() -> Self {
-        ExtractConfig { shard_size: 2000, batch_size: 32, device: "auto".into() }
+        ExtractConfig {
+            shard_size: 2000,
+            batch_size: 32,
+            device: "auto".into(),
+        }
     }
 }
 
@@ -105,9 +111,14 @@ pub struct StoreConfig {
 impl NightlyConfig {
     pub fn load(path: &Path) -> Result<NightlyConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let cfg: NightlyConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cfg: NightlyConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if !(0.0..=1.0).contains(&cfg.input.max_missing_share) {
-            return Err(format!("{}: input.max_missing_share {} outside [0, 1]", path.display(), cfg.input.max_missing_share));
+            return Err(format!(
+                "{}: input.max_missing_share {} outside [0, 1]",
+                path.display(),
+                cfg.input.max_missing_share
+            ));
         }
         Ok(cfg)
     }

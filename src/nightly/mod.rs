@@ -5,4 +5,6 @@ pub mod config;
 pub mod run;
 
 pub use config::{DumpKind, NightlyConfig};
-pub use run::{run_extract, run_ingest, run_load, run_retract, ExtractOptions, NightlySummary};
+pub use run::{
+    run_extract, run_ingest, run_load, run_rebuild, run_retract, ExtractOptions, NightlySummary,
+};

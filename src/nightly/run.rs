@@ -17,8 +17,8 @@ use super::config::{DumpKind, NightlyConfig};
 use crate::corpus::{write_atomic, Schema};
 use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary};
 use crate::graph::{
-    load, retract, stored_hashes, LoadSummary, ReportInput, RetractSummary, RunInfo, Shapes,
-    TripleInput, Vocabulary, ONTOLOGY_TTL, SHAPES_TTL,
+    load, rebuild, retract, stored_hashes, LoadSummary, RebuildSummary, ReportInput,
+    RetractSummary, RunInfo, SegmentTable, Shipped, TripleInput, Vocabulary,
 };
 use crate::ingest::output::{MISSING_FILE, REPORTS_FILE};
 use crate::ingest::{
@@ -47,6 +47,17 @@ pub struct NightlySummary {
     /// Report graphs removed: stored reports a full dump no longer lists (load), or the ids
     /// given to `cbrrel retract`.
     pub retracted: usize,
+    /// Entity nodes the load added to / removed from the store's entities graph.
+    pub entities_added: usize,
+    pub entities_removed: usize,
+    /// Typed values parsed on the entity nodes the load described, and value kinds an entity
+    /// text called for that did not parse (kept as text).
+    pub values_parsed: usize,
+    pub values_unparsed: usize,
+    /// Body-part mentions in the loaded relations, and those linked to a coronary vessel or
+    /// segment (ontology/segments.toml).
+    pub bp_mentions: usize,
+    pub bp_mentions_linked: usize,
     /// Quads in the store after the load.
     pub store_quads: usize,
     /// Bytes of the store directory on disk.
@@ -69,7 +80,8 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
+/// Bytes of a directory tree on disk (the store's size in summaries and benchmarks).
+pub fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -107,6 +119,16 @@ impl NightlySummary {
         }
         s.store_bytes = dir_bytes(&cfg.store.dir);
         s
+    }
+
+    fn add_load(&mut self, s: &LoadSummary) {
+        self.store_quads = s.store_quads;
+        self.entities_added += s.entities_added;
+        self.entities_removed += s.entities_removed;
+        self.values_parsed += s.values_parsed;
+        self.values_unparsed += s.values_unparsed.values().sum::<usize>();
+        self.bp_mentions += s.bp_mentions;
+        self.bp_mentions_linked += s.bp_mentions_linked;
     }
 
     /// `read = accepted + quarantined`, and accepted = new + changed + skipped.
@@ -253,7 +275,8 @@ fn withdrawn_reports(cfg: &NightlyConfig) -> Result<Vec<String>, String> {
     }
     // Only those still stored: after `cbrrel retract` (or a load that stopped half-way through
     // its retraction) the rest are gone already.
-    let stored = stored_hashes(&cfg.store.dir, &vocabulary(&Schema::casmed())?).map_err(|e| e.to_string())?;
+    let stored = stored_hashes(&cfg.store.dir, &vocabulary(&Schema::casmed())?)
+        .map_err(|e| e.to_string())?;
     ids.retain(|id| stored.contains_key(id));
     let in_store = read_json::<IngestSummaryFile>(&cfg.ingest_dir().join(SUMMARY_FILE))
         .map(|f| f.summary.in_store)
@@ -277,8 +300,16 @@ pub fn run_retract(
     summary: &mut NightlySummary,
 ) -> Result<RetractSummary, String> {
     let t0 = Instant::now();
-    let s = retract(&cfg.store.dir, report_ids).map_err(|e| e.to_string())?;
+    let vocab = vocabulary(&Schema::casmed())?;
+    let s = retract(
+        &cfg.store.dir,
+        report_ids,
+        &vocab,
+        &SegmentTable::default_table(),
+    )
+    .map_err(|e| e.to_string())?;
     summary.retracted += s.retracted;
+    summary.entities_removed += s.entities_removed;
     summary.store_quads = s.store_quads;
     summary.store_bytes = dir_bytes(&cfg.store.dir);
     summary.stages.push("retract".into());
@@ -333,20 +364,22 @@ pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<Loa
             date: r.date.as_deref(),
             department: r.department.as_deref(),
             triples: by_report.remove(r.report_id.as_str()).unwrap_or_default(),
+            run: None,
         })
         .collect();
-    let vocab = vocabulary(&Schema::casmed())?;
-    let shapes = Shapes::parse(SHAPES_TTL)?;
+    let g = Shipped::load()?;
+    let cx = g.context();
     let run = RunInfo {
         model_id: plan.model_id.clone(),
         ended_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
-    let s = load(&cfg.store.dir, ONTOLOGY_TTL, &shapes, &vocab, &inputs, &run)
-        .map_err(|e| e.to_string())?;
-    summary.store_quads = s.store_quads;
+    let s = load(&cfg.store.dir, &cx, &inputs, &run).map_err(|e| e.to_string())?;
+    summary.add_load(&s);
     if !withdrawn.is_empty() {
-        let r = retract(&cfg.store.dir, &withdrawn).map_err(|e| e.to_string())?;
+        let r =
+            retract(&cfg.store.dir, &withdrawn, &g.vocab, &g.table).map_err(|e| e.to_string())?;
         summary.retracted += r.retracted;
+        summary.entities_removed += r.entities_removed;
         summary.store_quads = r.store_quads;
     }
     summary.store_bytes = dir_bytes(&cfg.store.dir);
@@ -354,5 +387,30 @@ pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<Loa
     summary
         .seconds
         .insert("load".into(), t0.elapsed().as_secs_f64());
+    Ok(s)
+}
+
+/// `cbrrel load --rebuild`: rewrite the store in the current layout from its own report graphs
+/// (a first-layout store, or one built with another segment table).
+pub fn run_rebuild(
+    cfg: &NightlyConfig,
+    summary: &mut NightlySummary,
+) -> Result<RebuildSummary, String> {
+    let t0 = Instant::now();
+    let g = Shipped::load()?;
+    let cx = g.context();
+    let run = RunInfo {
+        model_id: "unknown".into(),
+        ended_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    let s = rebuild(&cfg.store.dir, &cx, &run).map_err(|e| e.to_string())?;
+    summary.add_load(&s.load);
+    summary.triples = s.triples;
+    summary.per_relation = s.load.per_relation.clone();
+    summary.store_bytes = dir_bytes(&cfg.store.dir);
+    summary.stages.push("rebuild".into());
+    summary
+        .seconds
+        .insert("rebuild".into(), t0.elapsed().as_secs_f64());
     Ok(s)
 }

@@ -1,0 +1,421 @@
+//! The counts graph: the aggregates a clinician opens every day, kept up to date by the load
+//! instead of recomputed by every query (issue 8 §1; DESIGN.md: a whole-corpus pair aggregate
+//! takes seconds over the report graphs and milliseconds from precomputed counts).
+//!
+//! A report contributes a set of **keys**, each with its number of assertions:
+//! - `Entity(e)`: the report mentions entity `e` — the count of such reports keeps the entity's
+//!   node alive in the entities graph (written at 0 → 1, removed at 1 → 0);
+//! - `Relation(p)`: the report asserts relations of type `p`;
+//! - `Link(s, p, o)`: the report asserts `s p o` (symptoms per body part, treatments per body
+//!   part, findings per examination, stents per vessel, …);
+//! - `SiteFinding(x, o)`: a body part of coronary segment or vessel `x` has finding `o`
+//!   (findings per segment, counted once per report however many body-part names reach `x`).
+//!
+//! Each key is a node of the counts graph with `cb:reports` (reports with the key) and
+//! `cb:assertions` (their assertions). A load or retraction computes the keys of the reports it
+//! removes (read back from their stored graphs) and of those it adds, and applies the
+//! difference in the same transaction as the graph changes — only the keys tonight's reports
+//! touch are read or written, and a reader never sees counts that disagree with the graphs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use oxigraph::model::vocab::{rdf, xsd};
+use oxigraph::model::{
+    GraphNameRef, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, Term,
+};
+use oxigraph::store::Transaction;
+use sha2::{Digest, Sha256};
+
+use super::rdf::{graph, GraphWriter, Vocabulary, COUNTS_GRAPH, DATA_BASE, ENTITIES_GRAPH};
+use super::GraphError;
+
+/// One aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CountKey {
+    Entity(NamedNode),
+    Relation(NamedNode),
+    Link(NamedNode, NamedNode, NamedNode),
+    SiteFinding(NamedNode, NamedNode),
+}
+
+/// One report's keys, each with its number of assertions in the report.
+pub type ReportKeys = BTreeMap<CountKey, u64>;
+
+/// Net change of a key: (reports, assertions).
+pub type Deltas = HashMap<CountKey, (i64, i64)>;
+
+fn hashed(kind: &str, parts: &[&NamedNode]) -> NamedNode {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_str().as_bytes());
+        h.update([0u8]);
+    }
+    NamedNode::new_unchecked(format!(
+        "{DATA_BASE}count/{kind}/{}",
+        &hex::encode(h.finalize())[..16]
+    ))
+}
+
+impl CountKey {
+    /// The node carrying this key's numbers. An entity's count sits on the entity node itself
+    /// (in the counts graph), the others on a node of their own.
+    pub fn node(&self) -> NamedNode {
+        match self {
+            CountKey::Entity(e) => e.clone(),
+            CountKey::Relation(p) => hashed("relation", &[p]),
+            CountKey::Link(s, p, o) => hashed("link", &[s, p, o]),
+            CountKey::SiteFinding(x, o) => hashed("site-finding", &[x, o]),
+        }
+    }
+
+    /// The quads that say what the node counts (not the numbers).
+    fn description(&self, vocab: &Vocabulary, g: &mut GraphWriter<'_>) {
+        let n = self.node();
+        match self {
+            CountKey::Entity(_) => {}
+            CountKey::Relation(p) => {
+                g.add(
+                    n.clone(),
+                    rdf::TYPE.into_owned(),
+                    vocab.term("RelationCount"),
+                );
+                g.add(n, vocab.term("relation"), p.clone());
+            }
+            CountKey::Link(s, p, o) => {
+                g.add(n.clone(), rdf::TYPE.into_owned(), vocab.term("LinkCount"));
+                g.add(n.clone(), vocab.term("countSubject"), s.clone());
+                g.add(n.clone(), vocab.term("relation"), p.clone());
+                g.add(n, vocab.term("countObject"), o.clone());
+            }
+            CountKey::SiteFinding(x, o) => {
+                g.add(
+                    n.clone(),
+                    rdf::TYPE.into_owned(),
+                    vocab.term("SiteFindingCount"),
+                );
+                g.add(n.clone(), vocab.term("site"), x.clone());
+                g.add(n, vocab.term("countObject"), o.clone());
+            }
+        }
+    }
+
+    fn is_entity(&self) -> bool {
+        matches!(self, CountKey::Entity(_))
+    }
+}
+
+fn int(v: u64) -> Literal {
+    Literal::new_typed_literal(v.to_string(), xsd::INTEGER)
+}
+
+/// The keys of one report graph (its quads, as built or as read back from the store).
+/// `sites(bp)` gives the vessel and segment nodes a body-part entity links to.
+pub fn report_keys(
+    quads: &[Quad],
+    vocab: &Vocabulary,
+    sites: &mut dyn FnMut(&NamedNode) -> Vec<NamedNode>,
+) -> ReportKeys {
+    // Assertions per asserted triple: provenance nodes pointing at it (RDF 1.2 reifiers, or
+    // rdf:subject/predicate/object statements in the benchmark's alternative layout).
+    let mut asserted: BTreeMap<(NamedNode, NamedNode, NamedNode), u64> = BTreeMap::new();
+    let mut statements: HashMap<&NamedOrBlankNode, [Option<&Term>; 3]> = HashMap::new();
+    for q in quads {
+        if vocab.is_relation(q.predicate.as_ref()) {
+            if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) = (&q.subject, &q.object) {
+                asserted
+                    .entry((s.clone(), q.predicate.clone(), o.clone()))
+                    .or_insert(0);
+            }
+        }
+    }
+    for q in quads {
+        let p = q.predicate.as_ref();
+        if p == rdf::REIFIES {
+            if let Term::Triple(t) = &q.object {
+                if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) =
+                    (&t.subject, &t.object)
+                {
+                    if let Some(n) = asserted.get_mut(&(s.clone(), t.predicate.clone(), o.clone()))
+                    {
+                        *n += 1;
+                    }
+                }
+            }
+        } else if p == rdf::SUBJECT || p == rdf::PREDICATE || p == rdf::OBJECT {
+            let slot = statements.entry(&q.subject).or_default();
+            let i = if p == rdf::SUBJECT {
+                0
+            } else if p == rdf::PREDICATE {
+                1
+            } else {
+                2
+            };
+            slot[i] = Some(&q.object);
+        }
+    }
+    for spo in statements.values() {
+        if let [Some(Term::NamedNode(s)), Some(Term::NamedNode(p)), Some(Term::NamedNode(o))] = spo
+        {
+            if let Some(n) = asserted.get_mut(&(s.clone(), p.clone(), o.clone())) {
+                *n += 1;
+            }
+        }
+    }
+    let has_finding = vocab.property("BpSy").cloned();
+    let mut keys = ReportKeys::new();
+    for ((s, p, o), n) in asserted {
+        let n = n.max(1);
+        *keys.entry(CountKey::Entity(s.clone())).or_default() += n;
+        *keys.entry(CountKey::Entity(o.clone())).or_default() += n;
+        *keys.entry(CountKey::Relation(p.clone())).or_default() += n;
+        if Some(&p) == has_finding.as_ref() {
+            for x in sites(&s) {
+                *keys.entry(CountKey::SiteFinding(x, o.clone())).or_default() += n;
+            }
+        }
+        *keys.entry(CountKey::Link(s, p, o)).or_default() += n;
+    }
+    keys
+}
+
+/// Add `keys` (sign +1) or take them away (sign -1) from `deltas`.
+pub fn add_keys(deltas: &mut Deltas, keys: &ReportKeys, sign: i64) {
+    for (k, n) in keys {
+        let d = deltas.entry(k.clone()).or_default();
+        d.0 += sign;
+        d.1 += sign * *n as i64;
+    }
+}
+
+/// Counts graph quads of keys with known totals (a fresh store's bulk load).
+pub fn count_quads(totals: &HashMap<CountKey, (u64, u64)>, vocab: &Vocabulary) -> Vec<Quad> {
+    let mut out = Vec::new();
+    let mut g = GraphWriter {
+        graph: graph(COUNTS_GRAPH),
+        out: &mut out,
+    };
+    for (k, (reports, assertions)) in totals {
+        if *reports == 0 {
+            continue;
+        }
+        write_numbers(k, *reports, *assertions, vocab, &mut g);
+        k.description(vocab, &mut g);
+    }
+    out
+}
+
+fn write_numbers(
+    k: &CountKey,
+    reports: u64,
+    assertions: u64,
+    vocab: &Vocabulary,
+    g: &mut GraphWriter<'_>,
+) {
+    let n = k.node();
+    if k.is_entity() {
+        g.add(n, vocab.term("reportCount"), int(reports));
+    } else {
+        g.add(n.clone(), vocab.term("reports"), int(reports));
+        g.add(n, vocab.term("assertions"), int(assertions));
+    }
+}
+
+/// What applying deltas did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Count nodes written (created, changed or removed).
+    pub keys_touched: usize,
+    pub entities_added: usize,
+    pub entities_removed: usize,
+}
+
+fn read_int(
+    t: &Transaction<'_>,
+    node: NamedNodeRef<'_>,
+    p: NamedNodeRef<'_>,
+    g: GraphNameRef<'_>,
+) -> Result<Option<(Quad, i64)>, GraphError> {
+    match t
+        .quads_for_pattern(Some(node.into()), Some(p), None, Some(g))
+        .next()
+    {
+        None => Ok(None),
+        Some(q) => {
+            let q = q?;
+            let v = match &q.object {
+                Term::Literal(l) => l.value().parse::<i64>().ok(),
+                _ => None,
+            };
+            let v = v.ok_or_else(|| {
+                GraphError::Inconsistent(format!(
+                    "{node} {p} is not an integer in the counts graph"
+                ))
+            })?;
+            Ok(Some((q, v)))
+        }
+    }
+}
+
+/// Apply `deltas` inside transaction `t`. `describe(e)` gives the entities-graph quads of an
+/// entity that gains its first report (every entity a load adds is described by its batch).
+pub fn apply(
+    t: &mut Transaction<'_>,
+    deltas: &Deltas,
+    vocab: &Vocabulary,
+    describe: &mut dyn FnMut(&NamedNode) -> Option<Vec<Quad>>,
+) -> Result<Applied, GraphError> {
+    let counts = graph(COUNTS_GRAPH);
+    let entities = graph(ENTITIES_GRAPH);
+    let (reports_p, assertions_p, entity_p) = (
+        vocab.term("reports"),
+        vocab.term("assertions"),
+        vocab.term("reportCount"),
+    );
+    let mut applied = Applied::default();
+    // A stable order: the same deltas write the same way.
+    let mut keys: Vec<(&CountKey, &(i64, i64))> =
+        deltas.iter().filter(|(_, d)| **d != (0, 0)).collect();
+    keys.sort();
+    for (k, (dr, da)) in keys {
+        let node = k.node();
+        let count_p = if k.is_entity() { &entity_p } else { &reports_p };
+        let old = read_int(t, node.as_ref(), count_p.as_ref(), counts.as_ref())?;
+        let old_assertions = if k.is_entity() {
+            None
+        } else {
+            read_int(t, node.as_ref(), assertions_p.as_ref(), counts.as_ref())?
+        };
+        let (r0, a0) = (
+            old.as_ref().map_or(0, |x| x.1),
+            old_assertions.as_ref().map_or(0, |x| x.1),
+        );
+        // An entity's count is its reports only; its assertions are counted on its links.
+        let (r1, a1) = (r0 + dr, if k.is_entity() { 0 } else { a0 + da });
+        if r1 < 0 || a1 < 0 {
+            return Err(GraphError::Inconsistent(format!(
+                "the counts graph says {r0} reports for {node} but the load removes {}: the store's counts disagree with its report graphs (run `cbrrel load --rebuild`)",
+                -dr
+            )));
+        }
+        applied.keys_touched += 1;
+        if let Some((q, _)) = &old {
+            t.remove(q);
+        }
+        if let Some((q, _)) = &old_assertions {
+            t.remove(q);
+        }
+        if r1 == 0 {
+            // The key is gone: its description too, and an entity's node with it.
+            let rest: Vec<Quad> = t
+                .quads_for_pattern(
+                    Some(node.as_ref().into()),
+                    None,
+                    None,
+                    Some(counts.as_ref()),
+                )
+                .collect::<Result<_, _>>()?;
+            for q in &rest {
+                t.remove(q);
+            }
+            if k.is_entity() {
+                let desc: Vec<Quad> = t
+                    .quads_for_pattern(
+                        Some(node.as_ref().into()),
+                        None,
+                        None,
+                        Some(entities.as_ref()),
+                    )
+                    .collect::<Result<_, _>>()?;
+                for q in &desc {
+                    t.remove(q);
+                }
+                applied.entities_removed += 1;
+            }
+            continue;
+        }
+        let mut out = Vec::new();
+        let mut g = GraphWriter {
+            graph: counts.clone(),
+            out: &mut out,
+        };
+        write_numbers(k, r1 as u64, a1 as u64, vocab, &mut g);
+        if r0 == 0 {
+            k.description(vocab, &mut g);
+            if let CountKey::Entity(e) = k {
+                let desc = describe(e).ok_or_else(|| {
+                    GraphError::Inconsistent(format!(
+                        "entity {e} gains a report but its batch does not describe it"
+                    ))
+                })?;
+                out.extend(desc);
+                applied.entities_added += 1;
+            }
+        }
+        t.extend(out.iter());
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Schema;
+    use crate::graph::rdf::tests::{bpsy, input};
+    use crate::graph::rdf::{report_graph, Provenance, RunInfo};
+
+    #[test]
+    fn keys_count_reports_once_and_assertions_each() {
+        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
+        let run = RunInfo {
+            model_id: "m".into(),
+            ended_at: "2026-11-25T02:00:00Z".into(),
+        };
+        // The same link from two spans, and a second link.
+        let r = report_graph(
+            &input(
+                "R",
+                vec![
+                    bpsy("前降支近段", "狭窄90%", 0),
+                    bpsy("前降支近段", "狭窄90%", 40),
+                    bpsy("前降支近段", "钙化", 80),
+                ],
+            ),
+            &run,
+            &vocab,
+            Provenance::Rdf12,
+        )
+        .unwrap();
+        let seg = NamedNode::new_unchecked("https://example.org/seg");
+        let keys = report_keys(&r.quads, &vocab, &mut |_| vec![seg.clone()]);
+        let bp = crate::graph::rdf::entity_iri("Bp", "前降支近段");
+        let sy = crate::graph::rdf::entity_iri("Sy", "狭窄90%");
+        let p = vocab.property("BpSy").unwrap().clone();
+        assert_eq!(keys[&CountKey::Link(bp.clone(), p.clone(), sy.clone())], 2);
+        assert_eq!(keys[&CountKey::Relation(p)], 3);
+        assert_eq!(keys[&CountKey::Entity(bp)], 3);
+        assert_eq!(keys[&CountKey::SiteFinding(seg, sy)], 2);
+        // The statement form counts the same.
+        let st = report_graph(
+            &input(
+                "R",
+                vec![
+                    bpsy("前降支近段", "狭窄90%", 0),
+                    bpsy("前降支近段", "狭窄90%", 40),
+                    bpsy("前降支近段", "钙化", 80),
+                ],
+            ),
+            &run,
+            &vocab,
+            Provenance::Statement,
+        )
+        .unwrap();
+        assert_eq!(
+            report_keys(&st.quads, &vocab, &mut |_| vec![]).len() + 2,
+            keys.len()
+        );
+        let mut d = Deltas::new();
+        add_keys(&mut d, &keys, 1);
+        add_keys(&mut d, &keys, -1);
+        assert!(d.values().all(|v| *v == (0, 0)));
+    }
+}

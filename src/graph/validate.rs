@@ -1,0 +1,233 @@
+//! The shapes of ontology/shapes.ttl checked in Rust over the quads a load is about to write
+//! (issue 8 §1: validation out of the per-chunk SPARQL pass and into the RDF builder).
+//!
+//! The constraints are the ones [`Shapes::parse`] reads from the published shapes file, so the
+//! contract stays one file; this evaluator indexes the batch once (types, values per subject
+//! and path, subjects per predicate) and answers every constraint from the index. Semantics
+//! match the SPARQL reference in shacl.rs exactly — union of the graphs, explicit `rdf:type`
+//! only, distinct values — and a test runs both on the same good and bad graphs.
+//!
+//! A batch must contain what its class constraints look at: the entity nodes its relations
+//! use (the load describes every entity of the batch, stored or not), the extraction run, and
+//! the segment concepts.
+
+use std::collections::{HashMap, HashSet};
+
+use oxigraph::model::vocab::rdf;
+use oxigraph::model::{NamedNode, Quad, Term};
+
+use super::shacl::{Rule, Shapes, Target, Violation};
+
+/// The batch, indexed: types per node, distinct values per (node, path), subjects per path.
+struct Index<'a> {
+    types: HashMap<Term, HashSet<&'a NamedNode>>,
+    values: HashMap<(Term, &'a str), HashSet<&'a Term>>,
+    subjects_of: HashMap<&'a str, HashSet<Term>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(quads: &'a [Quad]) -> Index<'a> {
+        let mut ix = Index {
+            types: HashMap::new(),
+            values: HashMap::new(),
+            subjects_of: HashMap::new(),
+        };
+        for q in quads {
+            let s: Term = q.subject.clone().into();
+            if q.predicate.as_ref() == rdf::TYPE {
+                if let Term::NamedNode(c) = &q.object {
+                    ix.types.entry(s.clone()).or_default().insert(c);
+                }
+            }
+            ix.values
+                .entry((s.clone(), q.predicate.as_str()))
+                .or_default()
+                .insert(&q.object);
+            ix.subjects_of
+                .entry(q.predicate.as_str())
+                .or_default()
+                .insert(s);
+        }
+        ix
+    }
+
+    fn has_type(&self, node: &Term, class: &NamedNode) -> bool {
+        self.types.get(node).is_some_and(|t| t.contains(class))
+    }
+
+    fn focus(&self, target: &Target) -> Vec<Term> {
+        let mut v: Vec<Term> = match target {
+            Target::Class(c) => self
+                .types
+                .iter()
+                .filter(|(_, t)| t.contains(c))
+                .map(|(n, _)| n.clone())
+                .collect(),
+            Target::SubjectsOf(p) => self
+                .subjects_of
+                .get(p.as_str())
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default(),
+        };
+        v.sort_by_cached_key(|t| t.to_string());
+        v
+    }
+
+    fn values(&self, node: &Term, path: &NamedNode) -> Vec<&'a Term> {
+        self.values
+            .get(&(node.clone(), path.as_str()))
+            .map(|v| v.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Every violation of `shapes` in `quads` (the union of their graphs).
+pub fn validate_quads(shapes: &Shapes, quads: &[Quad]) -> Vec<Violation> {
+    let ix = Index::new(quads);
+    let mut out = Vec::new();
+    let mut patterns: HashMap<&str, regex::Regex> = HashMap::new();
+    for c in &shapes.constraints {
+        for focus in ix.focus(&c.target) {
+            let bad = match &c.rule {
+                Rule::NodeClass(class) => !ix.has_type(&focus, class),
+                Rule::Class { path, class } => ix
+                    .values(&focus, path)
+                    .iter()
+                    .any(|v| !ix.has_type(v, class)),
+                Rule::Datatype { path, datatype } => ix
+                    .values(&focus, path)
+                    .iter()
+                    .any(|v| !matches!(v, Term::Literal(l) if l.datatype() == datatype.as_ref())),
+                Rule::MinCount { path, n } => (ix.values(&focus, path).len() as u64) < *n,
+                Rule::MaxCount { path, n } => (ix.values(&focus, path).len() as u64) > *n,
+                Rule::Pattern { path, pattern } => {
+                    let re = patterns.entry(pattern.as_str()).or_insert_with(|| {
+                        regex::Regex::new(pattern).expect("checked by Shapes::parse")
+                    });
+                    ix.values(&focus, path).iter().any(|v| match v {
+                        Term::Literal(l) => !re.is_match(l.value()),
+                        Term::NamedNode(n) => !re.is_match(n.as_str()),
+                        _ => true,
+                    })
+                }
+            };
+            if bad {
+                out.push(Violation {
+                    shape: c.shape.clone(),
+                    focus: focus.to_string(),
+                    message: c.message.clone(),
+                });
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Schema;
+    use crate::graph::entity::{concept_quads, entity_quads};
+    use crate::graph::rdf::tests::{bpsy, input};
+    use crate::graph::rdf::{report_graph, run_quads, Provenance, RunInfo, Vocabulary};
+    use crate::graph::segments::SegmentTable;
+    use crate::graph::SHAPES_TTL;
+    use oxigraph::io::{RdfFormat, RdfParser};
+    use oxigraph::store::Store;
+
+    /// A good batch: two reports, their entities, the run, the segment concepts.
+    fn good() -> Vec<Quad> {
+        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
+        let table = SegmentTable::default_table();
+        let run = RunInfo {
+            model_id: "m".into(),
+            ended_at: "2026-11-25T02:00:00Z".into(),
+        };
+        let mut quads = run_quads(&run, &vocab);
+        quads.extend(concept_quads(&table, &vocab));
+        for (id, bp, sy) in [
+            ("A", "前降支近段", "狭窄90%"),
+            ("B", "LAD近段", "70-80%狭窄"),
+        ] {
+            let r = report_graph(
+                &input(id, vec![bpsy(bp, sy, 0)]),
+                &run,
+                &vocab,
+                Provenance::Rdf12,
+            )
+            .unwrap();
+            for e in &r.entities {
+                quads.extend(entity_quads(e, &vocab, &table).unwrap().0);
+            }
+            quads.extend(r.quads);
+        }
+        quads
+    }
+
+    fn reference(shapes: &Shapes, quads: &[Quad]) -> Vec<Violation> {
+        let store = Store::new().unwrap();
+        store.extend(quads.iter().cloned()).unwrap();
+        shapes.validate_store(&store).unwrap()
+    }
+
+    fn edit(quads: &[Quad], trig: &str, remove: &dyn Fn(&Quad) -> bool) -> Vec<Quad> {
+        let mut out: Vec<Quad> = quads.iter().filter(|q| !remove(q)).cloned().collect();
+        let extra = RdfParser::from_format(RdfFormat::TriG)
+            .for_slice(trig.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        out.extend(extra);
+        out
+    }
+
+    /// The Rust evaluator and the SPARQL reference agree on a good graph and on each kind of
+    /// bad graph the shapes reject.
+    #[test]
+    fn rust_checks_agree_with_the_sparql_shapes() {
+        let shapes = Shapes::parse(SHAPES_TTL).unwrap();
+        let good = good();
+        assert_eq!(validate_quads(&shapes, &good), vec![]);
+        assert_eq!(reference(&shapes, &good), vec![]);
+        let cb = "https://w3id.org/cbrrel/ontology#";
+        let r = "https://w3id.org/cbrrel/data/report/A";
+        let bp = crate::graph::rdf::entity_iri("Bp", "前降支近段").into_string();
+        let sy = crate::graph::rdf::entity_iri("Sy", "狭窄90%").into_string();
+        let none = |_: &Quad| false;
+        let pred =
+            |local: &'static str| move |q: &Quad| q.predicate.as_str() == format!("{cb}{local}");
+        let cases: Vec<(&str, Vec<Quad>)> = vec![
+            // Domain: a finding whose subject is not a body part.
+            ("domain", edit(&good, &format!("<{r}> {{ <{sy}> <{cb}hasFinding> <{sy}> . }}"), &none)),
+            // Range: a body part with a body part as finding.
+            ("range", edit(&good, &format!("<{r}> {{ <{bp}> <{cb}hasFinding> <{bp}> . }}"), &none)),
+            // Datatype: confidence as a string.
+            ("datatype", edit(&good, &format!("<{r}> {{ <{r}/x> <http://www.w3.org/1999/02/22-rdf-syntax-ns#reifies> <<( <{bp}> <{cb}hasFinding> <{sy}> )>> ; <{cb}confidence> \"high\" ; <{cb}subjectSpan> \"0-5\" ; <{cb}objectSpan> \"10-15\" . }}"), &none)),
+            // Required property missing: no spans on any provenance node.
+            ("minCount", edit(&good, "", &pred("subjectSpan"))),
+            // Two content hashes on one report.
+            ("maxCount", edit(&good, &format!("<{r}> {{ <{r}> <{cb}contentHash> \"other\" . }}"), &none)),
+            // A span that is not start-end.
+            ("pattern", edit(&good, &format!("<{r}> {{ <{r}/y> <http://www.w3.org/1999/02/22-rdf-syntax-ns#reifies> <<( <{bp}> <{cb}hasFinding> <{sy}> )>> ; <{cb}confidence> 0.5e0 ; <{cb}subjectSpan> \"zero to five\" ; <{cb}objectSpan> \"10-15\" . }}"), &none)),
+            // A stenosis value that is not a decimal.
+            ("value datatype", edit(&good, &format!("<https://w3id.org/cbrrel/graph/entities> {{ <{sy}> <{cb}stenosisMax> \"90%\" . }}"), &pred("stenosisMax"))),
+            // A segment link to something that is not a segment concept.
+            ("segment class", edit(&good, &format!("<https://w3id.org/cbrrel/graph/entities> {{ <{bp}> <{cb}segment> <{sy}> . }}"), &none)),
+            // A report whose run is missing (the run's quads are not in the batch).
+            ("run class", edit(&good, "", &|q: &Quad| q.subject.to_string().contains("/run/"))),
+        ];
+        for (what, quads) in cases {
+            let rust = validate_quads(&shapes, &quads);
+            assert!(
+                !rust.is_empty(),
+                "{what}: the Rust checks accept a bad graph"
+            );
+            assert_eq!(
+                rust,
+                reference(&shapes, &quads),
+                "{what}: the Rust checks and the SPARQL shapes disagree"
+            );
+        }
+    }
+}
