@@ -53,7 +53,17 @@ fn main() {
         );
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
+    // CBRREL_BENCH_KEEP=DIR keeps the work directory and the stores there (to ask the store
+    // questions afterwards: `cbrrel query --store DIR/store --explain …`).
+    let kept = std::env::var_os("CBRREL_BENCH_KEEP").map(PathBuf::from);
+    let dir = match &kept {
+        Some(d) => {
+            let _ = std::fs::remove_dir_all(d);
+            std::fs::create_dir_all(d).expect("keep dir");
+            tempfile::Builder::new().prefix("bench").tempdir_in(d).expect("tempdir")
+        }
+        None => tempfile::tempdir().expect("tempdir"),
+    };
     let dump = dir.path().join("dump.csv");
     let reports = generate(&GeneratorConfig {
         reports: n,
@@ -246,6 +256,9 @@ fn main() {
             pct(0.5),
             pct(0.95)
         );
+    }
+    if kept.is_some() {
+        println!("\nkept {}", dir.keep().display());
     }
 }
 

@@ -151,6 +151,10 @@ pub struct QueryArgs {
     pub file: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: cbrrel::graph::ResultFormat,
+    /// Run the query and print Oxigraph's plan instead of the results (JSON: the join order
+    /// with the rows and time of each step), to see why a query is slow.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args)]

@@ -251,6 +251,11 @@ pub fn query(a: QueryArgs) -> Result<ExitCode> {
         (None, None) => bail!("give a query or --file"),
     };
     let mut stdout = std::io::stdout().lock();
+    if a.explain {
+        cbrrel::graph::query::explain(&a.store, &sparql, &mut stdout)?;
+        stdout.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     cbrrel::graph::run_query(&a.store, &sparql, a.format, &mut stdout)?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)

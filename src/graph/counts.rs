@@ -12,7 +12,10 @@
 //!   (findings per segment, counted once per report however many body-part names reach `x`).
 //!
 //! Each key is a node of the counts graph with `cb:reports` (reports with the key) and
-//! `cb:assertions` (their assertions). A load or retraction computes the keys of the reports it
+//! `cb:assertions` (their assertions); a link node says what it counts with `cb:countSubject`,
+//! `cb:relation`, `cb:countObject` (5 quads), a site node with `cb:site`, `cb:countObject`, and
+//! the eight relation nodes are typed `cb:RelationCount`. An entity's count is one quad on the
+//! entity node. A load or retraction computes the keys of the reports it
 //! removes (read back from their stored graphs) and of those it adds, and applies the
 //! difference in the same transaction as the graph changes — only the keys tonight's reports
 //! touch are read or written, and a reader never sees counts that disagree with the graphs.
@@ -82,17 +85,11 @@ impl CountKey {
                 g.add(n, vocab.term("relation"), p.clone());
             }
             CountKey::Link(s, p, o) => {
-                g.add(n.clone(), rdf::TYPE.into_owned(), vocab.term("LinkCount"));
                 g.add(n.clone(), vocab.term("countSubject"), s.clone());
                 g.add(n.clone(), vocab.term("relation"), p.clone());
                 g.add(n, vocab.term("countObject"), o.clone());
             }
             CountKey::SiteFinding(x, o) => {
-                g.add(
-                    n.clone(),
-                    rdf::TYPE.into_owned(),
-                    vocab.term("SiteFindingCount"),
-                );
                 g.add(n.clone(), vocab.term("site"), x.clone());
                 g.add(n, vocab.term("countObject"), o.clone());
             }

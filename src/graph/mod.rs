@@ -268,4 +268,139 @@ mod tests {
             Err(GraphError::Query(_))
         ));
     }
+
+    /// The shipped queries answer what they say on a store whose answers are known.
+    #[test]
+    fn shipped_queries_answer_on_a_crafted_store() {
+        let kit = testkit::Kit::new();
+        let dir = tempfile::tempdir().unwrap();
+        let t = |rel,
+                 s: (&'static str, &'static str, u64),
+                 o: (&'static str, &'static str, u64)| TripleInput {
+            relation: rel,
+            subject_text: s.0,
+            subject_type: s.1,
+            subject_span: (s.2, s.2 + s.0.chars().count() as u64),
+            object_text: o.0,
+            object_type: o.1,
+            object_span: (o.2, o.2 + o.0.chars().count() as u64),
+            confidence: 0.9,
+        };
+        // R1: a proximal-LAD stenosis, a stent, and TIMI 2 after the stent.
+        let r1 = vec![
+            t("BpSy", ("前降支近段", "Bp", 0), ("狭窄90%", "Sy", 5)),
+            t("BpTm", ("前降支近段", "Bp", 0), ("支架植入术", "Tm", 12)),
+            t(
+                "McBp",
+                ("Firebird2 3.0*18mm支架", "Mc", 40),
+                ("LAD近段", "Bp", 70),
+            ),
+            t("BpSy", ("LAD近段", "Bp", 70), ("TIMI血流2级", "Sy", 80)),
+        ];
+        // R2: a circumflex stenosis, and TIMI 0 before the intervention.
+        let r2 = vec![
+            t("BpSy", ("回旋支远段", "Bp", 0), ("狭窄80%", "Sy", 5)),
+            t("BpSy", ("前降支", "Bp", 20), ("TIMI血流0级", "Sy", 23)),
+            t("BpTm", ("前降支", "Bp", 40), ("PCI", "Tm", 43)),
+        ];
+        let report = |id: &'static str, triples| ReportInput {
+            report_id: id,
+            content_hash: id,
+            patient_id: Some("P"),
+            date: None,
+            department: None,
+            triples,
+            run: None,
+        };
+        load(
+            dir.path(),
+            &kit.cx(),
+            &[report("R1", r1), report("R2", r2)],
+            &kit.run,
+        )
+        .unwrap();
+        let store = Store::open_read_only(dir.path()).unwrap();
+        let rows = |name: &str, vars: &[&str]| -> Vec<String> {
+            let text = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("ontology/queries")
+                    .join(name),
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            query::query_store(&store, &text, ResultFormat::Json, &mut out).unwrap();
+            let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let mut v: Vec<String> = j["results"]["bindings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    vars.iter()
+                        .map(|x| b[*x]["value"].as_str().unwrap_or("-"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            rows(
+                "body_parts_with_stenosis.rq",
+                &["body_part", "percent", "report_id"]
+            ),
+            ["前降支近段 90 R1", "回旋支远段 80 R2"]
+        );
+        assert_eq!(
+            rows(
+                "stenosis_in_segment.rq",
+                &["syntax", "segment", "report_id", "percent"]
+            ),
+            ["6 LAD-proximal R1 90"]
+        );
+        assert_eq!(
+            rows("timi_below_3_after_pci.rq", &["report_id", "where", "timi"]),
+            ["R1 lad近段 2"]
+        );
+        assert_eq!(
+            rows(
+                "stents_per_vessel.rq",
+                &["vessel", "diameter_mm", "length_mm", "placements"]
+            ),
+            ["LAD 3 18 1"]
+        );
+        let per_segment = rows("findings_per_segment.rq", &["site", "finding", "reports"]);
+        for row in [
+            "LAD 狭窄90% 1",
+            "LAD timi血流0级 1",
+            "LAD timi血流2级 1",
+            "LAD-proximal 狭窄90% 1",
+            "LCX-distal 狭窄80% 1",
+        ] {
+            assert!(
+                per_segment.contains(&row.to_owned()),
+                "{row} not in {per_segment:?}"
+            );
+        }
+        assert_eq!(
+            rows("findings_of_body_part.rq", &["finding", "reports"]),
+            ["狭窄90% 1"]
+        );
+        assert_eq!(
+            rows("relation_counts.rq", &["relation", "assertions", "reports"]),
+            ["BpSy 4 2", "BpTm 2 2", "McBp 1 1"]
+        );
+        assert_eq!(
+            rows("reports_behind_link.rq", &["report_id"]),
+            Vec::<String>::new(),
+            "no rca近段 here"
+        );
+        assert_eq!(
+            rows(
+                "treatments_per_body_part.rq",
+                &["body_part", "treatment", "reports"]
+            ),
+            ["前降支 pci 1", "前降支近段 支架植入术 1"]
+        );
+    }
 }

@@ -133,6 +133,32 @@ pub fn query_store(
     }
 }
 
+/// Run `sparql` on the store at `dir` with statistics and write Oxigraph's plan as JSON: each
+/// step of the evaluation with the rows it produced and the time it took (the join order the
+/// optimiser chose). The results are consumed, not printed.
+pub fn explain(dir: &Path, sparql: &str, out: &mut dyn Write) -> Result<(), GraphError> {
+    let mut prepared = parse_read_only(sparql)?;
+    let store = super::store::open_read_only(dir)?;
+    prepared.dataset_mut().set_default_graph_as_union();
+    let (results, explanation) = prepared.on_store(&store).compute_statistics().explain();
+    match results.map_err(|e| GraphError::Query(e.to_string()))? {
+        QueryResults::Solutions(s) => {
+            for row in s {
+                row.map_err(|e| GraphError::Query(e.to_string()))?;
+            }
+        }
+        QueryResults::Graph(t) => {
+            for row in t {
+                row.map_err(|e| GraphError::Query(e.to_string()))?;
+            }
+        }
+        QueryResults::Boolean(_) => {}
+    }
+    explanation.write_in_json(&mut *out)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 /// A term as a person reads it: literal values bare, IRIs in angle brackets.
 fn cell(t: &Term) -> String {
     match t {

@@ -8,10 +8,11 @@
 //!   content hash, patient pseudonym, date, department, the extraction run), and per extracted
 //!   relation the asserted triple `s p o` plus one provenance node
 //!   `a rdf:reifies <<( s p o )>> ; cb:confidence ; cb:subjectSpan "12-15" ; cb:objectSpan …`
-//!   (RDF 1.2 triple terms). The mention nodes of the first layout fold into that node: the two
-//!   char spans, and the surface text only where it differs from the entity's normalised text.
-//!   5 quads per relation, 7 with the RDF 1.1 statement form (`rdf:subject`/`predicate`/
-//!   `object`), which [`Provenance::Statement`] still writes for the layout benchmark.
+//!   (RDF 1.2 triple terms). The mention nodes of the first layout fold into that node as the
+//!   two char spans; the surface text is the report's text at the span (the EMR keeps it) and
+//!   the entity's normalised text is one hop away. 5 quads per relation, 7 with the RDF 1.1
+//!   statement form (`rdf:subject`/`predicate`/`object`), which [`Provenance::Statement`]
+//!   still writes for the layout benchmark.
 //! - **store graph** (`…/graph/store`): the layout version, the segment table's hash and the
 //!   extraction runs; **counts graph** ([`super::counts`]); **segments graph** (the concepts of
 //!   ontology/segments.toml); **ontology graph** (ontology/cbrrel.ttl).
@@ -25,7 +26,7 @@
 //! The ontology's class and property IRIs come from the schema (ontology/casmed.toml), never
 //! from constants here.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use oxigraph::model::vocab::{rdf, xsd};
 use oxigraph::model::{
@@ -365,7 +366,8 @@ pub fn report_graph(
     }
     g.add(rep.clone(), ext(PROV, "wasGeneratedBy"), run_iri(run));
     let mut entities = BTreeSet::new();
-    let mut provenance_done = BTreeSet::new();
+    let mut provenance_done = HashSet::new();
+    let mut asserted = HashSet::new();
     for t in &report.triples {
         let bad = |why: String| {
             format!(
@@ -420,7 +422,11 @@ pub fn report_graph(
         if !provenance_done.insert(a.clone()) {
             continue;
         }
-        g.add(si.clone(), prop.clone(), oi.clone());
+        // The same triple asserted from two spans is one quad (a graph is a set) with two
+        // provenance nodes.
+        if asserted.insert((si.clone(), prop.clone(), oi.clone())) {
+            g.add(si.clone(), prop.clone(), oi.clone());
+        }
         match provenance {
             Provenance::Rdf12 => g.add(
                 a.clone(),
@@ -448,28 +454,9 @@ pub fn report_graph(
             vocab.term("objectSpan"),
             span_literal(t.object_span),
         );
-        // The surface text only where normalisation changed it (full-width, case, spaces):
-        // the span and the entity's normalised text say the rest.
-        if t.subject_text != s.normalized {
-            g.add(
-                a.clone(),
-                vocab.term("subjectText"),
-                Literal::new_simple_literal(t.subject_text),
-            );
-        }
-        if t.object_text != o.normalized {
-            g.add(
-                a.clone(),
-                vocab.term("objectText"),
-                Literal::new_simple_literal(t.object_text),
-            );
-        }
         entities.insert(s);
         entities.insert(o);
     }
-    // The same triple asserted from two spans is one quad: a graph is a set.
-    out.sort_by_cached_key(|q| q.to_string());
-    out.dedup();
     Ok(BuiltReport {
         graph: rep,
         quads: out,
@@ -650,7 +637,7 @@ pub(crate) mod tests {
         let st = report_graph(&input("R", triples), &run(), &vocab, Provenance::Statement).unwrap();
         assert_eq!((r12.quads.len() - header) / 2, 5);
         assert_eq!((st.quads.len() - header) / 2, 7);
-        // A surface text that normalisation changed is kept on the provenance node.
+        // A surface text that normalisation changes adds nothing: the span points at it.
         let r = report_graph(
             &input("R", vec![bpsy("LAD近段", "狭窄90%", 0)]),
             &run(),
@@ -658,11 +645,7 @@ pub(crate) mod tests {
             Provenance::Rdf12,
         )
         .unwrap();
-        assert!(r
-            .quads
-            .iter()
-            .any(|q| q.predicate == vocab.term("subjectText")
-                && q.object == Literal::new_simple_literal("LAD近段").into()));
+        assert_eq!(r.quads.len() - header, 5);
         assert_eq!(parse_span("12-15"), Some((12, 15)));
         assert_eq!(parse_span("15-12"), None);
     }

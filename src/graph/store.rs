@@ -302,26 +302,23 @@ fn build_checked(
         .collect::<Result<_, _>>()
         .map_err(GraphError::Invalid)?;
     describe_all(built.iter().flat_map(|b| b.entities.iter()), cx, cache)?;
-    let mut batch: Vec<Quad> = static_quads.to_vec();
-    let mut runs: HashSet<&RunInfo> = HashSet::new();
-    for r in chunk {
-        runs.insert(r.run.unwrap_or(run));
-    }
-    for r in runs {
-        batch.extend(run_quads(r, cx.vocab));
-    }
+    // The batch to check, by reference: the chunk's graphs, the entities they use (stored or
+    // not), their runs, the segment concepts.
+    let runs: HashSet<&RunInfo> = chunk.iter().map(|r| r.run.unwrap_or(run)).collect();
+    let run_quads: Vec<Quad> = runs.into_iter().flat_map(|r| run_quads(r, cx.vocab)).collect();
+    let mut batch: Vec<&Quad> = static_quads.iter().chain(&run_quads).collect();
     let mut seen = HashSet::new();
     for b in &built {
-        batch.extend(b.quads.iter().cloned());
+        batch.extend(&b.quads);
         for e in &b.entities {
             let iri = e.iri();
             if seen.insert(iri.clone()) {
-                batch.extend(cache[&iri].0.iter().cloned());
+                batch.extend(&cache[&iri].0);
             }
         }
     }
     if cx.provenance == Provenance::Rdf12 {
-        let violations = validate_quads(cx.shapes, &batch);
+        let violations = validate_quads(cx.shapes, batch);
         if !violations.is_empty() {
             let first = violations
                 .iter()
@@ -403,6 +400,28 @@ fn sync_graph(
     Ok(true)
 }
 
+/// Body-part mentions of a chunk and those linked to a coronary vessel (load summary).
+fn count_bp_mentions(chunk: &[ReportInput<'_>], described: &Described, summary: &mut LoadSummary) {
+    for r in chunk {
+        for t in &r.triples {
+            for (ty, text) in [
+                (t.subject_type, t.subject_text),
+                (t.object_type, t.object_text),
+            ] {
+                if ty == "Bp" {
+                    summary.bp_mentions += 1;
+                    let key = EntityKey {
+                        type_code: ty.to_owned(),
+                        normalized: super::normalize(text),
+                    };
+                    summary.bp_mentions_linked +=
+                        usize::from(described.get(&key.iri()).is_some_and(|d| d.1.linked));
+                }
+            }
+        }
+    }
+}
+
 /// Load report graphs (and the ontology, the segment concepts, the counts) into the store at
 /// `dir`.
 pub fn load(
@@ -428,63 +447,28 @@ pub fn load(
                 .or_default() += 1;
         }
     }
-    // Pass 1: build and check everything; nothing reaches the store unless every shape holds.
-    // Quads are built a chunk at a time (rayon inside a chunk), so memory stays bounded by the
-    // chunk and the distinct entities, not the dump; building is cheap next to writing, so the
-    // write pass builds again.
-    let mut described: Described = HashMap::new();
-    for chunk in reports.chunks(CHECK_CHUNK) {
-        let built = build_checked(chunk, run, cx, &mut described, &concepts)?;
-        summary.report_quads += built.iter().map(|b| b.quads.len()).sum::<usize>();
-        for r in chunk {
-            for t in &r.triples {
-                for (ty, text) in [
-                    (t.subject_type, t.subject_text),
-                    (t.object_type, t.object_text),
-                ] {
-                    if ty == "Bp" {
-                        summary.bp_mentions += 1;
-                        let key = EntityKey {
-                            type_code: ty.to_owned(),
-                            normalized: super::normalize(text),
-                        };
-                        summary.bp_mentions_linked +=
-                            usize::from(described.get(&key.iri()).is_some_and(|d| d.1.linked));
-                    }
-                }
-            }
-        }
-    }
-    for (_, stats) in described.values() {
-        summary.values_parsed += stats.values;
-        for k in &stats.unparsed {
-            *summary.values_unparsed.entry(format!("{k:?}")).or_default() += 1;
-        }
-    }
-
-    // Pass 2, the disk store.
+    let runs: HashSet<&RunInfo> = reports.iter().map(|r| r.run.unwrap_or(run)).collect();
     let store = open_store(dir)?;
-    let mut marks = mark_quads(cx.vocab, cx.table);
+    let mut described: Described = HashMap::new();
     if store.is_empty()? {
+        // A fresh store, one pass: each chunk is built, checked and handed to the bulk loader,
+        // which writes nothing visible until its commit; a violation in any chunk returns
+        // before the commit, and dropping the loader deletes what it had prepared.
         summary.bulk = true;
         summary.ontology_updated = true;
         let mut loader = store.bulk_loader();
         let mut fixed = ontology;
-        fixed.extend(concepts);
-        fixed.append(&mut marks);
-        let runs: HashSet<&RunInfo> = reports.iter().map(|r| r.run.unwrap_or(run)).collect();
-        for r in runs {
+        fixed.extend(concepts.iter().cloned());
+        fixed.extend(mark_quads(cx.vocab, cx.table));
+        for r in &runs {
             fixed.extend(run_quads(r, cx.vocab));
         }
         summary.quads_written += fixed.len();
         loader.load_quads(fixed)?;
         let mut totals: HashMap<CountKey, (u64, u64)> = HashMap::new();
         for chunk in reports.chunks(CHECK_CHUNK) {
-            let built: Vec<BuiltReport> = chunk
-                .par_iter()
-                .map(|r| report_graph(r, run, cx.vocab, cx.provenance))
-                .collect::<Result<_, _>>()
-                .map_err(GraphError::Invalid)?;
+            let built = build_checked(chunk, run, cx, &mut described, &concepts)?;
+            count_bp_mentions(chunk, &described, &mut summary);
             for b in &built {
                 let keys = report_keys(&b.quads, cx.vocab, &mut |bp| {
                     described
@@ -499,6 +483,7 @@ pub fn load(
                 }
             }
             let n: usize = built.iter().map(|b| b.quads.len()).sum();
+            summary.report_quads += n;
             summary.quads_written += n;
             loader.load_quads(built.into_iter().flat_map(|b| b.quads))?;
         }
@@ -516,8 +501,21 @@ pub fn load(
         loader.load_quads(rest)?;
         // Nothing is in the store until this commit.
         loader.commit()?;
+        // Every quad written is distinct (each graph's are, and no two graphs share a name),
+        // so the store holds exactly what was written: no scan needed to count it.
+        summary.store_quads = summary.quads_written;
     } else {
         check_mark(dir, &store, cx.vocab, cx.table)?;
+        // Pass 1: build and check everything; nothing reaches the store unless every shape
+        // holds (transactions commit chunk by chunk, so the check cannot wait for the last).
+        // Quads are built a chunk at a time (rayon inside a chunk), so memory stays bounded by
+        // the chunk and the distinct entities; building is cheap next to writing, so the
+        // write pass builds again.
+        for chunk in reports.chunks(CHECK_CHUNK) {
+            let built = build_checked(chunk, run, cx, &mut described, &concepts)?;
+            summary.report_quads += built.iter().map(|b| b.quads.len()).sum::<usize>();
+            count_bp_mentions(chunk, &described, &mut summary);
+        }
         // The ontology and segment graphs: replaced only when their source changed.
         summary.ontology_updated = sync_graph(&store, ontology_graph(), &ontology)?;
         sync_graph(
@@ -525,9 +523,8 @@ pub fn load(
             NamedNodeRef::new_unchecked(SEGMENTS_GRAPH),
             &concepts,
         )?;
-        let runs: HashSet<&RunInfo> = reports.iter().map(|r| r.run.unwrap_or(run)).collect();
         let mut t = store.start_transaction()?;
-        for r in runs {
+        for r in &runs {
             t.extend(run_quads(r, cx.vocab).iter());
         }
         t.commit()?;
@@ -562,9 +559,15 @@ pub fn load(
             summary.entities_removed += applied.entities_removed;
             t.commit()?;
         }
+        store.flush()?;
+        summary.store_quads = store.len()?;
     }
-    store.flush()?;
-    summary.store_quads = store.len()?;
+    for (_, stats) in described.values() {
+        summary.values_parsed += stats.values;
+        for k in &stats.unparsed {
+            *summary.values_unparsed.entry(format!("{k:?}")).or_default() += 1;
+        }
+    }
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)
 }

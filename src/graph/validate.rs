@@ -26,7 +26,7 @@ struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    fn new(quads: &'a [Quad]) -> Index<'a> {
+    fn new(quads: impl IntoIterator<Item = &'a Quad>) -> Index<'a> {
         let mut ix = Index {
             types: HashMap::new(),
             values: HashMap::new(),
@@ -82,7 +82,7 @@ impl<'a> Index<'a> {
 }
 
 /// Every violation of `shapes` in `quads` (the union of their graphs).
-pub fn validate_quads(shapes: &Shapes, quads: &[Quad]) -> Vec<Violation> {
+pub fn validate_quads<'a>(shapes: &Shapes, quads: impl IntoIterator<Item = &'a Quad>) -> Vec<Violation> {
     let ix = Index::new(quads);
     let mut out = Vec::new();
     let mut patterns: HashMap<&str, regex::Regex> = HashMap::new();
