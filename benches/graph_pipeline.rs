@@ -7,7 +7,8 @@
 //! Run: `cargo bench --bench graph_pipeline` (after `make graph`, which trains the fixture
 //! model), or `make bench-graph`. Settings: CBRREL_BENCH_REPORTS (default 10000),
 //! CBRREL_BENCH_MODEL (default runs/fixtures-model), CBRREL_BENCH_DEVICE (default cpu),
-//! CBRREL_BENCH_QUERY_RUNS (default 21).
+//! CBRREL_BENCH_QUERY_RUNS (default 21), CBRREL_BENCH_KEEP=DIR (keep the work directory and
+//! stores there), CBRREL_BENCH_STORE=DIR (only time the shipped queries on that store).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,6 +39,12 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // CBRREL_BENCH_STORE=DIR: only the query timings, on an existing store (one kept by
+    // CBRREL_BENCH_KEEP), to measure a query change without re-running the pipeline.
+    if let Some(store) = std::env::var_os("CBRREL_BENCH_STORE") {
+        time_queries(&root, Path::new(&store));
+        return;
+    }
     let n: usize = env_or("CBRREL_BENCH_REPORTS", 10_000);
     let model = std::env::var("CBRREL_BENCH_MODEL")
         .map(PathBuf::from)
@@ -60,7 +67,10 @@ fn main() {
         Some(d) => {
             let _ = std::fs::remove_dir_all(d);
             std::fs::create_dir_all(d).expect("keep dir");
-            tempfile::Builder::new().prefix("bench").tempdir_in(d).expect("tempdir")
+            tempfile::Builder::new()
+                .prefix("bench")
+                .tempdir_in(d)
+                .expect("tempdir")
         }
         None => tempfile::tempdir().expect("tempdir"),
     };
@@ -224,10 +234,19 @@ fn main() {
         "update: 20 changed reports re-loaded into the full store in {:.3} s ({} count nodes touched, {} replaced)",
         update_secs, update.count_keys_touched, update.replaced
     );
+    time_queries(&root, &cfg.store.dir);
+    if kept.is_some() {
+        println!("\nkept {}", dir.keep().display());
+    }
+}
+
+/// p50 and p95 of every shipped query on an open store (as a server runs them; `cbrrel query`
+/// adds the open, printed once).
+fn time_queries(root: &Path, store_dir: &Path) {
     let runs: usize = env_or("CBRREL_BENCH_QUERY_RUNS", 21);
     // Queries on an open store (as a server runs them); `cbrrel query` adds the open.
     let t = Instant::now();
-    let store = oxigraph::store::Store::open_read_only(&cfg.store.dir).expect("store");
+    let store = oxigraph::store::Store::open_read_only(store_dir).expect("store");
     println!(
         "\nopening the store read-only: {:.1} ms",
         t.elapsed().as_secs_f64() * 1000.0
@@ -256,9 +275,6 @@ fn main() {
             pct(0.5),
             pct(0.95)
         );
-    }
-    if kept.is_some() {
-        println!("\nkept {}", dir.keep().display());
     }
 }
 

@@ -60,7 +60,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     out.push_str(&line("dose", &c.dose));
                     out.push_str(&line("body part → vessel", &c.body_part_vessel));
                     out.push_str(&line("body part → segment", &c.body_part_segment));
-                    for (kind, texts) in &c.unparsed {
+                    for (kind, texts) in c.unparsed.iter().filter(|(_, t)| !t.is_empty()) {
                         out.push_str(&format!("most frequent unparsed, {kind}:"));
                         for (t, n) in texts {
                             out.push_str(&format!(" {t} ({n})"));

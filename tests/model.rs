@@ -116,6 +116,11 @@ pub fn trained() -> &'static Trained {
 #[test]
 fn tiny_model_learns_fixture_reports_and_reloads_identically() {
     let t = trained();
+    // Loading builds the model with random weights before reading the saved ones: that draws
+    // from libtorch's one generator, so it waits for any seeded training on another thread.
+    let _rng = crate::util::TORCH_RNG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let metrics = std::fs::read_to_string(t.dir.join("metrics.jsonl")).unwrap();
     assert!(
         t.best_f1 == 1.0,

@@ -347,9 +347,9 @@ mod tests {
         assert_eq!(
             rows(
                 "body_parts_with_stenosis.rq",
-                &["body_part", "percent", "report_id"]
+                &["body_part", "percent", "reports"]
             ),
-            ["前降支近段 90 R1", "回旋支远段 80 R2"]
+            ["前降支近段 90 1", "回旋支远段 80 1"]
         );
         assert_eq!(
             rows(
