@@ -368,15 +368,13 @@ mod tests {
             ended_at: "2026-11-25T02:00:00Z".into(),
         };
         // The same link from two spans, and a second link.
+        let triples = vec![
+            bpsy("前降支近段", "狭窄90%", 0),
+            bpsy("前降支近段", "狭窄90%", 40),
+            bpsy("前降支近段", "钙化", 80),
+        ];
         let r = report_graph(
-            &input(
-                "R",
-                vec![
-                    bpsy("前降支近段", "狭窄90%", 0),
-                    bpsy("前降支近段", "狭窄90%", 40),
-                    bpsy("前降支近段", "钙化", 80),
-                ],
-            ),
+            &input("R", triples.clone()),
             &run,
             &vocab,
             Provenance::Rdf12,
@@ -392,20 +390,7 @@ mod tests {
         assert_eq!(keys[&CountKey::Entity(bp)], 3);
         assert_eq!(keys[&CountKey::SiteFinding(seg, sy)], 2);
         // The statement form counts the same.
-        let st = report_graph(
-            &input(
-                "R",
-                vec![
-                    bpsy("前降支近段", "狭窄90%", 0),
-                    bpsy("前降支近段", "狭窄90%", 40),
-                    bpsy("前降支近段", "钙化", 80),
-                ],
-            ),
-            &run,
-            &vocab,
-            Provenance::Statement,
-        )
-        .unwrap();
+        let st = report_graph(&input("R", triples), &run, &vocab, Provenance::Statement).unwrap();
         assert_eq!(
             report_keys(&st.quads, &vocab, &mut |_| vec![]).len() + 2,
             keys.len()

@@ -274,18 +274,7 @@ mod tests {
     fn shipped_queries_answer_on_a_crafted_store() {
         let kit = testkit::Kit::new();
         let dir = tempfile::tempdir().unwrap();
-        let t = |rel,
-                 s: (&'static str, &'static str, u64),
-                 o: (&'static str, &'static str, u64)| TripleInput {
-            relation: rel,
-            subject_text: s.0,
-            subject_type: s.1,
-            subject_span: (s.2, s.2 + s.0.chars().count() as u64),
-            object_text: o.0,
-            object_type: o.1,
-            object_span: (o.2, o.2 + o.0.chars().count() as u64),
-            confidence: 0.9,
-        };
+        let t = testkit::triple;
         // R1: a proximal-LAD stenosis, a stent, and TIMI 2 after the stent.
         let r1 = vec![
             t("BpSy", ("前降支近段", "Bp", 0), ("狭窄90%", "Sy", 5)),

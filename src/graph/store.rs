@@ -305,7 +305,10 @@ fn build_checked(
     // The batch to check, by reference: the chunk's graphs, the entities they use (stored or
     // not), their runs, the segment concepts.
     let runs: HashSet<&RunInfo> = chunk.iter().map(|r| r.run.unwrap_or(run)).collect();
-    let run_quads: Vec<Quad> = runs.into_iter().flat_map(|r| run_quads(r, cx.vocab)).collect();
+    let run_quads: Vec<Quad> = runs
+        .into_iter()
+        .flat_map(|r| run_quads(r, cx.vocab))
+        .collect();
     let mut batch: Vec<&Quad> = static_quads.iter().chain(&run_quads).collect();
     let mut seen = HashSet::new();
     for b in &built {
@@ -578,22 +581,7 @@ mod tests {
     use crate::graph::rdf::TripleInput;
     use crate::graph::testkit::{dump, Kit};
 
-    pub(crate) fn t<'a>(
-        rel: &'a str,
-        s: (&'a str, &'a str, u64),
-        o: (&'a str, &'a str, u64),
-    ) -> TripleInput<'a> {
-        TripleInput {
-            relation: rel,
-            subject_text: s.0,
-            subject_type: s.1,
-            subject_span: (s.2, s.2 + s.0.chars().count() as u64),
-            object_text: o.0,
-            object_type: o.1,
-            object_span: (o.2, o.2 + o.0.chars().count() as u64),
-            confidence: 0.8,
-        }
-    }
+    use crate::graph::testkit::triple as t;
 
     fn report<'a>(id: &'a str, hash: &'a str, triples: Vec<TripleInput<'a>>) -> ReportInput<'a> {
         ReportInput {

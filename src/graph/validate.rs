@@ -82,7 +82,10 @@ impl<'a> Index<'a> {
 }
 
 /// Every violation of `shapes` in `quads` (the union of their graphs).
-pub fn validate_quads<'a>(shapes: &Shapes, quads: impl IntoIterator<Item = &'a Quad>) -> Vec<Violation> {
+pub fn validate_quads<'a>(
+    shapes: &Shapes,
+    quads: impl IntoIterator<Item = &'a Quad>,
+) -> Vec<Violation> {
     let ix = Index::new(quads);
     let mut out = Vec::new();
     let mut patterns: HashMap<&str, regex::Regex> = HashMap::new();
