@@ -13,17 +13,22 @@ BIN           := target/release/cbrrel
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup build test graph bench bench-graph fixtures clean
+.PHONY: help setup system build test graph bench bench-graph fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
 	@echo "make test    run the test suite"
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
-	@echo "make setup   create .venv with torch==$(TORCH_VERSION) (idempotent)"
+	@echo "make setup   check/install system packages, create .venv with torch==$(TORCH_VERSION)"
 
-setup: $(STAMP)
+setup: system $(STAMP)
 
-$(STAMP):
+# System packages first (libclang-dev, g++, python3-venv…): installed with apt when running as
+# root, otherwise one message naming the apt-get command, before anything compiles.
+system:
+	@bash pipeline/setup-system.sh
+
+$(STAMP): | system
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
 	$(VENV)/bin/python -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"

@@ -6,4 +6,5 @@ mod cli;
 mod corpus_shared;
 mod graph;
 mod model;
+mod setup;
 mod util;
