@@ -9,12 +9,25 @@ use cbrrel::text::{label_records, BertTokenizer, SegmentConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn records() -> (Vec<Record>, &'static str) {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/coronary_angiography/reports.jsonl");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/coronary_angiography/reports.jsonl");
     if shared.exists() {
-        return (read_corpus(&shared, None, None).expect("coronary corpus").records, "coronary");
+        return (
+            read_corpus(&shared, None, None)
+                .expect("coronary corpus")
+                .records,
+            "coronary",
+        );
     }
-    let generated = cbrrel::fixtures::generate(&cbrrel::fixtures::GeneratorConfig { reports: 400, seed: 1, ..Default::default() });
-    (generated.into_iter().map(|g| g.record).collect(), "generated")
+    let generated = cbrrel::fixtures::generate(&cbrrel::fixtures::GeneratorConfig {
+        reports: 400,
+        seed: 1,
+        ..Default::default()
+    });
+    (
+        generated.into_iter().map(|g| g.record).collect(),
+        "generated",
+    )
 }
 
 fn bench(c: &mut Criterion) {
@@ -26,14 +39,22 @@ fn bench(c: &mut Criterion) {
     let (records, name) = records();
     let codes = Schema::casmed().relation_codes();
     for merge in [false, true] {
-        let cfg = SegmentConfig { max_len: 300, merge };
+        let cfg = SegmentConfig {
+            max_len: 300,
+            merge,
+        };
         let (examples, _) = label_records(&records, &tokenizer, &codes, &cfg).unwrap();
         let mut group = c.benchmark_group(format!("text_pipeline/{name}"));
         group.throughput(Throughput::Elements(examples.len() as u64));
         group.sample_size(20);
-        group.bench_function(if merge { "segments_merged" } else { "sentences" }, |b| {
-            b.iter(|| label_records(&records, &tokenizer, &codes, &cfg).unwrap())
-        });
+        group.bench_function(
+            if merge {
+                "segments_merged"
+            } else {
+                "sentences"
+            },
+            |b| b.iter(|| label_records(&records, &tokenizer, &codes, &cfg).unwrap()),
+        );
         group.finish();
     }
 }

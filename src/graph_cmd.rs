@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::{ExportArgs, ExtractArgs, LoadArgs, OutputFormat, QueryArgs, RetractArgs, StageArgs};
+use crate::cli::{
+    ExportArgs, ExtractArgs, LoadArgs, OutputFormat, QueryArgs, RetractArgs, StageArgs,
+};
 use cbrrel::nightly::{
     run_extract, run_ingest, run_load, run_rebuild, run_retract, ExtractOptions, NightlyConfig,
     NightlySummary,
@@ -130,7 +132,10 @@ fn human(s: &NightlySummary) -> String {
             s.bp_mentions
         );
     }
-    if s.stages.iter().any(|x| x == "load" || x == "retract" || x == "rebuild") {
+    if s.stages
+        .iter()
+        .any(|x| x == "load" || x == "retract" || x == "rebuild")
+    {
         if s.retracted > 0 || s.stages.iter().any(|x| x == "retract") {
             let _ = writeln!(out, "retracted: {} report graphs", s.retracted);
         }
@@ -237,7 +242,12 @@ pub fn retract(a: RetractArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow!(e))
         .context("retract")?;
     if r.not_in_store > 0 {
-        eprintln!("retract: {} of {} ids had no graph in {}", r.not_in_store, r.requested, cfg.store.dir.display());
+        eprintln!(
+            "retract: {} of {} ids had no graph in {}",
+            r.not_in_store,
+            r.requested,
+            cfg.store.dir.display()
+        );
     }
     finish(a.stage.format, s, t0)
 }

@@ -18,14 +18,20 @@ use cli::{Cli, Command, CorpusCommand, CorpusInput, FixturesCommand, OutputForma
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CBRREL_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CBRREL_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(err) => {
             // A closed stdout (`cbrrel … | head`) is not an error worth a message.
-            if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+            if err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("cbrrel: error: {err:#}");
@@ -38,22 +44,53 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Info(a) => info(a.format),
         Command::Corpus(c) => match c {
-            CorpusCommand::Check { input, format, max_lines } => check(&input, format, max_lines),
-            CorpusCommand::Split { input, by: _, ratios, seed, out, format } => split(&input, &ratios, seed, &out, format),
+            CorpusCommand::Check {
+                input,
+                format,
+                max_lines,
+            } => check(&input, format, max_lines),
+            CorpusCommand::Split {
+                input,
+                by: _,
+                ratios,
+                seed,
+                out,
+                format,
+            } => split(&input, &ratios, seed, &out, format),
             CorpusCommand::Vocab { input, out } => {
                 let corpus = load(&input)?;
-                let vocab = cbrrel::text::vocab::char_vocab(corpus.records.iter().map(|r| r.text.as_str()));
+                let vocab =
+                    cbrrel::text::vocab::char_vocab(corpus.records.iter().map(|r| r.text.as_str()));
                 corpus::write_atomic(&out, (vocab.join("\n") + "\n").as_bytes())?;
-                eprintln!("vocab: {} tokens from {} records → {}", vocab.len(), corpus.records.len(), out.display());
+                eprintln!(
+                    "vocab: {} tokens from {} records → {}",
+                    vocab.len(),
+                    corpus.records.len(),
+                    out.display()
+                );
                 Ok(ExitCode::SUCCESS)
             }
             CorpusCommand::Values { input, top, format } => {
                 let corpus = load(&input)?;
-                let c = cbrrel::graph::coverage::coverage(&corpus.records, &cbrrel::graph::SegmentTable::default_table(), top);
+                let c = cbrrel::graph::coverage::coverage(
+                    &corpus.records,
+                    &cbrrel::graph::SegmentTable::default_table(),
+                    top,
+                );
                 print_out(format, &c, || {
                     let mut out = String::new();
-                    let line = |name: &str, s: &cbrrel::graph::coverage::Share| format!("{name:<22} {:>6} of {:>6}  {:5.1} %\n", s.parsed, s.mentions, s.percent());
-                    out.push_str(&format!("{}: values parsed / mentions that call for one\n", corpus.path.display()));
+                    let line = |name: &str, s: &cbrrel::graph::coverage::Share| {
+                        format!(
+                            "{name:<22} {:>6} of {:>6}  {:5.1} %\n",
+                            s.parsed,
+                            s.mentions,
+                            s.percent()
+                        )
+                    };
+                    out.push_str(&format!(
+                        "{}: values parsed / mentions that call for one\n",
+                        corpus.path.display()
+                    ));
                     out.push_str(&line("stenosis percent", &c.stenosis));
                     out.push_str(&line("TIMI grade", &c.timi));
                     out.push_str(&line("device diameter", &c.device_size));
@@ -71,7 +108,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 })?;
                 Ok(ExitCode::SUCCESS)
             }
-            CorpusCommand::Stats { input, unit, format } => {
+            CorpusCommand::Stats {
+                input,
+                unit,
+                format,
+            } => {
                 let corpus = load(&input)?;
                 let s = corpus::stats::stats(&corpus, unit);
                 print_out(format, &s, || corpus::stats::to_text(&s))?;
@@ -82,7 +123,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(a) => train(a),
         Command::Predict(a) => predict(a),
         Command::Eval(a) => eval(a),
-        Command::Fixtures(FixturesCommand::Generate { reports, seed, out }) => fixtures(reports, seed, &out),
+        Command::Fixtures(FixturesCommand::Generate { reports, seed, out }) => {
+            fixtures(reports, seed, &out)
+        }
         Command::Ingest(a) => graph_cmd::ingest(a),
         Command::Extract(a) => graph_cmd::extract(a),
         Command::Load(a) => graph_cmd::load(a),
@@ -93,7 +136,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn print_out<T: serde::Serialize>(format: OutputFormat, value: &T, human: impl FnOnce() -> String) -> Result<()> {
+fn print_out<T: serde::Serialize>(
+    format: OutputFormat,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match format {
@@ -104,12 +151,14 @@ fn print_out<T: serde::Serialize>(format: OutputFormat, value: &T, human: impl F
 }
 
 fn load_schema(path: Option<&Path>) -> Result<Option<Schema>> {
-    path.map(|p| Schema::load(p).with_context(|| format!("loading schema {}", p.display()))).transpose()
+    path.map(|p| Schema::load(p).with_context(|| format!("loading schema {}", p.display())))
+        .transpose()
 }
 
 fn load(input: &CorpusInput) -> Result<Corpus> {
     let schema = load_schema(input.schema.as_deref())?;
-    read_corpus(&input.file, input.input_format, schema.as_ref()).with_context(|| format!("reading corpus {}", input.file.display()))
+    read_corpus(&input.file, input.input_format, schema.as_ref())
+        .with_context(|| format!("reading corpus {}", input.file.display()))
 }
 
 /// `cbrrel info`: the libtorch that was actually loaded, and what it sees.
@@ -144,16 +193,36 @@ fn info(format: OutputFormat) -> Result<ExitCode> {
 /// the `version.py` (pip torch) or `build-version` (libtorch zip) beside its lib folder.
 fn loaded_libtorch() -> (String, String) {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let Some(lib) = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("libtorch_cpu.so")) else {
-        return ("unknown".into(), "libtorch_cpu.so not found in /proc/self/maps".into());
+    let Some(lib) = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("libtorch_cpu.so"))
+    else {
+        return (
+            "unknown".into(),
+            "libtorch_cpu.so not found in /proc/self/maps".into(),
+        );
     };
     let dir = Path::new(lib).parent().unwrap_or(Path::new("/"));
     let root = dir.parent().unwrap_or(dir);
     let from_py = std::fs::read_to_string(root.join("version.py"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("__version__")).and_then(|l| l.split(['\'', '"']).nth(1).map(str::to_owned)));
-    let from_zip = || std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_owned());
-    (from_py.or_else(from_zip).unwrap_or_else(|| "unknown".into()), dir.display().to_string())
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("__version__"))
+                .and_then(|l| l.split(['\'', '"']).nth(1).map(str::to_owned))
+        });
+    let from_zip = || {
+        std::fs::read_to_string(root.join("build-version"))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    (
+        from_py
+            .or_else(from_zip)
+            .unwrap_or_else(|| "unknown".into()),
+        dir.display().to_string(),
+    )
 }
 
 fn check(input: &CorpusInput, format: OutputFormat, max_lines: usize) -> Result<ExitCode> {
@@ -179,7 +248,10 @@ fn check(input: &CorpusInput, format: OutputFormat, max_lines: usize) -> Result<
             out.push_str(&format!("{p}\n"));
         }
         if corpus.problems.len() > max_lines {
-            out.push_str(&format!("… {} more (use --max-lines or --format json)\n", corpus.problems.len() - max_lines));
+            out.push_str(&format!(
+                "… {} more (use --max-lines or --format json)\n",
+                corpus.problems.len() - max_lines
+            ));
         }
         out.push_str(&format!(
             "{}: {} records read = {} accepted + {} rejected; {} problems\n",
@@ -194,17 +266,31 @@ fn check(input: &CorpusInput, format: OutputFormat, max_lines: usize) -> Result<
         }
         out
     })?;
-    Ok(if corpus.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if corpus.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-fn split(input: &CorpusInput, ratios: &str, seed: u64, out: &Path, format: OutputFormat) -> Result<ExitCode> {
+fn split(
+    input: &CorpusInput,
+    ratios: &str,
+    seed: u64,
+    out: &Path,
+    format: OutputFormat,
+) -> Result<ExitCode> {
     let ratios: corpus::split::Ratios = ratios.parse()?;
     let corpus = load(input)?;
     if corpus.records.is_empty() {
         bail!("{}: no records to split", input.file.display());
     }
     let s = corpus::split::split_by_report(&corpus.records, &ratios, seed);
-    let ext = input.file.extension().and_then(|e| e.to_str()).unwrap_or("jsonl");
+    let ext = input
+        .file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("jsonl");
     for (name, idx) in ratios.names.iter().zip(&s.indices) {
         let mut buf = String::new();
         for &i in idx {
@@ -213,7 +299,11 @@ fn split(input: &CorpusInput, ratios: &str, seed: u64, out: &Path, format: Outpu
         }
         corpus::write_atomic(&out.join(format!("{name}.{ext}")), buf.as_bytes())?;
     }
-    let rejected: Vec<_> = corpus.problems.iter().filter(|p| p.action == Action::RecordRejected).collect();
+    let rejected: Vec<_> = corpus
+        .problems
+        .iter()
+        .filter(|p| p.action == Action::RecordRejected)
+        .collect();
     let manifest = json!({
         "source": input.file.display().to_string(),
         "format": corpus.format,
@@ -225,11 +315,22 @@ fn split(input: &CorpusInput, ratios: &str, seed: u64, out: &Path, format: Outpu
         "rejected": rejected,
         "ids": s.ids,
     });
-    corpus::write_atomic(&out.join("split.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    corpus::write_atomic(
+        &out.join("split.json"),
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
     let counts = manifest["counts"].clone();
-    print_out(format, &json!({"out": out.display().to_string(), "counts": counts, "rejected": rejected.len(), "groups": s.groups}), || {
-        let parts: Vec<String> = ratios.names.iter().zip(&s.indices).map(|(n, v)| format!("{n} {}", v.len())).collect();
-        format!(
+    print_out(
+        format,
+        &json!({"out": out.display().to_string(), "counts": counts, "rejected": rejected.len(), "groups": s.groups}),
+        || {
+            let parts: Vec<String> = ratios
+                .names
+                .iter()
+                .zip(&s.indices)
+                .map(|(n, v)| format!("{n} {}", v.len()))
+                .collect();
+            format!(
             "{} records ({} groups of identical text) → {} in {}; {} rejected records left out (listed in split.json)\n",
             corpus.records.len(),
             s.groups,
@@ -237,7 +338,8 @@ fn split(input: &CorpusInput, ratios: &str, seed: u64, out: &Path, format: Outpu
             out.display(),
             rejected.len()
         )
-    })?;
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -247,17 +349,25 @@ fn text(a: cli::TextArgs) -> Result<ExitCode> {
         bail!("--max-len {} is too small (at least 8)", a.max_len);
     }
     let corpus = load(&a.input)?;
-    let tokenizer = BertTokenizer::from_path(&a.tokenizer).with_context(|| format!("loading tokenizer {}", a.tokenizer.display()))?;
+    let tokenizer = BertTokenizer::from_path(&a.tokenizer)
+        .with_context(|| format!("loading tokenizer {}", a.tokenizer.display()))?;
     let codes = match &corpus.schema {
         Some(s) => s.relation_codes(),
         None => {
-            let mut c: Vec<String> = corpus.records.iter().flat_map(|r| r.relations.iter().map(|x| x.code.clone())).collect();
+            let mut c: Vec<String> = corpus
+                .records
+                .iter()
+                .flat_map(|r| r.relations.iter().map(|x| x.code.clone()))
+                .collect();
             c.sort();
             c.dedup();
             c
         }
     };
-    let cfg = SegmentConfig { max_len: a.max_len, merge: a.merge };
+    let cfg = SegmentConfig {
+        max_len: a.max_len,
+        merge: a.merge,
+    };
     let t0 = Instant::now();
     let (examples, report) = label_records(&corpus.records, &tokenizer, &codes, &cfg)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -299,7 +409,11 @@ fn text(a: cli::TextArgs) -> Result<ExitCode> {
         for (rec, rel) in report.cross_segment.iter().take(20) {
             s.push_str(&format!("  cross-segment: record {rec} relation {rel}\n"));
         }
-        s.push_str(&format!("{:.0} segments/s on {} threads\n", report.segments as f64 / secs.max(1e-9), rayon::current_num_threads()));
+        s.push_str(&format!(
+            "{:.0} segments/s on {} threads\n",
+            report.segments as f64 / secs.max(1e-9),
+            rayon::current_num_threads()
+        ));
         s
     })?;
     Ok(ExitCode::SUCCESS)
@@ -310,10 +424,12 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
     let schema = load_schema(a.schema.as_deref())?;
     let (gold, pred, title) = match (&a.model, &a.data, &a.gold, &a.pred) {
         (Some(model_dir), Some(data), _, _) => {
-            let gold = read_corpus(data, None, schema.as_ref()).with_context(|| format!("reading gold {}", data.display()))?;
+            let gold = read_corpus(data, None, schema.as_ref())
+                .with_context(|| format!("reading gold {}", data.display()))?;
             refuse_rejected("gold", &gold)?;
             let device = parse_device(&a.device)?;
-            let loaded = cbrrel::train::LoadedModel::load(model_dir, device).with_context(|| format!("loading model {}", model_dir.display()))?;
+            let loaded = cbrrel::train::LoadedModel::load(model_dir, device)
+                .with_context(|| format!("loading model {}", model_dir.display()))?;
             let t0 = Instant::now();
             let predictor = loaded.predictor(a.batch_size);
             let examples = predictor.prepare(&gold.records)?;
@@ -333,22 +449,39 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
                 records,
                 problems: Vec::new(),
             };
-            let title = format!("{} ({}) on {}", loaded.config.model_id, model_dir.display(), data.display());
+            let title = format!(
+                "{} ({}) on {}",
+                loaded.config.model_id,
+                model_dir.display(),
+                data.display()
+            );
             (gold, pred, title)
         }
         (_, _, Some(gold_path), Some(pred_path)) => {
-            let gold = read_corpus(gold_path, None, schema.as_ref()).with_context(|| format!("reading gold {}", gold_path.display()))?;
-            let pred = read_corpus(pred_path, None, schema.as_ref()).with_context(|| format!("reading predictions {}", pred_path.display()))?;
+            let gold = read_corpus(gold_path, None, schema.as_ref())
+                .with_context(|| format!("reading gold {}", gold_path.display()))?;
+            let pred = read_corpus(pred_path, None, schema.as_ref())
+                .with_context(|| format!("reading predictions {}", pred_path.display()))?;
             refuse_rejected("gold", &gold)?;
             refuse_rejected("predictions", &pred)?;
-            (gold, pred, format!("{} vs {}", pred_path.display(), gold_path.display()))
+            (
+                gold,
+                pred,
+                format!("{} vs {}", pred_path.display(), gold_path.display()),
+            )
         }
         _ => bail!("give --gold and --pred, or --model and --data"),
     };
     let report = evaluate(&gold, &pred, &EvalOptions { unit: a.unit })?;
     if let Some(dir) = &a.report {
-        corpus::write_atomic(&dir.join("eval.md"), to_markdown(&report, &title).as_bytes())?;
-        corpus::write_atomic(&dir.join("eval.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+        corpus::write_atomic(
+            &dir.join("eval.md"),
+            to_markdown(&report, &title).as_bytes(),
+        )?;
+        corpus::write_atomic(
+            &dir.join("eval.json"),
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
     }
     print_out(a.format, &report, || to_markdown(&report, &title))?;
     Ok(ExitCode::SUCCESS)
@@ -358,7 +491,11 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
 fn refuse_rejected(what: &str, c: &Corpus) -> Result<()> {
     let rejected = c.rejected();
     if rejected > 0 {
-        let first = c.problems.iter().find(|p| p.action == Action::RecordRejected).expect("counted");
+        let first = c
+            .problems
+            .iter()
+            .find(|p| p.action == Action::RecordRejected)
+            .expect("counted");
         bail!("{what} file {}: {rejected} records rejected (first: {first}); run `cbrrel corpus check`", c.path.display());
     }
     if !c.problems.is_empty() {
@@ -399,12 +536,26 @@ fn encoder_config(spec: &str, tokenizer_vocab: usize) -> Result<cbrrel::model::B
     }
     let mut map = std::collections::HashMap::new();
     for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (k, v) = part.split_once('=').with_context(|| format!("--encoder-config `{part}`: expected key=value"))?;
-        let v: i64 = v.trim().parse().with_context(|| format!("--encoder-config `{part}`: not an integer"))?;
+        let (k, v) = part
+            .split_once('=')
+            .with_context(|| format!("--encoder-config `{part}`: expected key=value"))?;
+        let v: i64 = v
+            .trim()
+            .parse()
+            .with_context(|| format!("--encoder-config `{part}`: not an integer"))?;
         map.insert(k.trim().to_owned(), v);
     }
-    let get = |k: &str| map.get(k).copied().with_context(|| format!("--encoder-config needs `{k}=`"));
-    let mut cfg = BertConfig::sized(map.get("vocab").copied().unwrap_or(tokenizer_vocab as i64), get("hidden")?, get("layers")?, get("heads")?);
+    let get = |k: &str| {
+        map.get(k)
+            .copied()
+            .with_context(|| format!("--encoder-config needs `{k}=`"))
+    };
+    let mut cfg = BertConfig::sized(
+        map.get("vocab").copied().unwrap_or(tokenizer_vocab as i64),
+        get("hidden")?,
+        get("layers")?,
+        get("heads")?,
+    );
     if let Some(i) = map.get("intermediate") {
         cfg.intermediate_size = *i;
     }
@@ -464,30 +615,43 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
     }
     let settings = Settings::load(config_path, &overrides).map_err(anyhow::Error::msg)?;
     let schema = load_schema(a.schema.as_deref())?;
-    let train = read_corpus(&a.train, None, schema.as_ref()).with_context(|| format!("reading {}", a.train.display()))?;
+    let train = read_corpus(&a.train, None, schema.as_ref())
+        .with_context(|| format!("reading {}", a.train.display()))?;
     refuse_rejected("training", &train)?;
-    let dev = a.dev.as_ref().map(|d| read_corpus(d, None, schema.as_ref()).with_context(|| format!("reading {}", d.display()))).transpose()?;
+    let dev = a
+        .dev
+        .as_ref()
+        .map(|d| {
+            read_corpus(d, None, schema.as_ref())
+                .with_context(|| format!("reading {}", d.display()))
+        })
+        .transpose()?;
     if let Some(d) = &dev {
         refuse_rejected("dev", d)?;
     }
     let schema = match (schema, &train.schema) {
         (Some(s), _) => s,
         (None, Some(s)) => s.clone(),
-        (None, None) => bail!("{}: an spo file needs --schema for training (the relation classes)", a.train.display()),
+        (None, None) => bail!(
+            "{}: an spo file needs --schema for training (the relation classes)",
+            a.train.display()
+        ),
     };
     let tok_path = match (&a.tokenizer, &a.encoder) {
         (Some(t), _) => t.clone(),
         (None, Some(e)) => e.clone(),
         (None, None) => bail!("--tokenizer is needed with --encoder-config"),
     };
-    let tokenizer = BertTokenizer::from_path(&tok_path).with_context(|| format!("loading tokenizer {}", tok_path.display()))?;
+    let tokenizer = BertTokenizer::from_path(&tok_path)
+        .with_context(|| format!("loading tokenizer {}", tok_path.display()))?;
     let encoder = match (&a.encoder, &a.encoder_config) {
         (Some(dir), _) => EncoderSource::Pretrained(dir.clone()),
         (None, Some(spec)) => EncoderSource::Random(encoder_config(spec, tokenizer.vocab_size())?),
         (None, None) => bail!("give --encoder DIR (a HuggingFace BERT) or --encoder-config"),
     };
     let device = parse_device(&a.device)?;
-    let show = a.format == OutputFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let show =
+        a.format == OutputFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let t0 = Instant::now();
     let summary = cbrrel::train::train(TrainJob {
         train: &train.records,
@@ -521,7 +685,8 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
             device,
             summary.epochs_run,
             summary.train_segments,
-            summary.seconds_per_epoch.iter().sum::<f64>() / summary.seconds_per_epoch.len().max(1) as f64,
+            summary.seconds_per_epoch.iter().sum::<f64>()
+                / summary.seconds_per_epoch.len().max(1) as f64,
             summary
                 .best_dev
                 .as_ref()
@@ -541,10 +706,12 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
 
 fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
     let device = parse_device(&a.device)?;
-    let loaded = cbrrel::train::LoadedModel::load(&a.model, device).with_context(|| format!("loading model {}", a.model.display()))?;
+    let loaded = cbrrel::train::LoadedModel::load(&a.model, device)
+        .with_context(|| format!("loading model {}", a.model.display()))?;
     let records = match (&a.input, &a.text) {
         (Some(path), _) => {
-            let c = read_corpus(path, None, Some(&loaded.config.schema)).with_context(|| format!("reading {}", path.display()))?;
+            let c = read_corpus(path, None, Some(&loaded.config.schema))
+                .with_context(|| format!("reading {}", path.display()))?;
             refuse_rejected("input", &c)?;
             c.records
         }
@@ -552,7 +719,14 @@ fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
             if text.trim().is_empty() {
                 bail!("--text is empty");
             }
-            vec![corpus::Record { id: "text".into(), text: text.clone(), entities: vec![], relations: vec![], line: 1, raw: String::new() }]
+            vec![corpus::Record {
+                id: "text".into(),
+                text: text.clone(),
+                entities: vec![],
+                relations: vec![],
+                line: 1,
+                raw: String::new(),
+            }]
         }
         (None, None) => bail!("give --input FILE or --text"),
     };
@@ -563,14 +737,21 @@ fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
         corpus::Format::Doccano => {
             corpus::write_doccano(&predicted, Some(&loaded.config.schema), &mut buf)?;
         }
-        corpus::Format::Spo => corpus::write_spo(&predicted, Some(&loaded.config.schema), &mut buf)?,
+        corpus::Format::Spo => {
+            corpus::write_spo(&predicted, Some(&loaded.config.schema), &mut buf)?
+        }
     }
     match &a.out {
         Some(out) => corpus::write_atomic(out, &buf)?,
         None => std::io::Write::write_all(&mut std::io::stdout().lock(), &buf)?,
     }
     let triples: usize = predicted.iter().map(|r| r.relations.len()).sum();
-    eprintln!("cbrrel: {} records, {triples} triples in {:.2}s ({})", predicted.len(), t0.elapsed().as_secs_f64(), loaded.config.model_id);
+    eprintln!(
+        "cbrrel: {} records, {triples} triples in {:.2}s ({})",
+        predicted.len(),
+        t0.elapsed().as_secs_f64(),
+        loaded.config.model_id
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -579,7 +760,11 @@ fn fixtures(reports: usize, seed: u64, out: &Path) -> Result<ExitCode> {
     if reports == 0 {
         bail!("--reports must be at least 1");
     }
-    let generated = generate(&GeneratorConfig { reports, seed, ..GeneratorConfig::default() });
+    let generated = generate(&GeneratorConfig {
+        reports,
+        seed,
+        ..GeneratorConfig::default()
+    });
     let mut csv_buf = Vec::new();
     write_reports_csv(&generated, &mut csv_buf)?;
     let mut jsonl = Vec::new();

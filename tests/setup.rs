@@ -16,24 +16,39 @@ fn check_with(installed: &[&str]) -> (bool, String) {
         .env("CBRREL_SETUP_CHECK_ONLY", "1")
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn a_missing_package_is_named_with_the_command_that_installs_it() {
     let (ok, stderr) = check_with(&["g++", "make", "python3", "python3-venv"]);
     assert!(!ok, "the check passed without libclang-dev: {stderr}");
-    assert!(stderr.contains("missing system packages the build needs: libclang-dev"), "{stderr}");
-    assert!(stderr.contains("apt-get install -y libclang-dev"), "{stderr}");
+    assert!(
+        stderr.contains("missing system packages the build needs: libclang-dev"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("apt-get install -y libclang-dev"),
+        "{stderr}"
+    );
 
     let (ok, stderr) = check_with(&["make", "python3"]);
     assert!(!ok);
-    assert!(stderr.contains("apt-get install -y libclang-dev g++ python3-venv"), "{stderr}");
+    assert!(
+        stderr.contains("apt-get install -y libclang-dev g++ python3-venv"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_machine_with_every_package_passes_the_check() {
     let (ok, stderr) = check_with(&["libclang-dev", "g++", "make", "python3", "python3-venv"]);
     assert!(ok, "{stderr}");
-    assert!(stderr.is_empty(), "the check printed on a complete machine: {stderr}");
+    assert!(
+        stderr.is_empty(),
+        "the check printed on a complete machine: {stderr}"
+    );
 }

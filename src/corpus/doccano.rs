@@ -13,25 +13,57 @@ use super::reader::{grapheme_boundaries, id_string};
 use super::record::{char_slice, Arg, Entity, Record, Relation};
 use super::schema::Schema;
 
-pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: &Schema, problems: &mut Vec<Problem>) -> Option<Record> {
+pub(crate) fn parse(
+    line: usize,
+    raw: &str,
+    value: &Value,
+    schema: &Schema,
+    problems: &mut Vec<Problem>,
+) -> Option<Record> {
     let mut problem = |record: Option<&str>, kind, action, detail: String| {
-        problems.push(Problem { line, record: record.map(str::to_owned), kind, action, detail })
+        problems.push(Problem {
+            line,
+            record: record.map(str::to_owned),
+            kind,
+            action,
+            detail,
+        })
     };
     let Some(obj) = value.as_object() else {
-        problem(None, ProblemKind::MalformedJson, Action::RecordRejected, "not a JSON object".into());
+        problem(
+            None,
+            ProblemKind::MalformedJson,
+            Action::RecordRejected,
+            "not a JSON object".into(),
+        );
         return None;
     };
     let Some(id) = obj.get("id").and_then(id_string) else {
-        problem(None, ProblemKind::MalformedJson, Action::RecordRejected, "missing or invalid `id`".into());
+        problem(
+            None,
+            ProblemKind::MalformedJson,
+            Action::RecordRejected,
+            "missing or invalid `id`".into(),
+        );
         return None;
     };
     let rid = Some(id.as_str());
     let Some(text) = obj.get("text").and_then(Value::as_str) else {
-        problem(rid, ProblemKind::MalformedJson, Action::RecordRejected, "missing or non-string `text`".into());
+        problem(
+            rid,
+            ProblemKind::MalformedJson,
+            Action::RecordRejected,
+            "missing or non-string `text`".into(),
+        );
         return None;
     };
     if text.trim().is_empty() {
-        problem(rid, ProblemKind::EmptyText, Action::RecordRejected, "text is empty".into());
+        problem(
+            rid,
+            ProblemKind::EmptyText,
+            Action::RecordRejected,
+            "text is empty".into(),
+        );
         return None;
     }
     let list = |key: &str| -> Result<Vec<Value>, String> {
@@ -58,12 +90,16 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: &Schema, prob
         let label = e.get("label").and_then(Value::as_str);
         let start = e.get("start_offset").and_then(Value::as_u64);
         let end = e.get("end_offset").and_then(Value::as_u64);
-        let (Some(eid), Some(label), Some(start), Some(end)) = (eid.clone(), label, start, end) else {
+        let (Some(eid), Some(label), Some(start), Some(end)) = (eid.clone(), label, start, end)
+        else {
             problem(
                 rid,
                 ProblemKind::MalformedJson,
                 Action::EntityDropped,
-                format!("entity {} lacks id, label, start_offset or end_offset", eid.as_deref().unwrap_or("?")),
+                format!(
+                    "entity {} lacks id, label, start_offset or end_offset",
+                    eid.as_deref().unwrap_or("?")
+                ),
             );
             if let Some(eid) = eid {
                 dropped_ids.insert(eid, ProblemKind::MalformedJson);
@@ -72,11 +108,21 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: &Schema, prob
         };
         let (start, end) = (start as usize, end as usize);
         if by_id.contains_key(&eid) {
-            problem(rid, ProblemKind::DuplicateEntityId, Action::EntityDropped, format!("entity id {eid} used twice"));
+            problem(
+                rid,
+                ProblemKind::DuplicateEntityId,
+                Action::EntityDropped,
+                format!("entity id {eid} used twice"),
+            );
             continue;
         }
         let Some(etype) = schema.entity(label) else {
-            problem(rid, ProblemKind::UnknownEntityLabel, Action::EntityDropped, format!("entity {eid}: label `{label}`"));
+            problem(
+                rid,
+                ProblemKind::UnknownEntityLabel,
+                Action::EntityDropped,
+                format!("entity {eid}: label `{label}`"),
+            );
             dropped_ids.insert(eid, ProblemKind::UnknownEntityLabel);
             continue;
         };
@@ -100,25 +146,52 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: &Schema, prob
                 );
             }
         }
-        let confidence = e.get("confidence").and_then(Value::as_f64).map(|c| c as f32);
-        let etext = char_slice(text, start, end).expect("range checked").to_owned();
+        let confidence = e
+            .get("confidence")
+            .and_then(Value::as_f64)
+            .map(|c| c as f32);
+        let etext = char_slice(text, start, end)
+            .expect("range checked")
+            .to_owned();
         by_id.insert(eid.clone(), entities.len());
-        entities.push(Entity { id: eid, label: etype.code.clone(), start, end, text: etext, confidence });
+        entities.push(Entity {
+            id: eid,
+            label: etype.code.clone(),
+            start,
+            end,
+            text: etext,
+            confidence,
+        });
     }
-    report_overlaps(&entities, |detail| problem(rid, ProblemKind::OverlappingSpans, Action::Kept, detail));
+    report_overlaps(&entities, |detail| {
+        problem(rid, ProblemKind::OverlappingSpans, Action::Kept, detail)
+    });
 
     let mut relations: Vec<Relation> = Vec::new();
     for r in &raw_relations {
-        let relid = r.get("id").and_then(id_string).unwrap_or_else(|| format!("#{}", relations.len()));
+        let relid = r
+            .get("id")
+            .and_then(id_string)
+            .unwrap_or_else(|| format!("#{}", relations.len()));
         let from = r.get("from_id").and_then(id_string);
         let to = r.get("to_id").and_then(id_string);
         let rtype = r.get("type").and_then(Value::as_str);
         let (Some(from), Some(to), Some(rtype)) = (from, to, rtype) else {
-            problem(rid, ProblemKind::MalformedJson, Action::RelationDropped, format!("relation {relid} lacks from_id, to_id or type"));
+            problem(
+                rid,
+                ProblemKind::MalformedJson,
+                Action::RelationDropped,
+                format!("relation {relid} lacks from_id, to_id or type"),
+            );
             continue;
         };
         let Some(code) = schema.relation_code(rtype) else {
-            problem(rid, ProblemKind::UnknownRelationType, Action::RelationDropped, format!("relation {relid}: type `{rtype}`"));
+            problem(
+                rid,
+                ProblemKind::UnknownRelationType,
+                Action::RelationDropped,
+                format!("relation {relid}: type `{rtype}`"),
+            );
             continue;
         };
         let mut ends = [None, None];
@@ -130,7 +203,12 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: &Schema, prob
                         Some(kind) => format!("entity {eid} was dropped ({})", kind.as_str()),
                         None => format!("no entity with id {eid}"),
                     };
-                    problem(rid, ProblemKind::DanglingRelation, Action::RelationDropped, format!("relation {relid}: {why}"));
+                    problem(
+                        rid,
+                        ProblemKind::DanglingRelation,
+                        Action::RelationDropped,
+                        format!("relation {relid}: {why}"),
+                    );
                 }
             }
         }
@@ -146,23 +224,52 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: &Schema, prob
                 rid,
                 kind,
                 Action::Kept,
-                format!("relation {relid} {code}: {} ({}) → {} ({}): {what}", s.text, s.label, o.text, o.label),
+                format!(
+                    "relation {relid} {code}: {} ({}) → {} ({}): {what}",
+                    s.text, s.label, o.text, o.label
+                ),
             );
         }
-        if relations.iter().any(|x| x.code == code && x.subject.entity == Some(si) && x.object.entity == Some(oi)) {
-            problem(rid, ProblemKind::DuplicateRelation, Action::Kept, format!("relation {relid} {code} {from}→{to} repeated"));
+        if relations
+            .iter()
+            .any(|x| x.code == code && x.subject.entity == Some(si) && x.object.entity == Some(oi))
+        {
+            problem(
+                rid,
+                ProblemKind::DuplicateRelation,
+                Action::Kept,
+                format!("relation {relid} {code} {from}→{to} repeated"),
+            );
         }
-        let confidence = r.get("confidence").and_then(Value::as_f64).map(|c| c as f32);
+        let confidence = r
+            .get("confidence")
+            .and_then(Value::as_f64)
+            .map(|c| c as f32);
         relations.push(Relation {
             id: relid,
             code: code.to_owned(),
-            subject: Arg { text: s.text.clone(), label: s.label.clone(), entity: Some(si) },
-            object: Arg { text: o.text.clone(), label: o.label.clone(), entity: Some(oi) },
+            subject: Arg {
+                text: s.text.clone(),
+                label: s.label.clone(),
+                entity: Some(si),
+            },
+            object: Arg {
+                text: o.text.clone(),
+                label: o.label.clone(),
+                entity: Some(oi),
+            },
             group: relations.len(),
             confidence,
         });
     }
-    Some(Record { id, text: text.to_owned(), entities, relations, line, raw: raw.to_owned() })
+    Some(Record {
+        id,
+        text: text.to_owned(),
+        entities,
+        relations,
+        line,
+        raw: raw.to_owned(),
+    })
 }
 
 /// Report each pair of overlapping entities once (nested, crossing, or the same span twice).
@@ -176,7 +283,10 @@ pub(crate) fn report_overlaps(entities: &[Entity], mut report: impl FnMut(String
                 break;
             }
             if a.start == b.start && a.end == b.end && a.label == b.label {
-                report(format!("entities {} and {} annotate the same span {}..{} twice", a.id, b.id, a.start, a.end));
+                report(format!(
+                    "entities {} and {} annotate the same span {}..{} twice",
+                    a.id, b.id, a.start, a.end
+                ));
             } else {
                 report(format!(
                     "entities {} {}..{} ({}) and {} {}..{} ({}) overlap",
@@ -191,9 +301,23 @@ pub(crate) fn report_overlaps(entities: &[Entity], mut report: impl FnMut(String
 /// names (what the annotation tool shows); numeric ids stay numbers. Relations whose ends are
 /// not grounded cannot be written in doccano and are returned as the second value.
 pub fn record_to_doccano(record: &Record, schema: Option<&Schema>) -> (Value, usize) {
-    let id_value = |s: &str| s.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(s));
-    let entity_name = |code: &str| schema.and_then(|s| s.entity(code)).map(|e| e.zh.clone()).unwrap_or(code.to_owned());
-    let relation_name = |code: &str| schema.and_then(|s| s.relation_rows(code).next()).map(|r| r.zh.clone()).unwrap_or(code.to_owned());
+    let id_value = |s: &str| {
+        s.parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(s))
+    };
+    let entity_name = |code: &str| {
+        schema
+            .and_then(|s| s.entity(code))
+            .map(|e| e.zh.clone())
+            .unwrap_or(code.to_owned())
+    };
+    let relation_name = |code: &str| {
+        schema
+            .and_then(|s| s.relation_rows(code).next())
+            .map(|r| r.zh.clone())
+            .unwrap_or(code.to_owned())
+    };
     let entities: Vec<Value> = record
         .entities
         .iter()
@@ -241,7 +365,11 @@ pub(crate) fn round4(c: f32) -> f64 {
 
 /// Write records as doccano JSONL; returns the number of relations that could not be written
 /// (ungrounded spo relations), so the caller can say so.
-pub fn write_doccano<W: Write>(records: &[Record], schema: Option<&Schema>, mut w: W) -> std::io::Result<usize> {
+pub fn write_doccano<W: Write>(
+    records: &[Record],
+    schema: Option<&Schema>,
+    mut w: W,
+) -> std::io::Result<usize> {
     let mut skipped = 0;
     for r in records {
         let (v, s) = record_to_doccano(r, schema);
@@ -270,41 +398,72 @@ mod tests {
         assert_eq!(r.id, "7");
         assert_eq!(r.entities[1].text, "狭窄80%");
         assert_eq!(r.entities[0].label, "Bp");
-        assert_eq!(r.text_triples(), vec![("前降支近段".into(), "BpSy".into(), "狭窄80%".into())]);
+        assert_eq!(
+            r.text_triples(),
+            vec![("前降支近段".into(), "BpSy".into(), "狭窄80%".into())]
+        );
         assert_eq!(r.span_triples(), vec![(0, 5, "BpSy".into(), 5, 10)]);
     }
 
     #[test]
     fn every_problem_kind_is_reported() {
         let reversed = r#"{"id": 1, "text": "右冠远段闭塞", "entities": [{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 4}, {"id": 2, "label": "症状体征", "start_offset": 4, "end_offset": 6}], "relations": [{"id": 3, "from_id": 2, "to_id": 1, "type": "身体部位_症状体征"}]}"#;
-        assert_eq!(problems_of(reversed), vec![(ProblemKind::ReversedRelation, Action::Kept)]);
+        assert_eq!(
+            problems_of(reversed),
+            vec![(ProblemKind::ReversedRelation, Action::Kept)]
+        );
         let mismatch = r#"{"id": 1, "text": "右冠远段闭塞", "entities": [{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 4}, {"id": 2, "label": "治疗方式", "start_offset": 4, "end_offset": 6}], "relations": [{"id": 3, "from_id": 1, "to_id": 2, "type": "身体部位_症状体征"}]}"#;
-        assert_eq!(problems_of(mismatch), vec![(ProblemKind::LabelMismatch, Action::Kept)]);
+        assert_eq!(
+            problems_of(mismatch),
+            vec![(ProblemKind::LabelMismatch, Action::Kept)]
+        );
         let out_of_range = r#"{"id": 1, "text": "右冠", "entities": [{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 9}], "relations": [{"id": 3, "from_id": 1, "to_id": 1, "type": "身体部位_症状体征"}]}"#;
         assert_eq!(
             problems_of(out_of_range),
-            vec![(ProblemKind::OffsetOutOfRange, Action::EntityDropped), (ProblemKind::DanglingRelation, Action::RelationDropped), (ProblemKind::DanglingRelation, Action::RelationDropped)]
+            vec![
+                (ProblemKind::OffsetOutOfRange, Action::EntityDropped),
+                (ProblemKind::DanglingRelation, Action::RelationDropped),
+                (ProblemKind::DanglingRelation, Action::RelationDropped)
+            ]
         );
         let dangling = r#"{"id": 1, "text": "右冠", "entities": [{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 2}], "relations": [{"id": 3, "from_id": 1, "to_id": 99, "type": "身体部位_症状体征"}]}"#;
-        assert_eq!(problems_of(dangling), vec![(ProblemKind::DanglingRelation, Action::RelationDropped)]);
+        assert_eq!(
+            problems_of(dangling),
+            vec![(ProblemKind::DanglingRelation, Action::RelationDropped)]
+        );
         let overlap = r#"{"id": 1, "text": "右冠远段闭塞", "entities": [{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 4}, {"id": 2, "label": "症状体征", "start_offset": 2, "end_offset": 6}], "relations": []}"#;
-        assert_eq!(problems_of(overlap), vec![(ProblemKind::OverlappingSpans, Action::Kept)]);
+        assert_eq!(
+            problems_of(overlap),
+            vec![(ProblemKind::OverlappingSpans, Action::Kept)]
+        );
         // "e" + combining acute accent: offset 1 cuts the accent from its base.
         let splits = "{\"id\": 1, \"text\": \"Caf\\u0065\\u0301 狭窄\", \"entities\": [{\"id\": 1, \"label\": \"身体部位\", \"start_offset\": 0, \"end_offset\": 4}], \"relations\": []}";
-        assert_eq!(problems_of(splits), vec![(ProblemKind::OffsetSplitsCharacter, Action::Kept)]);
+        assert_eq!(
+            problems_of(splits),
+            vec![(ProblemKind::OffsetSplitsCharacter, Action::Kept)]
+        );
         let unknown = r#"{"id": 1, "text": "右冠", "entities": [{"id": 1, "label": "器官", "start_offset": 0, "end_offset": 2}], "relations": [{"id": 2, "from_id": 1, "to_id": 1, "type": "部位_器官"}]}"#;
         assert_eq!(
             problems_of(unknown),
-            vec![(ProblemKind::UnknownEntityLabel, Action::EntityDropped), (ProblemKind::UnknownRelationType, Action::RelationDropped)]
+            vec![
+                (ProblemKind::UnknownEntityLabel, Action::EntityDropped),
+                (ProblemKind::UnknownRelationType, Action::RelationDropped)
+            ]
         );
         let empty = r#"{"id": 1, "text": "", "entities": [], "relations": []}"#;
-        assert_eq!(problems_of(empty), vec![(ProblemKind::EmptyText, Action::RecordRejected)]);
+        assert_eq!(
+            problems_of(empty),
+            vec![(ProblemKind::EmptyText, Action::RecordRejected)]
+        );
         let two = "{\"id\": 1, \"text\": \"a\", \"entities\": []}\n{\"id\": 1, \"text\": \"b\", \"entities\": []}\n{\"id\": 2, \"text\": ";
         let c = read_corpus_str(two, None, None).unwrap();
         assert_eq!(c.read, 3);
         assert_eq!(c.records.len() + c.rejected(), c.read);
         let kinds: Vec<_> = c.problems.iter().map(|p| p.kind).collect();
-        assert_eq!(kinds, vec![ProblemKind::DuplicateId, ProblemKind::MalformedJson]);
+        assert_eq!(
+            kinds,
+            vec![ProblemKind::DuplicateId, ProblemKind::MalformedJson]
+        );
     }
 
     #[test]

@@ -7,11 +7,11 @@
 //! `split`, `stats` and `check` work on records; later stages (text, eval) import from here.
 
 mod doccano;
+pub mod overlap;
 mod problem;
 mod reader;
 mod record;
 mod schema;
-pub mod overlap;
 pub mod sentences;
 pub mod split;
 pub mod spo;
@@ -30,7 +30,10 @@ pub use spo::{record_to_spo, write_spo};
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("schema: {0}")]
     Schema(String),
     #[error("{path}: cannot tell the corpus format: {reason}")]
@@ -41,7 +44,10 @@ pub enum CorpusError {
 
 impl CorpusError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> CorpusError {
-        CorpusError::Io { path: path.to_owned(), source }
+        CorpusError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
@@ -49,13 +55,21 @@ impl CorpusError {
 /// A crash leaves either the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CorpusError> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| CorpusError::io(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| CorpusError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| CorpusError::io(path, e))?;
     // tempfile creates 0600; the result is an ordinary output file.
-    tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(|e| CorpusError::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| CorpusError::io(path, e))?;
-    tmp.persist(path).map_err(|e| CorpusError::io(path, e.error))?;
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(|e| CorpusError::io(path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| CorpusError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| CorpusError::io(path, e.error))?;
     Ok(())
 }

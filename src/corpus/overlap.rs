@@ -29,14 +29,21 @@ pub fn classify<K: Eq + Hash + Clone, R: Eq + Hash + Clone>(triples: &[(K, R, K)
     }
     let entities: HashSet<&K> = unique.iter().flat_map(|t| [&t.0, &t.2]).collect();
     if entities.len() == 2 * unique.len() {
-        return OverlapClass { normal: true, ..Default::default() };
+        return OverlapClass {
+            normal: true,
+            ..Default::default()
+        };
     }
     let pairs: Vec<(&K, &K)> = unique.iter().map(|t| (&t.0, &t.2)).collect();
     let distinct_pairs: HashSet<(&K, &K)> = pairs.iter().copied().collect();
     let epo = distinct_pairs.len() != pairs.len();
     let pair_entities: HashSet<&K> = distinct_pairs.iter().flat_map(|p| [p.0, p.1]).collect();
     let seo = pair_entities.len() != 2 * distinct_pairs.len();
-    OverlapClass { normal: false, seo, epo }
+    OverlapClass {
+        normal: false,
+        seo,
+        epo,
+    }
 }
 
 /// Sentence counts per class.
@@ -68,17 +75,60 @@ mod tests {
 
     #[test]
     fn casrel_definitions() {
-        assert_eq!(c(&[("a", "r", "b"), ("c", "r", "d")]), OverlapClass { normal: true, seo: false, epo: false });
-        assert_eq!(c(&[("a", "r", "b"), ("a", "r", "c")]), OverlapClass { normal: false, seo: true, epo: false });
-        assert_eq!(c(&[("a", "r", "b"), ("a", "q", "b")]), OverlapClass { normal: false, seo: false, epo: true });
-        assert_eq!(c(&[("a", "r", "b"), ("a", "q", "b"), ("a", "r", "c")]), OverlapClass { normal: false, seo: true, epo: true });
+        assert_eq!(
+            c(&[("a", "r", "b"), ("c", "r", "d")]),
+            OverlapClass {
+                normal: true,
+                seo: false,
+                epo: false
+            }
+        );
+        assert_eq!(
+            c(&[("a", "r", "b"), ("a", "r", "c")]),
+            OverlapClass {
+                normal: false,
+                seo: true,
+                epo: false
+            }
+        );
+        assert_eq!(
+            c(&[("a", "r", "b"), ("a", "q", "b")]),
+            OverlapClass {
+                normal: false,
+                seo: false,
+                epo: true
+            }
+        );
+        assert_eq!(
+            c(&[("a", "r", "b"), ("a", "q", "b"), ("a", "r", "c")]),
+            OverlapClass {
+                normal: false,
+                seo: true,
+                epo: true
+            }
+        );
         // A repeated triple is one triple; no triple is no class.
-        assert_eq!(c(&[("a", "r", "b"), ("a", "r", "b")]), OverlapClass { normal: true, seo: false, epo: false });
+        assert_eq!(
+            c(&[("a", "r", "b"), ("a", "r", "b")]),
+            OverlapClass {
+                normal: true,
+                seo: false,
+                epo: false
+            }
+        );
         assert_eq!(c(&[]), OverlapClass::default());
         let mut n = OverlapCounts::default();
         n.add(c(&[]));
         n.add(c(&[("a", "r", "b"), ("a", "q", "b"), ("a", "r", "c")]));
-        assert_eq!(n, OverlapCounts { normal: 0, seo: 1, epo: 1, none: 1 });
+        assert_eq!(
+            n,
+            OverlapCounts {
+                normal: 0,
+                seo: 1,
+                epo: 1,
+                none: 1
+            }
+        );
     }
 }
 
@@ -116,17 +166,31 @@ impl Unit {
 /// The unit a relation belongs to: the one holding its subject's first char (else its
 /// object's); for an ungrounded relation, the first unit whose text holds both strings, else
 /// the subject string, else the first unit. `units` are spans of `text`.
-pub fn unit_of(text: &str, units: &[(usize, usize)], record: &super::Record, rel: &super::Relation) -> usize {
+pub fn unit_of(
+    text: &str,
+    units: &[(usize, usize)],
+    record: &super::Record,
+    rel: &super::Relation,
+) -> usize {
     if units.len() <= 1 {
         return 0;
     }
-    if let Some((s, _)) = record.span(&rel.subject).or_else(|| record.span(&rel.object)) {
+    if let Some((s, _)) = record
+        .span(&rel.subject)
+        .or_else(|| record.span(&rel.object))
+    {
         return super::sentences::sentence_of(units, s);
     }
     let unit_text = |&(s, e): &(usize, usize)| super::char_slice(text, s, e).unwrap_or("");
     units
         .iter()
-        .position(|u| unit_text(u).contains(&rel.subject.text) && unit_text(u).contains(&rel.object.text))
-        .or_else(|| units.iter().position(|u| unit_text(u).contains(&rel.subject.text)))
+        .position(|u| {
+            unit_text(u).contains(&rel.subject.text) && unit_text(u).contains(&rel.object.text)
+        })
+        .or_else(|| {
+            units
+                .iter()
+                .position(|u| unit_text(u).contains(&rel.subject.text))
+        })
         .unwrap_or(0)
 }

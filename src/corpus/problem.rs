@@ -100,6 +100,13 @@ impl std::fmt::Display for Problem {
             Action::RelationDropped => "relation dropped",
             Action::Kept => "kept",
         };
-        write!(f, "line {} record {}: {}: {} ({action})", self.line, rec, self.kind.as_str(), self.detail)
+        write!(
+            f,
+            "line {} record {}: {}: {} ({action})",
+            self.line,
+            rec,
+            self.kind.as_str(),
+            self.detail
+        )
     }
 }

@@ -55,7 +55,10 @@ pub struct Corpus {
 impl Corpus {
     /// Records rejected whole.
     pub fn rejected(&self) -> usize {
-        self.problems.iter().filter(|p| p.action == Action::RecordRejected).count()
+        self.problems
+            .iter()
+            .filter(|p| p.action == Action::RecordRejected)
+            .count()
     }
 
     /// A record by id.
@@ -66,13 +69,21 @@ impl Corpus {
 
 /// Read a corpus file. `format` `None` detects it from the first JSON line; `schema` `None`
 /// means CASMeD for doccano files and "labels as given" for spo files.
-pub fn read_corpus(path: &Path, format: Option<Format>, schema: Option<&Schema>) -> Result<Corpus, CorpusError> {
+pub fn read_corpus(
+    path: &Path,
+    format: Option<Format>,
+    schema: Option<&Schema>,
+) -> Result<Corpus, CorpusError> {
     let bytes = std::fs::read(path).map_err(|e| CorpusError::io(path, e))?;
     read_corpus_bytes(path, &bytes, format, schema)
 }
 
 /// Read a corpus from a string (tests, `--text` inputs).
-pub fn read_corpus_str(text: &str, format: Option<Format>, schema: Option<&Schema>) -> Result<Corpus, CorpusError> {
+pub fn read_corpus_str(
+    text: &str,
+    format: Option<Format>,
+    schema: Option<&Schema>,
+) -> Result<Corpus, CorpusError> {
     read_corpus_bytes(Path::new("<string>"), text.as_bytes(), format, schema)
 }
 
@@ -85,7 +96,11 @@ fn read_corpus_bytes(
     let mut lines: Vec<(usize, Result<&str, ()>)> = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let raw = if i == 0 { raw.strip_prefix("\u{feff}".as_bytes()).unwrap_or(raw) } else { raw };
+        let raw = if i == 0 {
+            raw.strip_prefix("\u{feff}".as_bytes()).unwrap_or(raw)
+        } else {
+            raw
+        };
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -102,7 +117,8 @@ fn read_corpus_bytes(
             .find_map(|v| Format::detect(&v))
             .ok_or_else(|| CorpusError::UnknownFormat {
                 path: path.to_owned(),
-                reason: "no JSON line has `entities`/`relations` (doccano) or `spo_list` (spo)".into(),
+                reason: "no JSON line has `entities`/`relations` (doccano) or `spo_list` (spo)"
+                    .into(),
             })?,
     };
     let casmed;
@@ -126,7 +142,11 @@ fn read_corpus_bytes(
             detail,
         };
         let Ok(line) = line else {
-            problems.push(reject(ProblemKind::InvalidUtf8, None, "line is not valid UTF-8".into()));
+            problems.push(reject(
+                ProblemKind::InvalidUtf8,
+                None,
+                "line is not valid UTF-8".into(),
+            ));
             continue;
         };
         let value: serde_json::Value = match serde_json::from_str(line) {
@@ -137,7 +157,13 @@ fn read_corpus_bytes(
             }
         };
         let record = match format {
-            Format::Doccano => doccano::parse(*line_no, line, &value, schema.expect("doccano has a schema"), &mut problems),
+            Format::Doccano => doccano::parse(
+                *line_no,
+                line,
+                &value,
+                schema.expect("doccano has a schema"),
+                &mut problems,
+            ),
             Format::Spo => spo::parse(*line_no, line, &value, schema, &mut problems),
         };
         let Some(record) = record else { continue };
@@ -151,7 +177,14 @@ fn read_corpus_bytes(
         }
         records.push(record);
     }
-    Ok(Corpus { path: path.to_owned(), format, schema: schema.cloned(), records, problems, read: lines.len() })
+    Ok(Corpus {
+        path: path.to_owned(),
+        format,
+        schema: schema.cloned(),
+        records,
+        problems,
+        read: lines.len(),
+    })
 }
 
 /// Shared helpers of the two parsers.

@@ -68,14 +68,19 @@ pub type SpanTriple = (usize, usize, String, usize, usize);
 impl Record {
     /// Char span of a relation end, if it is grounded.
     pub fn span(&self, arg: &Arg) -> Option<(usize, usize)> {
-        arg.entity.map(|i| (self.entities[i].start, self.entities[i].end))
+        arg.entity
+            .map(|i| (self.entities[i].start, self.entities[i].end))
     }
 
     /// Distinct text triples, in first-seen order.
     pub fn text_triples(&self) -> Vec<TextTriple> {
         let mut out: Vec<TextTriple> = Vec::new();
         for r in &self.relations {
-            let t = (r.subject.text.clone(), r.code.clone(), r.object.text.clone());
+            let t = (
+                r.subject.text.clone(),
+                r.code.clone(),
+                r.object.text.clone(),
+            );
             if !out.contains(&t) {
                 out.push(t);
             }
@@ -111,9 +116,16 @@ pub fn char_slice(text: &str, start: usize, end: usize) -> Option<&str> {
     if start > end {
         return None;
     }
-    let mut it = text.char_indices().map(|(b, _)| b).chain(std::iter::once(text.len()));
+    let mut it = text
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(text.len()));
     let b0 = it.nth(start)?;
-    let b1 = if end == start { b0 } else { it.nth(end - start - 1)? };
+    let b1 = if end == start {
+        b0
+    } else {
+        it.nth(end - start - 1)?
+    };
     Some(&text[b0..b1])
 }
 

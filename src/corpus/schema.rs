@@ -92,7 +92,10 @@ impl Schema {
         if path.extension().is_some_and(|e| e == "toml") {
             return Schema::from_toml_str(&text);
         }
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Schema::from_spo_schema_str(&name, &text)
     }
 
@@ -105,7 +108,8 @@ impl Schema {
             .join("\n");
         let trimmed = body.trim();
         let rows: Vec<serde_json::Value> = if trimmed.starts_with('[') {
-            serde_json::from_str(trimmed).map_err(|e| CorpusError::Schema(format!("{name}: {e}")))?
+            serde_json::from_str(trimmed)
+                .map_err(|e| CorpusError::Schema(format!("{name}: {e}")))?
         } else {
             trimmed
                 .lines()
@@ -122,7 +126,9 @@ impl Schema {
         let type_name = |v: &serde_json::Value| -> Option<String> {
             match v {
                 serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Object(m) => m.get("@value").and_then(|x| x.as_str()).map(str::to_owned),
+                serde_json::Value::Object(m) => {
+                    m.get("@value").and_then(|x| x.as_str()).map(str::to_owned)
+                }
                 _ => None,
             }
         };
@@ -132,18 +138,41 @@ impl Schema {
                     CorpusError::Schema(format!("{name} entry {}: missing or invalid `{k}`", i + 1))
                 })
             };
-            let (head, pred, tail) = (field("subject_type")?, field("predicate")?, field("object_type")?);
+            let (head, pred, tail) = (
+                field("subject_type")?,
+                field("predicate")?,
+                field("object_type")?,
+            );
             for t in [&head, &tail] {
                 if !entities.iter().any(|e| &e.code == t) {
-                    entities.push(EntityType { code: t.clone(), zh: t.clone(), en: t.clone(), iri: None });
+                    entities.push(EntityType {
+                        code: t.clone(),
+                        zh: t.clone(),
+                        en: t.clone(),
+                        iri: None,
+                    });
                 }
             }
-            let dup = relations.iter().any(|r| r.code == pred && r.head == head && r.tail == tail);
+            let dup = relations
+                .iter()
+                .any(|r| r.code == pred && r.head == head && r.tail == tail);
             if !dup {
-                relations.push(RelationType { code: pred.clone(), zh: pred.clone(), en: pred, head, tail, iri: None });
+                relations.push(RelationType {
+                    code: pred.clone(),
+                    zh: pred.clone(),
+                    en: pred,
+                    head,
+                    tail,
+                    iri: None,
+                });
             }
         }
-        let schema = Schema { name: name.to_owned(), namespace: None, entities, relations };
+        let schema = Schema {
+            name: name.to_owned(),
+            namespace: None,
+            entities,
+            relations,
+        };
         schema.validate()?;
         Ok(schema)
     }
@@ -173,29 +202,43 @@ impl Schema {
             }
         }
         if self.relations.is_empty() {
-            return Err(CorpusError::Schema(format!("schema {} has no relation types", self.name)));
+            return Err(CorpusError::Schema(format!(
+                "schema {} has no relation types",
+                self.name
+            )));
         }
         Ok(())
     }
 
     /// The entity type with this code or Chinese name.
     pub fn entity(&self, name: &str) -> Option<&EntityType> {
-        self.entities.iter().find(|e| e.code == name || e.zh == name)
+        self.entities
+            .iter()
+            .find(|e| e.code == name || e.zh == name)
     }
 
     /// The relation types with this code or Chinese name (several only in spo schemas).
-    pub fn relation_rows<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a RelationType> + 'a {
-        self.relations.iter().filter(move |r| r.code == name || r.zh == name)
+    pub fn relation_rows<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a RelationType> + 'a {
+        self.relations
+            .iter()
+            .filter(move |r| r.code == name || r.zh == name)
     }
 
     /// The code of the relation with this code or Chinese name.
     pub fn relation_code(&self, name: &str) -> Option<&str> {
-        self.relations.iter().find(|r| r.code == name || r.zh == name).map(|r| r.code.as_str())
+        self.relations
+            .iter()
+            .find(|r| r.code == name || r.zh == name)
+            .map(|r| r.code.as_str())
     }
 
     /// Whether `head` → `tail` (entity codes) is a signature of relation `code`.
     pub fn allows(&self, code: &str, head: &str, tail: &str) -> bool {
-        self.relation_rows(code).any(|r| r.head == head && r.tail == tail)
+        self.relation_rows(code)
+            .any(|r| r.head == head && r.tail == tail)
     }
 
     /// Distinct relation codes in schema order: the model's relation classes.
@@ -218,7 +261,10 @@ mod tests {
     fn casmed_has_six_entities_and_eight_relations() {
         let s = Schema::casmed();
         assert_eq!(s.entities.len(), 6);
-        assert_eq!(s.relation_codes(), ["BpSy", "BpIn", "BpTm", "TmDo", "TmMc", "InSy", "InMc", "McBp"]);
+        assert_eq!(
+            s.relation_codes(),
+            ["BpSy", "BpIn", "BpTm", "TmDo", "TmMc", "InSy", "InMc", "McBp"]
+        );
         assert_eq!(s.relation_code("身体部位_症状体征"), Some("BpSy"));
         assert_eq!(s.entity("医疗耗材").unwrap().code, "Mc");
         assert!(s.allows("McBp", "Mc", "Bp"));
@@ -243,6 +289,9 @@ mod tests {
     #[test]
     fn bad_schema_is_an_error() {
         let bad = "name='x'\n[[entity]]\ncode='A'\nzh='a'\nen='a'\n[[relation]]\ncode='R'\nzh='r'\nen='r'\nhead='A'\ntail='B'\n";
-        assert!(Schema::from_toml_str(bad).unwrap_err().to_string().contains("unknown entity type `B`"));
+        assert!(Schema::from_toml_str(bad)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown entity type `B`"));
     }
 }

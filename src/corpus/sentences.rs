@@ -32,7 +32,9 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
             start = i + 1;
         } else if ENDERS.contains(&c) {
             let mut end = i + 1;
-            while end < chars.len() && (ENDERS.contains(&chars[end]) || CLOSERS.contains(&chars[end])) {
+            while end < chars.len()
+                && (ENDERS.contains(&chars[end]) || CLOSERS.contains(&chars[end]))
+            {
                 end += 1;
             }
             push(start, end, &mut out);
@@ -59,8 +61,19 @@ mod tests {
     fn splits_on_marks_and_line_breaks() {
         let t = "造影示：右冠优势型。左主干未见狭窄；前降支近段狭窄80%！\n术后安返病房";
         let spans = sentence_spans(t);
-        let texts: Vec<String> = spans.iter().map(|&(s, e)| t.chars().skip(s).take(e - s).collect()).collect();
-        assert_eq!(texts, ["造影示：右冠优势型。", "左主干未见狭窄；", "前降支近段狭窄80%！", "术后安返病房"]);
+        let texts: Vec<String> = spans
+            .iter()
+            .map(|&(s, e)| t.chars().skip(s).take(e - s).collect())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "造影示：右冠优势型。",
+                "左主干未见狭窄；",
+                "前降支近段狭窄80%！",
+                "术后安返病房"
+            ]
+        );
         assert_eq!(sentence_of(&spans, 0), 0);
         assert_eq!(sentence_of(&spans, 10), 1);
         assert_eq!(sentence_of(&spans, 30), 3);

@@ -27,8 +27,15 @@ pub struct Ratios {
 impl std::str::FromStr for Ratios {
     type Err = CorpusError;
     fn from_str(s: &str) -> Result<Ratios, CorpusError> {
-        let bad = || CorpusError::Invalid(format!("ratios `{s}`: expected two or three positive integers like 8:1:1"));
-        let weights: Vec<u32> = s.split(':').map(|p| p.trim().parse::<u32>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        let bad = || {
+            CorpusError::Invalid(format!(
+                "ratios `{s}`: expected two or three positive integers like 8:1:1"
+            ))
+        };
+        let weights: Vec<u32> = s
+            .split(':')
+            .map(|p| p.trim().parse::<u32>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
         let names = match weights.len() {
             2 => vec!["train", "test"],
             3 => vec!["train", "dev", "test"],
@@ -73,7 +80,9 @@ pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split 
         // Deficit of each split once this group is placed somewhere; first split wins ties.
         let best = (0..indices.len())
             .max_by(|&a, &b| {
-                let d = |k: usize| after * ratios.weights[k] as f64 / total_weight as f64 - indices[k].len() as f64;
+                let d = |k: usize| {
+                    after * ratios.weights[k] as f64 / total_weight as f64 - indices[k].len() as f64
+                };
                 d(a).total_cmp(&d(b)).then(b.cmp(&a))
             })
             .expect("at least two splits");
@@ -87,9 +96,20 @@ pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split 
         .names
         .iter()
         .zip(&indices)
-        .map(|(n, idx)| (n.to_string(), idx.iter().map(|&i| records[i].id.clone()).collect()))
+        .map(|(n, idx)| {
+            (
+                n.to_string(),
+                idx.iter().map(|&i| records[i].id.clone()).collect(),
+            )
+        })
         .collect();
-    Split { seed, ratios: ratios.clone(), groups: order.len(), ids, indices }
+    Split {
+        seed,
+        ratios: ratios.clone(),
+        groups: order.len(),
+        ids,
+        indices,
+    }
 }
 
 #[cfg(test)]
@@ -97,7 +117,14 @@ mod tests {
     use super::*;
 
     fn rec(id: usize, text: &str) -> Record {
-        Record { id: id.to_string(), text: text.into(), entities: vec![], relations: vec![], line: id, raw: String::new() }
+        Record {
+            id: id.to_string(),
+            text: text.into(),
+            entities: vec![],
+            relations: vec![],
+            line: id,
+            raw: String::new(),
+        }
     }
 
     #[test]
@@ -113,17 +140,44 @@ mod tests {
         assert_eq!(a.groups, 201);
         let sizes: Vec<usize> = a.indices.iter().map(Vec::len).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 220);
-        let same: Vec<usize> = a.indices.iter().map(|v| v.iter().filter(|&&i| i >= 200).count()).collect();
-        assert_eq!(same.iter().filter(|&&n| n > 0).count(), 1, "identical texts on one side: {same:?}");
-        assert!((sizes[1] as i64 - 22).abs() <= 20 && sizes[0] >= 150, "{sizes:?}");
+        let same: Vec<usize> = a
+            .indices
+            .iter()
+            .map(|v| v.iter().filter(|&&i| i >= 200).count())
+            .collect();
+        assert_eq!(
+            same.iter().filter(|&&n| n > 0).count(),
+            1,
+            "identical texts on one side: {same:?}"
+        );
+        assert!(
+            (sizes[1] as i64 - 22).abs() <= 20 && sizes[0] >= 150,
+            "{sizes:?}"
+        );
         let c = split_by_report(&records, &ratios, 8);
         assert_ne!(a.indices, c.indices);
         // Input order does not matter.
         let mut rev = records.clone();
         rev.reverse();
         let d = split_by_report(&rev, &ratios, 7);
-        assert_eq!(a.ids.iter().map(|(k, v)| (k.clone(), { let mut v = v.clone(); v.sort(); v })).collect::<Vec<_>>(),
-                   d.ids.iter().map(|(k, v)| (k.clone(), { let mut v = v.clone(); v.sort(); v })).collect::<Vec<_>>());
+        assert_eq!(
+            a.ids
+                .iter()
+                .map(|(k, v)| (k.clone(), {
+                    let mut v = v.clone();
+                    v.sort();
+                    v
+                }))
+                .collect::<Vec<_>>(),
+            d.ids
+                .iter()
+                .map(|(k, v)| (k.clone(), {
+                    let mut v = v.clone();
+                    v.sort();
+                    v
+                }))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

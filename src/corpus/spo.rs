@@ -60,33 +60,74 @@ fn nearest(subject: (usize, usize), candidates: &[(usize, usize)]) -> Option<(us
         .iter()
         .filter(|o| o.1 <= subject.0 || o.0 >= subject.1)
         // Gap between the spans; on a tie prefer the occurrence after the subject.
-        .min_by_key(|o| if o.0 >= subject.1 { (o.0 - subject.1, 0) } else { (subject.0 - o.1, 1) })
+        .min_by_key(|o| {
+            if o.0 >= subject.1 {
+                (o.0 - subject.1, 0)
+            } else {
+                (subject.0 - o.1, 1)
+            }
+        })
         .copied()
 }
 
-pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: Option<&Schema>, problems: &mut Vec<Problem>) -> Option<Record> {
+pub(crate) fn parse(
+    line: usize,
+    raw: &str,
+    value: &Value,
+    schema: Option<&Schema>,
+    problems: &mut Vec<Problem>,
+) -> Option<Record> {
     let mut problem = |record: Option<&str>, kind, action, detail: String| {
-        problems.push(Problem { line, record: record.map(str::to_owned), kind, action, detail })
+        problems.push(Problem {
+            line,
+            record: record.map(str::to_owned),
+            kind,
+            action,
+            detail,
+        })
     };
     let Some(obj) = value.as_object() else {
-        problem(None, ProblemKind::MalformedJson, Action::RecordRejected, "not a JSON object".into());
+        problem(
+            None,
+            ProblemKind::MalformedJson,
+            Action::RecordRejected,
+            "not a JSON object".into(),
+        );
         return None;
     };
-    let id = obj.get("id").and_then(id_string).unwrap_or_else(|| line.to_string());
+    let id = obj
+        .get("id")
+        .and_then(id_string)
+        .unwrap_or_else(|| line.to_string());
     let rid = Some(id.as_str());
     let Some(text) = obj.get("text").and_then(Value::as_str) else {
-        problem(rid, ProblemKind::MalformedJson, Action::RecordRejected, "missing or non-string `text`".into());
+        problem(
+            rid,
+            ProblemKind::MalformedJson,
+            Action::RecordRejected,
+            "missing or non-string `text`".into(),
+        );
         return None;
     };
     if text.trim().is_empty() {
-        problem(rid, ProblemKind::EmptyText, Action::RecordRejected, "text is empty".into());
+        problem(
+            rid,
+            ProblemKind::EmptyText,
+            Action::RecordRejected,
+            "text is empty".into(),
+        );
         return None;
     }
     let items = match obj.get("spo_list") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
         Some(_) => {
-            problem(rid, ProblemKind::MalformedJson, Action::RecordRejected, "`spo_list` is not an array".into());
+            problem(
+                rid,
+                ProblemKind::MalformedJson,
+                Action::RecordRejected,
+                "`spo_list` is not an array".into(),
+            );
             return None;
         }
     };
@@ -94,17 +135,21 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: Option<&Schem
     let mut entities: Vec<Entity> = Vec::new();
     let mut entity_index: HashMap<(usize, usize, String), usize> = HashMap::new();
     let mut intern = |span: (usize, usize), label: &str, confidence: Option<f32>| -> usize {
-        *entity_index.entry((span.0, span.1, label.to_owned())).or_insert_with(|| {
-            entities.push(Entity {
-                id: format!("T{}", entities.len() + 1),
-                label: label.to_owned(),
-                start: span.0,
-                end: span.1,
-                text: char_slice(text, span.0, span.1).unwrap_or_default().to_owned(),
-                confidence,
-            });
-            entities.len() - 1
-        })
+        *entity_index
+            .entry((span.0, span.1, label.to_owned()))
+            .or_insert_with(|| {
+                entities.push(Entity {
+                    id: format!("T{}", entities.len() + 1),
+                    label: label.to_owned(),
+                    start: span.0,
+                    end: span.1,
+                    text: char_slice(text, span.0, span.1)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    confidence,
+                });
+                entities.len() - 1
+            })
     };
     let mut relations: Vec<Relation> = Vec::new();
     let mut seen: Vec<(String, String, String, String, String)> = Vec::new();
@@ -113,7 +158,12 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: Option<&Schem
         let object = value_str(item.get("object"));
         let predicate = item.get("predicate").and_then(Value::as_str);
         let (Some(subject), Some(object), Some(predicate)) = (subject, object, predicate) else {
-            problem(rid, ProblemKind::MalformedJson, Action::RelationDropped, format!("spo item {group} lacks subject, predicate or object"));
+            problem(
+                rid,
+                ProblemKind::MalformedJson,
+                Action::RelationDropped,
+                format!("spo item {group} lacks subject, predicate or object"),
+            );
             continue;
         };
         let s_type = value_str(item.get("subject_type")).unwrap_or("");
@@ -122,7 +172,12 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: Option<&Schem
             None => (predicate.to_owned(), s_type.to_owned(), o_type.to_owned()),
             Some(schema) => {
                 let Some(code) = schema.relation_code(predicate) else {
-                    problem(rid, ProblemKind::UnknownRelationType, Action::RelationDropped, format!("spo item {group}: predicate `{predicate}`"));
+                    problem(
+                        rid,
+                        ProblemKind::UnknownRelationType,
+                        Action::RelationDropped,
+                        format!("spo item {group}: predicate `{predicate}`"),
+                    );
                     continue;
                 };
                 let (Some(s), Some(o)) = (schema.entity(s_type), schema.entity(o_type)) else {
@@ -135,65 +190,130 @@ pub(crate) fn parse(line: usize, raw: &str, value: &Value, schema: Option<&Schem
                     continue;
                 };
                 if !schema.allows(code, &s.code, &o.code) {
-                    let kind = if schema.allows(code, &o.code, &s.code) { ProblemKind::ReversedRelation } else { ProblemKind::LabelMismatch };
-                    problem(rid, kind, Action::Kept, format!("spo item {group}: {s_type} -{predicate}-> {o_type}"));
+                    let kind = if schema.allows(code, &o.code, &s.code) {
+                        ProblemKind::ReversedRelation
+                    } else {
+                        ProblemKind::LabelMismatch
+                    };
+                    problem(
+                        rid,
+                        kind,
+                        Action::Kept,
+                        format!("spo item {group}: {s_type} -{predicate}-> {o_type}"),
+                    );
                 }
                 (code.to_owned(), s.code.clone(), o.code.clone())
             }
         };
-        let key = (subject.to_owned(), code.clone(), object.to_owned(), s_label.clone(), o_label.clone());
+        let key = (
+            subject.to_owned(),
+            code.clone(),
+            object.to_owned(),
+            s_label.clone(),
+            o_label.clone(),
+        );
         if seen.contains(&key) {
-            problem(rid, ProblemKind::DuplicateRelation, Action::Kept, format!("spo item {group} repeats ({subject}, {predicate}, {object})"));
+            problem(
+                rid,
+                ProblemKind::DuplicateRelation,
+                Action::Kept,
+                format!("spo item {group} repeats ({subject}, {predicate}, {object})"),
+            );
         } else {
             seen.push(key);
         }
-        let confidence = item.get("confidence").and_then(Value::as_f64).map(|c| c as f32);
+        let confidence = item
+            .get("confidence")
+            .and_then(Value::as_f64)
+            .map(|c| c as f32);
         let given = |key: &str, s: &str| {
-            offset_pair(item.get(key)).filter(|&(a, b)| a < b && b <= n_chars && char_slice(text, a, b) == Some(s))
+            offset_pair(item.get(key))
+                .filter(|&(a, b)| a < b && b <= n_chars && char_slice(text, a, b) == Some(s))
         };
-        let pairs: Vec<(Option<(usize, usize)>, Option<(usize, usize)>)> =
-            match (given("subject_offset", subject), given("object_offset", object)) {
-                (Some(s), Some(o)) => vec![(Some(s), Some(o))],
-                _ => {
-                    let s_occ = occurrences(text, subject);
-                    let o_occ = occurrences(text, object);
-                    for (what, s, occ) in [("subject", subject, &s_occ), ("object", object, &o_occ)] {
-                        if occ.is_empty() {
-                            problem(rid, ProblemKind::NotFoundInText, Action::Kept, format!("spo item {group}: {what} `{s}` not in text"));
-                        }
-                    }
-                    if s_occ.is_empty() {
-                        vec![(None, o_occ.first().copied())]
-                    } else {
-                        s_occ.iter().map(|&s| (Some(s), nearest(s, &o_occ))).collect()
+        let pairs: Vec<(Option<(usize, usize)>, Option<(usize, usize)>)> = match (
+            given("subject_offset", subject),
+            given("object_offset", object),
+        ) {
+            (Some(s), Some(o)) => vec![(Some(s), Some(o))],
+            _ => {
+                let s_occ = occurrences(text, subject);
+                let o_occ = occurrences(text, object);
+                for (what, s, occ) in [("subject", subject, &s_occ), ("object", object, &o_occ)] {
+                    if occ.is_empty() {
+                        problem(
+                            rid,
+                            ProblemKind::NotFoundInText,
+                            Action::Kept,
+                            format!("spo item {group}: {what} `{s}` not in text"),
+                        );
                     }
                 }
-            };
+                if s_occ.is_empty() {
+                    vec![(None, o_occ.first().copied())]
+                } else {
+                    s_occ
+                        .iter()
+                        .map(|&s| (Some(s), nearest(s, &o_occ)))
+                        .collect()
+                }
+            }
+        };
         for (s_span, o_span) in pairs {
             let si = s_span.map(|s| intern(s, &s_label, None));
             let oi = o_span.map(|o| intern(o, &o_label, None));
             relations.push(Relation {
                 id: format!("R{}", relations.len() + 1),
                 code: code.clone(),
-                subject: Arg { text: subject.to_owned(), label: s_label.clone(), entity: si },
-                object: Arg { text: object.to_owned(), label: o_label.clone(), entity: oi },
+                subject: Arg {
+                    text: subject.to_owned(),
+                    label: s_label.clone(),
+                    entity: si,
+                },
+                object: Arg {
+                    text: object.to_owned(),
+                    label: o_label.clone(),
+                    entity: oi,
+                },
                 group,
                 confidence,
             });
         }
     }
-    Some(Record { id, text: text.to_owned(), entities, relations, line, raw: raw.to_owned() })
+    Some(Record {
+        id,
+        text: text.to_owned(),
+        entities,
+        relations,
+        line,
+        raw: raw.to_owned(),
+    })
 }
 
 /// A record as an spo_list object (CMeIE style, `{"@value": …}` objects), one item per distinct
 /// (subject, relation, object, types), with our `subject_offset`/`object_offset` when grounded.
 pub fn record_to_spo(record: &Record, schema: Option<&Schema>) -> Value {
-    let rel_name = |code: &str| schema.and_then(|s| s.relation_rows(code).next()).map(|r| r.zh.clone()).unwrap_or(code.to_owned());
-    let ent_name = |code: &str| schema.and_then(|s| s.entity(code)).map(|e| e.zh.clone()).unwrap_or(code.to_owned());
+    let rel_name = |code: &str| {
+        schema
+            .and_then(|s| s.relation_rows(code).next())
+            .map(|r| r.zh.clone())
+            .unwrap_or(code.to_owned())
+    };
+    let ent_name = |code: &str| {
+        schema
+            .and_then(|s| s.entity(code))
+            .map(|e| e.zh.clone())
+            .unwrap_or(code.to_owned())
+    };
     let mut items: Vec<Value> = Vec::new();
     let mut seen = Vec::new();
     for r in &record.relations {
-        let key = (&r.subject.text, &r.code, &r.object.text, &r.subject.label, &r.object.label);
+        let key = (
+            &r.subject.text,
+            &r.code,
+            &r.object.text,
+            &r.subject.label,
+            &r.object.label,
+        );
         if seen.contains(&key) {
             continue;
         }
@@ -203,7 +323,10 @@ pub fn record_to_spo(record: &Record, schema: Option<&Schema>) -> Value {
         m.insert("subject".into(), r.subject.text.clone().into());
         m.insert("subject_type".into(), ent_name(&r.subject.label).into());
         m.insert("object".into(), json!({ "@value": r.object.text }));
-        m.insert("object_type".into(), json!({ "@value": ent_name(&r.object.label) }));
+        m.insert(
+            "object_type".into(),
+            json!({ "@value": ent_name(&r.object.label) }),
+        );
         if let (Some(s), Some(o)) = (record.span(&r.subject), record.span(&r.object)) {
             m.insert("subject_offset".into(), json!([s.0, s.1]));
             m.insert("object_offset".into(), json!([o.0, o.1]));
@@ -217,7 +340,11 @@ pub fn record_to_spo(record: &Record, schema: Option<&Schema>) -> Value {
 }
 
 /// Write records as spo_list JSONL.
-pub fn write_spo<W: Write>(records: &[Record], schema: Option<&Schema>, mut w: W) -> std::io::Result<()> {
+pub fn write_spo<W: Write>(
+    records: &[Record],
+    schema: Option<&Schema>,
+    mut w: W,
+) -> std::io::Result<()> {
     for r in records {
         serde_json::to_writer(&mut w, &record_to_spo(r, schema))?;
         w.write_all(b"\n")?;
@@ -232,7 +359,10 @@ mod tests {
 
     #[test]
     fn occurrences_are_char_offsets() {
-        assert_eq!(occurrences("右冠右冠x右冠", "右冠"), vec![(0, 2), (2, 4), (5, 7)]);
+        assert_eq!(
+            occurrences("右冠右冠x右冠", "右冠"),
+            vec![(0, 2), (2, 4), (5, 7)]
+        );
         assert_eq!(occurrences("aaa", "aa"), vec![(0, 2)]);
         assert!(occurrences("abc", "").is_empty());
     }
@@ -245,11 +375,20 @@ mod tests {
         assert_eq!(r.id, "1");
         assert_eq!(r.relations.len(), 2, "one relation per subject occurrence");
         assert_eq!(r.annotation_count(), 1);
-        assert_eq!(r.span_triples(), vec![(0, 3, "临床表现".into(), 4, 6), (9, 12, "临床表现".into(), 15, 17)]);
+        assert_eq!(
+            r.span_triples(),
+            vec![
+                (0, 3, "临床表现".into(), 4, 6),
+                (9, 12, "临床表现".into(), 15, 17)
+            ]
+        );
         assert_eq!(r.text_triples().len(), 1);
         let duie = r#"{"postag": [], "text": "《步步》作者桐华", "spo_list": [{"predicate": "作者", "object_type": "人物", "subject_type": "图书作品", "object": "桐华", "subject": "步步"}]}"#;
         let c = read_corpus_str(duie, None, None).unwrap();
-        assert_eq!(c.records[0].text_triples(), vec![("步步".into(), "作者".into(), "桐华".into())]);
+        assert_eq!(
+            c.records[0].text_triples(),
+            vec![("步步".into(), "作者".into(), "桐华".into())]
+        );
     }
 
     #[test]
@@ -270,6 +409,9 @@ mod tests {
         write_spo(&c.records, None, &mut out).unwrap();
         let back = read_corpus_str(std::str::from_utf8(&out).unwrap(), None, None).unwrap();
         assert_eq!(back.records[0].span_triples(), c.records[0].span_triples());
-        assert_eq!(back.records[0].span_triples(), vec![(3, 6, "临床表现".into(), 0, 2)]);
+        assert_eq!(
+            back.records[0].span_triples(),
+            vec![(3, 6, "临床表现".into(), 0, 2)]
+        );
     }
 }

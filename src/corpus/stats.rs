@@ -100,19 +100,44 @@ pub fn to_text(s: &Stats) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(out, "file         {} ({:?})", s.file, s.format);
-    let _ = writeln!(out, "reports      {} kept, {} rejected, {} problems (see `cbrrel corpus check`)", s.reports, s.rejected, s.problems);
-    let _ = writeln!(out, "{:<12} {} ({} chars)", format!("{:?}s", s.unit).to_lowercase(), s.sentences, s.chars);
+    let _ = writeln!(
+        out,
+        "reports      {} kept, {} rejected, {} problems (see `cbrrel corpus check`)",
+        s.reports, s.rejected, s.problems
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {} ({} chars)",
+        format!("{:?}s", s.unit).to_lowercase(),
+        s.sentences,
+        s.chars
+    );
     let _ = writeln!(out, "entities     {}", s.entities);
     for (k, v) in &s.per_entity_type {
         let _ = writeln!(out, "  {k:<10} {v}");
     }
-    let _ = writeln!(out, "relations    {} ({} cross a sentence boundary)", s.relations, s.cross_sentence_relations);
+    let _ = writeln!(
+        out,
+        "relations    {} ({} cross a sentence boundary)",
+        s.relations, s.cross_sentence_relations
+    );
     for (k, v) in &s.per_relation {
         let _ = writeln!(out, "  {k:<10} {v}");
     }
-    let _ = writeln!(out, "overlap      {:>8} {:>8} {:>8} {:>8}", "normal", "seo", "epo", "none");
-    for (name, o) in [("  by span", &s.overlap), ("  by string", &s.overlap_by_string)] {
-        let _ = writeln!(out, "{name:<12} {:>8} {:>8} {:>8} {:>8}", o.normal, o.seo, o.epo, o.none);
+    let _ = writeln!(
+        out,
+        "overlap      {:>8} {:>8} {:>8} {:>8}",
+        "normal", "seo", "epo", "none"
+    );
+    for (name, o) in [
+        ("  by span", &s.overlap),
+        ("  by string", &s.overlap_by_string),
+    ] {
+        let _ = writeln!(
+            out,
+            "{name:<12} {:>8} {:>8} {:>8} {:>8}",
+            o.normal, o.seo, o.epo, o.none
+        );
     }
     out
 }
@@ -128,12 +153,29 @@ mod tests {
         let line = r#"{"id": 1, "text": "右冠狭窄，钙化。前降支闭塞。", "entities": [{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 2}, {"id": 2, "label": "症状体征", "start_offset": 2, "end_offset": 4}, {"id": 3, "label": "症状体征", "start_offset": 5, "end_offset": 7}, {"id": 4, "label": "身体部位", "start_offset": 8, "end_offset": 11}, {"id": 5, "label": "症状体征", "start_offset": 11, "end_offset": 13}], "relations": [{"id": 1, "from_id": 1, "to_id": 2, "type": "身体部位_症状体征"}, {"id": 2, "from_id": 1, "to_id": 3, "type": "身体部位_症状体征"}, {"id": 3, "from_id": 4, "to_id": 5, "type": "身体部位_症状体征"}, {"id": 4, "from_id": 1, "to_id": 5, "type": "身体部位_症状体征"}]}"#;
         let c = read_corpus_str(line, None, None).unwrap();
         let s = stats(&c, None);
-        assert_eq!((s.reports, s.sentences, s.entities, s.relations), (1, 2, 5, 4));
+        assert_eq!(
+            (s.reports, s.sentences, s.entities, s.relations),
+            (1, 2, 5, 4)
+        );
         assert_eq!(s.per_relation["BpSy"], 4);
         assert_eq!(s.cross_sentence_relations, 1);
-        assert_eq!(s.overlap, OverlapCounts { normal: 1, seo: 1, epo: 0, none: 0 });
+        assert_eq!(
+            s.overlap,
+            OverlapCounts {
+                normal: 1,
+                seo: 1,
+                epo: 0,
+                none: 0
+            }
+        );
         let json = serde_json::to_value(&s).unwrap();
-        for key in ["reports", "entities", "relations", "per_relation", "overlap"] {
+        for key in [
+            "reports",
+            "entities",
+            "relations",
+            "per_relation",
+            "overlap",
+        ] {
             assert!(json.get(key).is_some(), "{key}");
         }
         assert_eq!(json["overlap"]["seo"], 1);

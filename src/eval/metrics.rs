@@ -56,7 +56,11 @@ impl Counts {
     /// Counts of one gold set against one predicted set.
     pub fn of_sets<T: Eq + Hash>(gold: &HashSet<T>, pred: &HashSet<T>) -> Counts {
         let tp = pred.iter().filter(|t| gold.contains(*t)).count();
-        Counts { tp, fp: pred.len() - tp, fn_: gold.len() - tp }
+        Counts {
+            tp,
+            fp: pred.len() - tp,
+            fn_: gold.len() - tp,
+        }
     }
 
     pub fn add(&mut self, other: Counts) {
@@ -90,7 +94,14 @@ impl Prf {
         let precision = ratio(tp as f64, (tp + fp) as f64);
         let recall = ratio(tp as f64, (tp + fn_) as f64);
         let f1 = ratio(2.0 * precision * recall, precision + recall);
-        Prf { tp, fp, fn_, precision, recall, f1 }
+        Prf {
+            tp,
+            fp,
+            fn_,
+            precision,
+            recall,
+            f1,
+        }
     }
 
     /// Gold items behind the score (tp + fn).
@@ -155,7 +166,14 @@ pub struct EvalReport {
 impl EvalReport {
     /// The headline text-triple score as a [`Prf`].
     pub fn overall(&self) -> Prf {
-        Prf { tp: self.tp, fp: self.fp, fn_: self.fn_, precision: self.precision, recall: self.recall, f1: self.f1 }
+        Prf {
+            tp: self.tp,
+            fp: self.fp,
+            fn_: self.fn_,
+            precision: self.precision,
+            recall: self.recall,
+            f1: self.f1,
+        }
     }
 }
 
@@ -163,12 +181,20 @@ impl EvalReport {
 pub fn evaluate(gold: &Corpus, pred: &Corpus, opts: &EvalOptions) -> Result<EvalReport, EvalError> {
     let gold_by_id = index_by_id(gold, "gold")?;
     let pred_by_id = index_by_id(pred, "prediction")?;
-    let unknown: Vec<&str> =
-        pred.records.iter().map(|r| r.id.as_str()).filter(|id| !gold_by_id.contains_key(id)).collect();
+    let unknown: Vec<&str> = pred
+        .records
+        .iter()
+        .map(|r| r.id.as_str())
+        .filter(|id| !gold_by_id.contains_key(id))
+        .collect();
     if !unknown.is_empty() {
         return Err(EvalError::UnknownIds {
             count: unknown.len(),
-            examples: unknown.iter().take(MAX_EXAMPLES).map(|s| s.to_string()).collect(),
+            examples: unknown
+                .iter()
+                .take(MAX_EXAMPLES)
+                .map(|s| s.to_string())
+                .collect(),
         });
     }
 
@@ -211,7 +237,12 @@ pub fn evaluate(gold: &Corpus, pred: &Corpus, opts: &EvalOptions) -> Result<Eval
         // Entities taking part in triples, keyed (type, text) within the record.
         let entities = |rels: &[Norm<'_>]| -> HashSet<(String, String)> {
             rels.iter()
-                .flat_map(|n| [(n.s_label.clone(), n.triple.0.clone()), (n.o_label.clone(), n.triple.2.clone())])
+                .flat_map(|n| {
+                    [
+                        (n.s_label.clone(), n.triple.0.clone()),
+                        (n.o_label.clone(), n.triple.2.clone()),
+                    ]
+                })
                 .collect()
         };
         let (ge, pe) = (entities(&g_rels), entities(&p_rels));
@@ -234,17 +265,29 @@ pub fn evaluate(gold: &Corpus, pred: &Corpus, opts: &EvalOptions) -> Result<Eval
             for n in &p_rels {
                 // Offsets into a different text say nothing about the gold units: place the
                 // relation by its strings instead.
-                let rel = if same_text { checked(p, n.rel) } else { Cow::Owned(ungrounded(n.rel)) };
-                let u = unit_of(&g.text, &units, if same_text { p } else { g }, &rel).min(n_units - 1);
+                let rel = if same_text {
+                    checked(p, n.rel)
+                } else {
+                    Cow::Owned(ungrounded(n.rel))
+                };
+                let u =
+                    unit_of(&g.text, &units, if same_text { p } else { g }, &rel).min(n_units - 1);
                 p_units[u].insert(&n.triple);
             }
         }
         for (gu, pu) in g_units.iter().zip(&p_units) {
-            let keys: Vec<(&str, &str, &str)> = gu.iter().map(|t| (t.0.as_str(), t.1.as_str(), t.2.as_str())).collect();
+            let keys: Vec<(&str, &str, &str)> = gu
+                .iter()
+                .map(|t| (t.0.as_str(), t.1.as_str(), t.2.as_str()))
+                .collect();
             let class = classify(&keys);
             unit_counts.add(class);
             let c = Counts::of_sets(gu, pu);
-            for (is, acc) in [(class.normal, &mut normal), (class.seo, &mut seo), (class.epo, &mut epo)] {
+            for (is, acc) in [
+                (class.normal, &mut normal),
+                (class.seo, &mut seo),
+                (class.epo, &mut epo),
+            ] {
                 if is {
                     acc.add(c);
                 }
@@ -281,7 +324,11 @@ pub fn evaluate(gold: &Corpus, pred: &Corpus, opts: &EvalOptions) -> Result<Eval
             if with_spans { ", and their span-exact triples point into another text" } else { "" },
         ));
     }
-    let target_side = if gold.schema.is_some() { "gold" } else { "prediction" };
+    let target_side = if gold.schema.is_some() {
+        "gold"
+    } else {
+        "prediction"
+    };
     for (side, names) in [("gold", &gold_names), ("prediction", &pred_names)] {
         notes.extend(names.notes(side, target_side));
     }
@@ -304,14 +351,23 @@ pub fn evaluate(gold: &Corpus, pred: &Corpus, opts: &EvalOptions) -> Result<Eval
         predicted_triples,
         span_exact: with_spans.then(|| span.prf()),
         per_relation: prf_map(per_relation),
-        per_overlap: PerOverlap { unit, units: unit_counts, normal: normal.prf(), seo: seo.prf(), epo: epo.prf() },
+        per_overlap: PerOverlap {
+            unit,
+            units: unit_counts,
+            normal: normal.prf(),
+            seo: seo.prf(),
+            epo: epo.prf(),
+        },
         per_entity_type: prf_map(per_entity),
         notes,
     })
 }
 
 /// Records by id; two records with one id make matching ambiguous, hence an error.
-fn index_by_id<'c>(corpus: &'c Corpus, side: &'static str) -> Result<HashMap<&'c str, &'c Record>, EvalError> {
+fn index_by_id<'c>(
+    corpus: &'c Corpus,
+    side: &'static str,
+) -> Result<HashMap<&'c str, &'c Record>, EvalError> {
     let mut by_id = HashMap::with_capacity(corpus.records.len());
     let mut repeated: BTreeSet<&str> = BTreeSet::new();
     for r in &corpus.records {
@@ -325,7 +381,11 @@ fn index_by_id<'c>(corpus: &'c Corpus, side: &'static str) -> Result<HashMap<&'c
         Err(EvalError::DuplicateIds {
             side,
             count: repeated.len(),
-            examples: repeated.iter().take(MAX_EXAMPLES).map(|s| s.to_string()).collect(),
+            examples: repeated
+                .iter()
+                .take(MAX_EXAMPLES)
+                .map(|s| s.to_string())
+                .collect(),
         })
     }
 }
@@ -366,7 +426,10 @@ fn normalize<'r>(record: &'r Record, names: &mut Renamer<'_>) -> Vec<Norm<'r>> {
         .iter()
         .map(|rel| {
             let code = names.code(&rel.code);
-            let span = match (grounded(record, &rel.subject), grounded(record, &rel.object)) {
+            let span = match (
+                grounded(record, &rel.subject),
+                grounded(record, &rel.object),
+            ) {
                 (Some(s), Some(o)) => Some((s.0, s.1, code.clone(), o.0, o.1)),
                 _ => None,
             };
@@ -384,7 +447,9 @@ fn normalize<'r>(record: &'r Record, names: &mut Renamer<'_>) -> Vec<Norm<'r>> {
 /// The span of a relation end; `None` for an ungrounded end or an entity index the record does
 /// not have (a corpus built in code, not by the readers), so that such data cannot panic here.
 fn grounded(record: &Record, arg: &Arg) -> Option<(usize, usize)> {
-    arg.entity.and_then(|i| record.entities.get(i)).map(|e| (e.start, e.end))
+    arg.entity
+        .and_then(|i| record.entities.get(i))
+        .map(|e| (e.start, e.end))
 }
 
 /// `rel` as `unit_of` may safely read it against `record`: entity indices out of range dropped.
@@ -480,14 +545,22 @@ impl<'a> Renamer<'a> {
     fn notes(&self, side: &str, target_side: &str) -> Vec<String> {
         let mut out = Vec::new();
         if !self.renamed.is_empty() {
-            let list: Vec<String> = self.renamed.iter().map(|(_, from, to)| format!("{from} → {to}")).collect();
+            let list: Vec<String> = self
+                .renamed
+                .iter()
+                .map(|(_, from, to)| format!("{from} → {to}"))
+                .collect();
             out.push(format!(
                 "{side} relation and entity type names mapped onto the {target_side} schema's codes: {}",
                 examples(list.iter().map(String::as_str))
             ));
         }
         if !self.unknown.is_empty() {
-            let list: Vec<String> = self.unknown.iter().map(|(kind, name)| format!("{kind} `{name}`")).collect();
+            let list: Vec<String> = self
+                .unknown
+                .iter()
+                .map(|(kind, name)| format!("{kind} `{name}`"))
+                .collect();
             out.push(format!(
                 "{side} names not in the {target_side} schema, compared as given: {}",
                 examples(list.iter().map(String::as_str))
@@ -529,7 +602,12 @@ pub(crate) mod tests {
 
     /// A doccano line; entities `(label, start, end)` get ids 1.., relations are
     /// `(from index, to index, type)` over that list.
-    pub(crate) fn doccano(id: usize, text: &str, entities: &[(&str, usize, usize)], relations: &[(usize, usize, &str)]) -> String {
+    pub(crate) fn doccano(
+        id: usize,
+        text: &str,
+        entities: &[(&str, usize, usize)],
+        relations: &[(usize, usize, &str)],
+    ) -> String {
         let ents: Vec<serde_json::Value> = entities
             .iter()
             .enumerate()
@@ -566,15 +644,24 @@ pub(crate) mod tests {
         ("身体部位", 22, 26), // 右冠中段
         ("身体部位", 22, 24), // 右冠 (only predictions use it)
     ];
-    pub(crate) const GOLD_RELS: &[(usize, usize, &str)] =
-        &[(0, 1, "身体部位_症状体征"), (2, 3, "治疗方式_医疗耗材"), (3, 4, "医疗耗材_身体部位")];
+    pub(crate) const GOLD_RELS: &[(usize, usize, &str)] = &[
+        (0, 1, "身体部位_症状体征"),
+        (2, 3, "治疗方式_医疗耗材"),
+        (3, 4, "医疗耗材_身体部位"),
+    ];
     /// One error, in the SEO sentence: the McBp object is 右冠 instead of 右冠中段.
-    pub(crate) const PRED_RELS: &[(usize, usize, &str)] =
-        &[(0, 1, "身体部位_症状体征"), (2, 3, "治疗方式_医疗耗材"), (3, 5, "医疗耗材_身体部位")];
+    pub(crate) const PRED_RELS: &[(usize, usize, &str)] = &[
+        (0, 1, "身体部位_症状体征"),
+        (2, 3, "治疗方式_医疗耗材"),
+        (3, 5, "医疗耗材_身体部位"),
+    ];
 
     /// The hand-checked example as (gold, prediction) corpora.
     pub(crate) fn hand_example() -> (Corpus, Corpus) {
-        (corpus(&doccano(1, TEXT, &ENTS[..5], GOLD_RELS)), corpus(&doccano(1, TEXT, ENTS, PRED_RELS)))
+        (
+            corpus(&doccano(1, TEXT, &ENTS[..5], GOLD_RELS)),
+            corpus(&doccano(1, TEXT, ENTS, PRED_RELS)),
+        )
     }
 
     /// Ten records of ten distinct BpSy triples each, one per sentence; `keep(record, i)`
@@ -605,9 +692,20 @@ pub(crate) mod tests {
         let empty = Prf::from_counts(0, 0, 5);
         assert_eq!((empty.precision, empty.recall, empty.f1), (0.0, 0.0, 0.0));
         let nothing_right = Prf::from_counts(0, 3, 0);
-        assert_eq!((nothing_right.precision, nothing_right.recall, nothing_right.f1), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (
+                nothing_right.precision,
+                nothing_right.recall,
+                nothing_right.f1
+            ),
+            (0.0, 0.0, 0.0)
+        );
         let p = Prf::from_counts(3, 1, 2);
-        assert!(close(p.precision, 0.75) && close(p.recall, 0.6) && close(p.f1, 2.0 * 0.75 * 0.6 / 1.35));
+        assert!(
+            close(p.precision, 0.75)
+                && close(p.recall, 0.6)
+                && close(p.f1, 2.0 * 0.75 * 0.6 / 1.35)
+        );
         assert_eq!((p.gold(), p.predicted()), (5, 4));
     }
 
@@ -616,9 +714,16 @@ pub(crate) mod tests {
         let (gold, _) = hand_example();
         let r = eval(&gold, &gold);
         assert_eq!((r.precision, r.recall, r.f1), (1.0, 1.0, 1.0));
-        assert_eq!((r.tp, r.fp, r.fn_, r.gold_triples, r.predicted_triples), (3, 0, 0, 3, 3));
+        assert_eq!(
+            (r.tp, r.fp, r.fn_, r.gold_triples, r.predicted_triples),
+            (3, 0, 0, 3, 3)
+        );
         assert_eq!(r.span_exact.map(|s| s.f1), Some(1.0));
-        assert!(r.per_relation.values().chain(r.per_entity_type.values()).all(|p| p.f1 == 1.0));
+        assert!(r
+            .per_relation
+            .values()
+            .chain(r.per_entity_type.values())
+            .all(|p| p.f1 == 1.0));
         assert_eq!((r.per_overlap.normal.f1, r.per_overlap.seo.f1), (1.0, 1.0));
         assert!(r.notes.is_empty(), "{:?}", r.notes);
     }
@@ -636,18 +741,38 @@ pub(crate) mod tests {
     #[test]
     fn missing_prediction_records_are_empty_predictions() {
         let gold = corpus(&ten_by_ten(|_, _| true));
-        let pred = corpus(&ten_by_ten(|_, _| true).lines().take(3).collect::<Vec<_>>().join("\n"));
+        let pred = corpus(
+            &ten_by_ten(|_, _| true)
+                .lines()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
         let r = eval(&gold, &pred);
-        assert_eq!((r.tp, r.fp, r.fn_, r.records, r.predicted_records), (30, 0, 70, 10, 3));
+        assert_eq!(
+            (r.tp, r.fp, r.fn_, r.records, r.predicted_records),
+            (30, 0, 70, 10, 3)
+        );
         assert!(close(r.precision, 1.0) && close(r.recall, 0.3));
-        assert!(r.notes.iter().any(|n| n.starts_with("7 of 10 gold records have no prediction record")), "{:?}", r.notes);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("7 of 10 gold records have no prediction record")),
+            "{:?}",
+            r.notes
+        );
     }
 
     #[test]
     fn duplicate_triples_count_once() {
         // 狭窄 twice after 前降支: two relations, one text triple, on both sides.
         let text = "前降支狭窄，前降支狭窄。";
-        let ents = [("身体部位", 0, 3), ("症状体征", 3, 5), ("身体部位", 6, 9), ("症状体征", 9, 11)];
+        let ents = [
+            ("身体部位", 0, 3),
+            ("症状体征", 3, 5),
+            ("身体部位", 6, 9),
+            ("症状体征", 9, 11),
+        ];
         let twice = [(0, 1, "身体部位_症状体征"), (2, 3, "身体部位_症状体征")];
         let gold = corpus(&doccano(1, text, &ents, &twice));
         let once = corpus(&doccano(1, text, &ents, &twice[..1]));
@@ -667,9 +792,21 @@ pub(crate) mod tests {
     #[test]
     fn unknown_prediction_id_is_an_error() {
         let (gold, _) = hand_example();
-        let pred = corpus(&[doccano(1, TEXT, ENTS, PRED_RELS), doccano(99, TEXT, ENTS, PRED_RELS)].join("\n"));
+        let pred = corpus(
+            &[
+                doccano(1, TEXT, ENTS, PRED_RELS),
+                doccano(99, TEXT, ENTS, PRED_RELS),
+            ]
+            .join("\n"),
+        );
         let err = evaluate(&gold, &pred, &EvalOptions::default()).unwrap_err();
-        assert_eq!(err, EvalError::UnknownIds { count: 1, examples: vec!["99".into()] });
+        assert_eq!(
+            err,
+            EvalError::UnknownIds {
+                count: 1,
+                examples: vec!["99".into()]
+            }
+        );
         assert!(err.to_string().contains("not in the gold file (e.g. 99)"));
     }
 
@@ -679,7 +816,14 @@ pub(crate) mod tests {
         let twin = gold.records[0].clone();
         gold.records.push(twin);
         let err = evaluate(&gold, &gold, &EvalOptions::default()).unwrap_err();
-        assert_eq!(err, EvalError::DuplicateIds { side: "gold", count: 1, examples: vec!["1".into()] });
+        assert_eq!(
+            err,
+            EvalError::DuplicateIds {
+                side: "gold",
+                count: 1,
+                examples: vec!["1".into()]
+            }
+        );
     }
 
     #[test]
@@ -687,21 +831,37 @@ pub(crate) mod tests {
         let gold = corpus(&ten_by_ten(|_, _| true));
         let pred = corpus(&ten_by_ten(|rec, i| i != rec));
         let r = eval(&gold, &pred);
-        assert_eq!((r.tp, r.fp, r.fn_, r.gold_triples, r.predicted_triples), (90, 0, 10, 100, 90));
+        assert_eq!(
+            (r.tp, r.fp, r.fn_, r.gold_triples, r.predicted_triples),
+            (90, 0, 10, 100, 90)
+        );
         assert!(close(r.precision, 1.0) && close(r.recall, 0.9));
         assert!(close(r.f1, 2.0 * 0.9 / 1.9));
         assert_eq!(r.span_exact, Some(Prf::from_counts(90, 0, 10)));
         assert_eq!(r.per_relation.keys().collect::<Vec<_>>(), ["BpSy"]);
         // One triple per sentence: every unit is Normal.
-        assert_eq!((r.per_overlap.units.normal, r.per_overlap.units.seo), (100, 0));
+        assert_eq!(
+            (r.per_overlap.units.normal, r.per_overlap.units.seo),
+            (100, 0)
+        );
         assert_eq!(r.per_overlap.normal, r.overall());
     }
 
     #[test]
     fn wrong_relation_code_is_a_false_positive_and_a_false_negative() {
-        let gold = corpus(&doccano(1, TEXT, &ENTS[..2], &[(0, 1, "身体部位_症状体征")]));
+        let gold = corpus(&doccano(
+            1,
+            TEXT,
+            &ENTS[..2],
+            &[(0, 1, "身体部位_症状体征")],
+        ));
         // Same pair, another relation type (the reader keeps it, flagging the labels).
-        let pred = corpus(&doccano(1, TEXT, &ENTS[..2], &[(0, 1, "身体部位_检查检验")]));
+        let pred = corpus(&doccano(
+            1,
+            TEXT,
+            &ENTS[..2],
+            &[(0, 1, "身体部位_检查检验")],
+        ));
         let r = eval(&gold, &pred);
         assert_eq!((r.tp, r.fp, r.fn_), (0, 1, 1));
         assert_eq!(r.per_relation["BpSy"], Prf::from_counts(0, 0, 1));
@@ -715,47 +875,106 @@ pub(crate) mod tests {
         let (gold, pred) = hand_example();
         let r = eval(&gold, &pred);
         assert_eq!((r.tp, r.fp, r.fn_), (2, 1, 1));
-        assert!(close(r.precision, 2.0 / 3.0) && close(r.recall, 2.0 / 3.0) && close(r.f1, 2.0 / 3.0));
+        assert!(
+            close(r.precision, 2.0 / 3.0) && close(r.recall, 2.0 / 3.0) && close(r.f1, 2.0 / 3.0)
+        );
         assert_eq!(r.span_exact, Some(Prf::from_counts(2, 1, 1)));
 
-        assert_eq!(r.per_relation.keys().collect::<Vec<_>>(), ["BpSy", "McBp", "TmMc"]);
+        assert_eq!(
+            r.per_relation.keys().collect::<Vec<_>>(),
+            ["BpSy", "McBp", "TmMc"]
+        );
         assert_eq!(r.per_relation["BpSy"], Prf::from_counts(1, 0, 0));
         assert_eq!(r.per_relation["TmMc"], Prf::from_counts(1, 0, 0));
         assert_eq!(r.per_relation["McBp"], Prf::from_counts(0, 1, 1));
 
         let o = &r.per_overlap;
         assert_eq!(o.unit, Unit::Sentence);
-        assert_eq!(o.units, OverlapCounts { normal: 1, seo: 1, epo: 0, none: 0 });
+        assert_eq!(
+            o.units,
+            OverlapCounts {
+                normal: 1,
+                seo: 1,
+                epo: 0,
+                none: 0
+            }
+        );
         assert_eq!(o.normal, Prf::from_counts(1, 0, 0));
         assert_eq!(o.seo, Prf::from_counts(1, 1, 1));
         assert!(close(o.seo.precision, 0.5) && close(o.seo.recall, 0.5) && close(o.seo.f1, 0.5));
         assert_eq!(o.epo, Prf::default());
 
-        assert_eq!(r.per_entity_type.keys().collect::<Vec<_>>(), ["Bp", "Mc", "Sy", "Tm"]);
+        assert_eq!(
+            r.per_entity_type.keys().collect::<Vec<_>>(),
+            ["Bp", "Mc", "Sy", "Tm"]
+        );
         assert_eq!(r.per_entity_type["Bp"], Prf::from_counts(1, 1, 1));
         for t in ["Mc", "Sy", "Tm"] {
             assert_eq!(r.per_entity_type[t], Prf::from_counts(1, 0, 0), "{t}");
         }
 
         // The whole record as one unit: SEO (支架), holding all three triples.
-        let r = evaluate(&gold, &pred, &EvalOptions { unit: Some(Unit::Record) }).unwrap();
-        assert_eq!(r.per_overlap.units, OverlapCounts { normal: 0, seo: 1, epo: 0, none: 0 });
+        let r = evaluate(
+            &gold,
+            &pred,
+            &EvalOptions {
+                unit: Some(Unit::Record),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.per_overlap.units,
+            OverlapCounts {
+                normal: 0,
+                seo: 1,
+                epo: 0,
+                none: 0
+            }
+        );
         assert_eq!(r.per_overlap.seo, Prf::from_counts(2, 1, 1));
     }
 
     #[test]
     fn a_unit_both_seo_and_epo_counts_in_both() {
         let text = "甲乙丙。丁戊。";
-        let gold = corpus(&[
-            spo(1, text, &[("甲", "A", "p", "乙", "B"), ("甲", "A", "q", "乙", "B"), ("甲", "A", "p", "丙", "B")]),
-            spo(2, text, &[("丁", "A", "p", "戊", "B")]),
-        ]
-        .join("\n"));
-        let pred = corpus(&[spo(1, text, &[("甲", "A", "p", "乙", "B"), ("甲", "A", "p", "丙", "B")]), spo(2, text, &[])].join("\n"));
+        let gold = corpus(
+            &[
+                spo(
+                    1,
+                    text,
+                    &[
+                        ("甲", "A", "p", "乙", "B"),
+                        ("甲", "A", "q", "乙", "B"),
+                        ("甲", "A", "p", "丙", "B"),
+                    ],
+                ),
+                spo(2, text, &[("丁", "A", "p", "戊", "B")]),
+            ]
+            .join("\n"),
+        );
+        let pred = corpus(
+            &[
+                spo(
+                    1,
+                    text,
+                    &[("甲", "A", "p", "乙", "B"), ("甲", "A", "p", "丙", "B")],
+                ),
+                spo(2, text, &[]),
+            ]
+            .join("\n"),
+        );
         let r = eval(&gold, &pred);
         let o = &r.per_overlap;
         assert_eq!(o.unit, Unit::Record);
-        assert_eq!(o.units, OverlapCounts { normal: 1, seo: 1, epo: 1, none: 0 });
+        assert_eq!(
+            o.units,
+            OverlapCounts {
+                normal: 1,
+                seo: 1,
+                epo: 1,
+                none: 0
+            }
+        );
         assert_eq!(o.seo, Prf::from_counts(2, 0, 1));
         assert_eq!(o.epo, Prf::from_counts(2, 0, 1));
         assert_eq!(o.normal, Prf::from_counts(0, 0, 1));
@@ -777,7 +996,15 @@ pub(crate) mod tests {
         let pred = corpus(&doccano(1, &text, &ents, &rels));
         let r = eval(&gold_ext, &pred);
         assert_eq!((r.tp, r.fp, r.fn_), (3, 1, 0));
-        assert_eq!(r.per_overlap.units, OverlapCounts { normal: 1, seo: 1, epo: 0, none: 1 });
+        assert_eq!(
+            r.per_overlap.units,
+            OverlapCounts {
+                normal: 1,
+                seo: 1,
+                epo: 0,
+                none: 1
+            }
+        );
         assert_eq!((r.per_overlap.normal.fp, r.per_overlap.seo.fp), (0, 0));
     }
 
@@ -787,9 +1014,27 @@ pub(crate) mod tests {
             1,
             TEXT,
             &[
-                ("前降支近段", "身体部位", "身体部位_症状体征", "狭窄80%", "症状体征"),
-                ("支架植入术", "治疗方式", "治疗方式_医疗耗材", "支架", "医疗耗材"),
-                ("支架", "医疗耗材", "医疗耗材_身体部位", "右冠中段", "身体部位"),
+                (
+                    "前降支近段",
+                    "身体部位",
+                    "身体部位_症状体征",
+                    "狭窄80%",
+                    "症状体征",
+                ),
+                (
+                    "支架植入术",
+                    "治疗方式",
+                    "治疗方式_医疗耗材",
+                    "支架",
+                    "医疗耗材",
+                ),
+                (
+                    "支架",
+                    "医疗耗材",
+                    "医疗耗材_身体部位",
+                    "右冠中段",
+                    "身体部位",
+                ),
             ],
         ));
         assert!(spo_gold.schema.is_none());
@@ -799,9 +1044,24 @@ pub(crate) mod tests {
         assert_eq!((r.precision, r.recall, r.f1), (1.0, 1.0, 1.0));
         assert_eq!(r.span_exact, None);
         assert_eq!(r.per_overlap.unit, Unit::Record);
-        assert_eq!(r.per_relation.keys().collect::<Vec<_>>(), ["BpSy", "McBp", "TmMc"]);
-        assert!(r.notes.iter().any(|n| n.contains("span-exact scores skipped: the gold file (spo)")), "{:?}", r.notes);
-        assert!(r.notes.iter().any(|n| n.contains("身体部位_症状体征 → BpSy")), "{:?}", r.notes);
+        assert_eq!(
+            r.per_relation.keys().collect::<Vec<_>>(),
+            ["BpSy", "McBp", "TmMc"]
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("span-exact scores skipped: the gold file (spo)")),
+            "{:?}",
+            r.notes
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("身体部位_症状体征 → BpSy")),
+            "{:?}",
+            r.notes
+        );
 
         let r = eval(&spo_gold, &doccano_pred);
         assert_eq!((r.tp, r.fp, r.fn_), (2, 1, 1));
@@ -814,28 +1074,56 @@ pub(crate) mod tests {
         assert_eq!(r.per_overlap.unit, Unit::Sentence);
         assert_eq!(r.per_overlap.normal, Prf::from_counts(1, 0, 0));
         assert_eq!(r.per_overlap.seo, Prf::from_counts(2, 0, 0));
-        assert!(r.notes.iter().any(|n| n.contains("the prediction file (spo)")), "{:?}", r.notes);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("the prediction file (spo)")),
+            "{:?}",
+            r.notes
+        );
     }
 
     #[test]
     fn prediction_text_that_differs_is_placed_by_string() {
         let (gold, _) = hand_example();
         // The predictor saw a leading space: its offsets are one char off.
-        let shifted: Vec<(&str, usize, usize)> = ENTS.iter().map(|&(l, s, e)| (l, s + 1, e + 1)).collect();
+        let shifted: Vec<(&str, usize, usize)> =
+            ENTS.iter().map(|&(l, s, e)| (l, s + 1, e + 1)).collect();
         let pred = corpus(&doccano(1, &format!(" {TEXT}"), &shifted, GOLD_RELS));
         let r = eval(&gold, &pred);
         assert_eq!((r.precision, r.recall), (1.0, 1.0));
         assert_eq!(r.span_exact, Some(Prf::from_counts(0, 3, 3)));
         assert_eq!((r.per_overlap.normal.tp, r.per_overlap.seo.tp), (1, 2));
-        assert!(r.notes.iter().any(|n| n.starts_with("1 prediction records have a text different from gold")), "{:?}", r.notes);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("1 prediction records have a text different from gold")),
+            "{:?}",
+            r.notes
+        );
     }
 
     #[test]
     fn json_has_the_top_level_keys() {
         let (gold, pred) = hand_example();
         let v = serde_json::to_value(eval(&gold, &pred)).unwrap();
-        for key in ["precision", "recall", "f1", "tp", "fp", "fn", "records", "predicted_records", "gold_triples",
-                    "predicted_triples", "span_exact", "per_relation", "per_overlap", "per_entity_type", "notes"] {
+        for key in [
+            "precision",
+            "recall",
+            "f1",
+            "tp",
+            "fp",
+            "fn",
+            "records",
+            "predicted_records",
+            "gold_triples",
+            "predicted_triples",
+            "span_exact",
+            "per_relation",
+            "per_overlap",
+            "per_entity_type",
+            "notes",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         assert_eq!(v["per_relation"]["McBp"]["fn"], 1);

@@ -25,7 +25,11 @@ pub enum EvalError {
     /// One file holds two records with one id, so records cannot be matched. `read_corpus`
     /// already rejects these; a corpus built in code may still have them.
     #[error("{side} corpus: {count} record id(s) used more than once (e.g. {})", .examples.join(", "))]
-    DuplicateIds { side: &'static str, count: usize, examples: Vec<String> },
+    DuplicateIds {
+        side: &'static str,
+        count: usize,
+        examples: Vec<String>,
+    },
 }
 
 /// How many offending ids an error lists.

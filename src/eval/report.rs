@@ -41,7 +41,11 @@ pub fn to_markdown(r: &EvalReport, title: &str) -> String {
     };
     let _ = writeln!(s, "## Per overlap class (unit: {unit})\n");
     let _ = writeln!(s, "| Class | Units | {COLUMNS}\n|---| --: | {ALIGN}");
-    for (name, units, p) in [("Normal", o.units.normal, &o.normal), ("SEO", o.units.seo, &o.seo), ("EPO", o.units.epo, &o.epo)] {
+    for (name, units, p) in [
+        ("Normal", o.units.normal, &o.normal),
+        ("SEO", o.units.seo, &o.seo),
+        ("EPO", o.units.epo, &o.epo),
+    ] {
         let _ = writeln!(s, "| {name} | {units} | {} |", numbers(p));
     }
     let _ = writeln!(
@@ -115,18 +119,48 @@ mod tests {
         let r = evaluate(&gold, &pred, &EvalOptions::default()).unwrap();
         let md = to_markdown(&r, "pred.jsonl vs gold.jsonl");
         assert!(md.starts_with("# pred.jsonl vs gold.jsonl\n"));
-        for heading in ["## Overall", "## Span-exact", "## Per relation", "## Per overlap class (unit: sentence)", "## Per entity type"] {
+        for heading in [
+            "## Overall",
+            "## Span-exact",
+            "## Per relation",
+            "## Per overlap class (unit: sentence)",
+            "## Per entity type",
+        ] {
             assert!(md.contains(heading), "no {heading} in\n{md}");
         }
         // 2 of 3 right: 66.67 % everywhere on the overall and span-exact rows.
-        assert!(md.contains("| text triples | 3 | 3 | 2 | 1 | 1 | 66.67 | 66.67 | 66.67 |"), "{md}");
-        assert!(md.contains("| span triples | 3 | 3 | 2 | 1 | 1 | 66.67 | 66.67 | 66.67 |"), "{md}");
-        assert!(md.contains("| McBp | 1 | 1 | 0 | 1 | 1 | 0.00 | 0.00 | 0.00 |"), "{md}");
-        assert!(md.contains("| BpSy | 1 | 1 | 1 | 0 | 0 | 100.00 | 100.00 | 100.00 |"), "{md}");
-        assert!(md.contains("| Normal | 1 | 1 | 1 | 1 | 0 | 0 | 100.00 | 100.00 | 100.00 |"), "{md}");
-        assert!(md.contains("| SEO | 1 | 2 | 2 | 1 | 1 | 1 | 50.00 | 50.00 | 50.00 |"), "{md}");
-        assert!(md.contains("| EPO | 0 | 0 | 0 | 0 | 0 | 0 | 0.00 | 0.00 | 0.00 |"), "{md}");
-        assert!(md.contains("| Bp | 2 | 2 | 1 | 1 | 1 | 50.00 | 50.00 | 50.00 |"), "{md}");
+        assert!(
+            md.contains("| text triples | 3 | 3 | 2 | 1 | 1 | 66.67 | 66.67 | 66.67 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| span triples | 3 | 3 | 2 | 1 | 1 | 66.67 | 66.67 | 66.67 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| McBp | 1 | 1 | 0 | 1 | 1 | 0.00 | 0.00 | 0.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| BpSy | 1 | 1 | 1 | 0 | 0 | 100.00 | 100.00 | 100.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Normal | 1 | 1 | 1 | 1 | 0 | 0 | 100.00 | 100.00 | 100.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| SEO | 1 | 2 | 2 | 1 | 1 | 1 | 50.00 | 50.00 | 50.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| EPO | 0 | 0 | 0 | 0 | 0 | 0 | 0.00 | 0.00 | 0.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Bp | 2 | 2 | 1 | 1 | 1 | 50.00 | 50.00 | 50.00 |"),
+            "{md}"
+        );
         assert!(!md.contains("## Notes"));
     }
 

@@ -20,7 +20,14 @@ impl SpanPred {
 }
 
 /// Decode spans from start/end probabilities over positions `lo..hi`.
-pub fn decode_spans(p_start: &[f32], p_end: &[f32], lo: usize, hi: usize, th_start: f32, th_end: f32) -> Vec<SpanPred> {
+pub fn decode_spans(
+    p_start: &[f32],
+    p_end: &[f32],
+    lo: usize,
+    hi: usize,
+    th_start: f32,
+    th_end: f32,
+) -> Vec<SpanPred> {
     let hi = hi.min(p_start.len()).min(p_end.len());
     let mut out = Vec::new();
     for s in lo..hi {
@@ -28,7 +35,12 @@ pub fn decode_spans(p_start: &[f32], p_end: &[f32], lo: usize, hi: usize, th_sta
             continue;
         }
         if let Some(e) = (s..hi).find(|&e| p_end[e] >= th_end) {
-            out.push(SpanPred { start: s, end: e, p_start: p_start[s], p_end: p_end[e] });
+            out.push(SpanPred {
+                start: s,
+                end: e,
+                p_start: p_start[s],
+                p_end: p_end[e],
+            });
         }
     }
     out

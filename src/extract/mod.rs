@@ -9,5 +9,7 @@ pub mod shard;
 
 pub use decode::{decode_spans, SpanPred};
 pub use predict::{Predictor, Thresholds};
-pub use run::{extract, read_extraction, ExtractError, ExtractJob, ExtractSummary, ExtractedTriple};
+pub use run::{
+    extract, read_extraction, ExtractError, ExtractJob, ExtractSummary, ExtractedTriple,
+};
 pub use shard::{plan_shards, Shard, ShardPlan};

@@ -29,7 +29,10 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { subject: 0.5, object: 0.5 }
+        Thresholds {
+            subject: 0.5,
+            object: 0.5,
+        }
     }
 }
 
@@ -68,7 +71,13 @@ fn row(v: &[f32], r: usize, len: usize) -> &[f32] {
 }
 
 fn probs(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.sigmoid().to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1)).expect("float tensor")
+    Vec::<f32>::try_from(
+        t.sigmoid()
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu)
+            .flatten(0, -1),
+    )
+    .expect("float tensor")
 }
 
 impl Predictor<'_> {
@@ -81,7 +90,12 @@ impl Predictor<'_> {
     /// Segment and tokenize `records` (rayon across records). Needs only the tokenizer, so
     /// the extract stage runs it for the next shard on another thread while the model works.
     pub fn prepare(&self, records: &[Record]) -> Result<Vec<SegmentExample>, TokenizeError> {
-        prepare_examples(records, self.tokenizer, &self.model.config.relations, &self.segment)
+        prepare_examples(
+            records,
+            self.tokenizer,
+            &self.model.config.relations,
+            &self.segment,
+        )
     }
 
     /// Predict records whose segments `prepare` made.
@@ -105,13 +119,22 @@ impl Predictor<'_> {
             for idx in bucket_batches(&lengths, self.batch_size, None) {
                 let batch = make_batch(examples, &idx, n_rel, self.device);
                 let seq_len = batch.input_ids.size()[1] as usize;
-                let encoded = tch::autocast(self.device.is_cuda(), || self.model.encode(&batch.input_ids, &batch.mask, false));
+                let encoded = tch::autocast(self.device.is_cuda(), || {
+                    self.model.encode(&batch.input_ids, &batch.mask, false)
+                });
                 let (ps, pe) = (probs(&encoded.subject.start), probs(&encoded.subject.end));
                 // Subjects of every segment of the batch (the object pass needs them now).
                 let mut subjects: Vec<(usize, SpanPred)> = Vec::new();
                 for (b, &i) in idx.iter().enumerate() {
                     let len = examples[i].len();
-                    for s in decode_spans(row(&ps, b, seq_len), row(&pe, b, seq_len), 1, len - 1, thresholds.subject, thresholds.subject) {
+                    for s in decode_spans(
+                        row(&ps, b, seq_len),
+                        row(&pe, b, seq_len),
+                        1,
+                        len - 1,
+                        thresholds.subject,
+                        thresholds.subject,
+                    ) {
                         subjects.push((b, s));
                     }
                 }
@@ -120,21 +143,46 @@ impl Predictor<'_> {
                 }
                 let spans = SubjectSpans::from_vecs(
                     &subjects.iter().map(|(b, _)| *b as i64).collect::<Vec<_>>(),
-                    &subjects.iter().map(|(_, s)| s.start as i64).collect::<Vec<_>>(),
-                    &subjects.iter().map(|(_, s)| s.end as i64).collect::<Vec<_>>(),
+                    &subjects
+                        .iter()
+                        .map(|(_, s)| s.start as i64)
+                        .collect::<Vec<_>>(),
+                    &subjects
+                        .iter()
+                        .map(|(_, s)| s.end as i64)
+                        .collect::<Vec<_>>(),
                     self.device,
                 );
-                let objects = tch::autocast(self.device.is_cuda(), || self.model.objects(&encoded, &spans, false));
+                let objects = tch::autocast(self.device.is_cuda(), || {
+                    self.model.objects(&encoded, &spans, false)
+                });
                 // [N, L, R] → [N, R, L] so that each (subject, relation) row is contiguous.
                 let start = probs(&objects.start.permute([0, 2, 1]).contiguous());
                 let end = probs(&objects.end.permute([0, 2, 1]).contiguous());
-                tx.send(ObjectProbs { idx, subjects, start, end, seq_len }).expect("decoder thread alive");
+                tx.send(ObjectProbs {
+                    idx,
+                    subjects,
+                    start,
+                    end,
+                    seq_len,
+                })
+                .expect("decoder thread alive");
             }
             drop(tx);
             decoder.join().expect("decoder thread")
         });
         let schema = self.schema;
-        records.par_iter().map(|r| to_record(codes, schema, r, found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))).collect()
+        records
+            .par_iter()
+            .map(|r| {
+                to_record(
+                    codes,
+                    schema,
+                    r,
+                    found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]),
+                )
+            })
+            .collect()
     }
 }
 
@@ -166,10 +214,27 @@ fn decode_objects<'e>(
         let Some(sc) = chars(subject) else { continue };
         for r in 0..n_rel {
             let rrow = n * n_rel + r;
-            let (ps, pe) = (row(&job.start, rrow, job.seq_len), row(&job.end, rrow, job.seq_len));
-            for object in decode_spans(ps, pe, 1, ex.len() - 1, thresholds.object, thresholds.object) {
+            let (ps, pe) = (
+                row(&job.start, rrow, job.seq_len),
+                row(&job.end, rrow, job.seq_len),
+            );
+            for object in decode_spans(
+                ps,
+                pe,
+                1,
+                ex.len() - 1,
+                thresholds.object,
+                thresholds.object,
+            ) {
                 if let Some(oc) = chars(&object) {
-                    found.entry(ex.record_id.as_str()).or_default().push(CharTriple { subject: sc, relation: r, object: oc });
+                    found
+                        .entry(ex.record_id.as_str())
+                        .or_default()
+                        .push(CharTriple {
+                            subject: sc,
+                            relation: r,
+                            object: oc,
+                        });
                 }
             }
         }
@@ -180,28 +245,35 @@ fn decode_objects<'e>(
 fn to_record(codes: &[String], schema: &Schema, input: &Record, triples: &[CharTriple]) -> Record {
     let mut entities: Vec<Entity> = Vec::new();
     let mut index: HashMap<(usize, usize, String), usize> = HashMap::new();
-    let mut intern = |span: (usize, usize, f32), label: &str, entities: &mut Vec<Entity>| -> usize {
-        let key = (span.0, span.1, label.to_owned());
-        let i = *index.entry(key).or_insert_with(|| {
-            entities.push(Entity {
-                id: format!("T{}", entities.len() + 1),
-                label: label.to_owned(),
-                start: span.0,
-                end: span.1,
-                text: char_slice(&input.text, span.0, span.1).unwrap_or_default().to_owned(),
-                confidence: Some(span.2),
+    let mut intern =
+        |span: (usize, usize, f32), label: &str, entities: &mut Vec<Entity>| -> usize {
+            let key = (span.0, span.1, label.to_owned());
+            let i = *index.entry(key).or_insert_with(|| {
+                entities.push(Entity {
+                    id: format!("T{}", entities.len() + 1),
+                    label: label.to_owned(),
+                    start: span.0,
+                    end: span.1,
+                    text: char_slice(&input.text, span.0, span.1)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    confidence: Some(span.2),
+                });
+                entities.len() - 1
             });
-            entities.len() - 1
-        });
-        let e = &mut entities[i];
-        e.confidence = Some(e.confidence.unwrap_or(0.0).max(span.2));
-        i
-    };
+            let e = &mut entities[i];
+            e.confidence = Some(e.confidence.unwrap_or(0.0).max(span.2));
+            i
+        };
     let mut relations = Vec::new();
     let mut seen = Vec::new();
     for t in triples {
         let code = &codes[t.relation];
-        let (head, tail) = schema.relation_rows(code).next().map(|r| (r.head.clone(), r.tail.clone())).unwrap_or_default();
+        let (head, tail) = schema
+            .relation_rows(code)
+            .next()
+            .map(|r| (r.head.clone(), r.tail.clone()))
+            .unwrap_or_default();
         let key = (t.subject.0, t.subject.1, t.relation, t.object.0, t.object.1);
         if seen.contains(&key) {
             continue;
@@ -212,11 +284,26 @@ fn to_record(codes: &[String], schema: &Schema, input: &Record, triples: &[CharT
         relations.push(Relation {
             id: format!("R{}", relations.len() + 1),
             code: code.clone(),
-            subject: Arg { text: entities[si].text.clone(), label: head, entity: Some(si) },
-            object: Arg { text: entities[oi].text.clone(), label: tail, entity: Some(oi) },
+            subject: Arg {
+                text: entities[si].text.clone(),
+                label: head,
+                entity: Some(si),
+            },
+            object: Arg {
+                text: entities[oi].text.clone(),
+                label: tail,
+                entity: Some(oi),
+            },
             group: relations.len(),
             confidence: Some(t.subject.2 * t.object.2),
         });
     }
-    Record { id: input.id.clone(), text: input.text.clone(), entities, relations, line: input.line, raw: String::new() }
+    Record {
+        id: input.id.clone(),
+        text: input.text.clone(),
+        entities,
+        relations,
+        line: input.line,
+        raw: String::new(),
+    }
 }

@@ -31,7 +31,10 @@ pub const PLAN_FILE: &str = "plan.json";
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parquet { path: PathBuf, message: String },
     #[error("{0}")]
@@ -41,7 +44,10 @@ pub enum ExtractError {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> ExtractError + '_ {
-    move |e| ExtractError::Io { path: path.to_owned(), source: e }
+    move |e| ExtractError::Io {
+        path: path.to_owned(),
+        source: e,
+    }
 }
 
 /// What to extract and how.
@@ -100,7 +106,11 @@ pub struct ExtractedTriple {
 pub fn plan_for(reports: &[IngestedReport], shard_size: usize, model_id: &str) -> ShardPlan {
     let inputs: Vec<ShardInput> = reports
         .iter()
-        .map(|r| ShardInput { report_id: &r.report_id, content_hash: &r.content_hash, sentences: sentence_spans(&r.text).len() })
+        .map(|r| ShardInput {
+            report_id: &r.report_id,
+            content_hash: &r.content_hash,
+            sentences: sentence_spans(&r.text).len(),
+        })
         .collect();
     plan_shards(&inputs, shard_size, model_id)
 }
@@ -109,18 +119,27 @@ fn as_records(reports: &[IngestedReport]) -> Vec<Record> {
     reports
         .iter()
         .enumerate()
-        .map(|(i, r)| Record { id: r.report_id.clone(), text: r.text.clone(), entities: vec![], relations: vec![], line: i + 1, raw: String::new() })
+        .map(|(i, r)| Record {
+            id: r.report_id.clone(),
+            text: r.text.clone(),
+            entities: vec![],
+            relations: vec![],
+            line: i + 1,
+            raw: String::new(),
+        })
         .collect()
 }
 
 /// Remove files of the extract directory that no plan shard names: shards of an older plan
 /// and temporary files left by a killed run.
 fn remove_stale(dir: &Path, plan: &ShardPlan) -> Result<(), ExtractError> {
-    let keep: std::collections::HashSet<String> = plan.shards.iter().map(Shard::file_name).collect();
+    let keep: std::collections::HashSet<String> =
+        plan.shards.iter().map(Shard::file_name).collect();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let stale_shard = name.starts_with("shard-") && name.ends_with(".parquet") && !keep.contains(&name);
+        let stale_shard =
+            name.starts_with("shard-") && name.ends_with(".parquet") && !keep.contains(&name);
         if stale_shard || name.starts_with(".tmp") {
             let _ = std::fs::remove_file(entry.path());
         }
@@ -132,14 +151,18 @@ fn remove_stale(dir: &Path, plan: &ShardPlan) -> Result<(), ExtractError> {
 pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
     let t0 = Instant::now();
     if job.workers == 0 || job.worker >= job.workers {
-        return Err(ExtractError::Invalid(format!("--shard-index {} must be below --shard-count {}", job.worker, job.workers)));
+        return Err(ExtractError::Invalid(format!(
+            "--shard-index {} must be below --shard-count {}",
+            job.worker, job.workers
+        )));
     }
     let model_id = job.model.config.model_id.clone();
     let plan = plan_for(job.reports, job.shard_size, &model_id);
     std::fs::create_dir_all(&job.out_dir).map_err(io(&job.out_dir))?;
     remove_stale(&job.out_dir, &plan)?;
     let plan_json = serde_json::to_vec_pretty(&plan).expect("plan serialises");
-    crate::corpus::write_atomic(&job.out_dir.join(PLAN_FILE), &plan_json).map_err(|e| ExtractError::Invalid(e.to_string()))?;
+    crate::corpus::write_atomic(&job.out_dir.join(PLAN_FILE), &plan_json)
+        .map_err(|e| ExtractError::Invalid(e.to_string()))?;
 
     let mut summary = ExtractSummary {
         reports: plan.reports,
@@ -159,11 +182,17 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
         }
     }
     let todo_sentences: u64 = todo.iter().map(|s| s.sentences as u64).sum();
-    let bar = if job.progress { indicatif::ProgressBar::new(todo_sentences) } else { indicatif::ProgressBar::hidden() };
+    let bar = if job.progress {
+        indicatif::ProgressBar::new(todo_sentences)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("extract {bar:30} {pos}/{len} sentences {per_sec} eta {eta} {msg}")
-            .expect("template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "extract {bar:30} {pos}/{len} sentences {per_sec} eta {eta} {msg}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
     );
 
     let predictor = job.model.predictor(job.batch_size);
@@ -182,7 +211,10 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
         let (predicted, prepared_next) = std::thread::scope(|scope| {
             let handle = todo.get(k + 1).map(|s| scope.spawn(|| prepare(s)));
             let predicted = predictor.predict_prepared(&records, &examples);
-            (predicted, handle.map(|h| h.join().expect("tokenizer thread")))
+            (
+                predicted,
+                handle.map(|h| h.join().expect("tokenizer thread")),
+            )
         });
         next = prepared_next.transpose()?;
         let triples = to_triples(&predicted, &model_id);
@@ -194,7 +226,10 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
         summary.shards_extracted += 1;
         bar.inc(shard.sentences as u64);
         if job.abort_after == Some(k + 1) {
-            eprintln!("extract: test hook CBRREL_ABORT_AFTER_SHARDS={}: aborting", k + 1);
+            eprintln!(
+                "extract: test hook CBRREL_ABORT_AFTER_SHARDS={}: aborting",
+                k + 1
+            );
             std::process::abort();
         }
     }
@@ -245,20 +280,32 @@ pub fn write_shard(path: &Path, triples: &[ExtractedTriple]) -> Result<(), Extra
         Column::new("object_type".into(), s(|t| &t.object_type)),
         Column::new("object_start".into(), u(|t| t.object_start)),
         Column::new("object_end".into(), u(|t| t.object_end)),
-        Column::new("confidence".into(), triples.iter().map(|t| t.confidence).collect::<Vec<f64>>()),
+        Column::new(
+            "confidence".into(),
+            triples.iter().map(|t| t.confidence).collect::<Vec<f64>>(),
+        ),
         Column::new("model_id".into(), s(|t| &t.model_id)),
     ];
-    let perr = |e: PolarsError| ExtractError::Parquet { path: path.to_owned(), message: e.to_string() };
+    let perr = |e: PolarsError| ExtractError::Parquet {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
     let mut df = DataFrame::new(triples.len(), columns).map_err(perr)?;
     write_parquet_atomic(path, &mut df).map_err(|e| match e {
-        ParquetWriteError::Io(e) => ExtractError::Io { path: path.to_owned(), source: e },
+        ParquetWriteError::Io(e) => ExtractError::Io {
+            path: path.to_owned(),
+            source: e,
+        },
         ParquetWriteError::Polars(e) => perr(e),
     })
 }
 
 /// Read one shard file.
 pub fn read_shard(path: &Path) -> Result<Vec<ExtractedTriple>, ExtractError> {
-    let perr = |e: PolarsError| ExtractError::Parquet { path: path.to_owned(), message: e.to_string() };
+    let perr = |e: PolarsError| ExtractError::Parquet {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
     let file = std::fs::File::open(path).map_err(io(path))?;
     let df = ParquetReader::new(file).finish().map_err(perr)?;
     let s = |name: &str| -> Result<Vec<String>, ExtractError> {
@@ -267,7 +314,11 @@ pub fn read_shard(path: &Path) -> Result<Vec<ExtractedTriple>, ExtractError> {
             .str()
             .map_err(perr)?
             .iter()
-            .map(|v| v.map(str::to_owned).ok_or_else(|| ExtractError::Invalid(format!("{}: null {name}", path.display()))))
+            .map(|v| {
+                v.map(str::to_owned).ok_or_else(|| {
+                    ExtractError::Invalid(format!("{}: null {name}", path.display()))
+                })
+            })
             .collect()
     };
     let u = |name: &str| -> Result<Vec<u64>, ExtractError> {
@@ -276,13 +327,34 @@ pub fn read_shard(path: &Path) -> Result<Vec<ExtractedTriple>, ExtractError> {
             .u64()
             .map_err(perr)?
             .iter()
-            .map(|v| v.ok_or_else(|| ExtractError::Invalid(format!("{}: null {name}", path.display()))))
+            .map(|v| {
+                v.ok_or_else(|| ExtractError::Invalid(format!("{}: null {name}", path.display())))
+            })
             .collect()
     };
-    let (ids, rels, st, sty, ot, oty, models) =
-        (s("report_id")?, s("relation")?, s("subject_text")?, s("subject_type")?, s("object_text")?, s("object_type")?, s("model_id")?);
-    let (ss, se, os, oe) = (u("subject_start")?, u("subject_end")?, u("object_start")?, u("object_end")?);
-    let conf: Vec<f64> = df.column("confidence").map_err(perr)?.f64().map_err(perr)?.iter().map(|v| v.unwrap_or(0.0)).collect();
+    let (ids, rels, st, sty, ot, oty, models) = (
+        s("report_id")?,
+        s("relation")?,
+        s("subject_text")?,
+        s("subject_type")?,
+        s("object_text")?,
+        s("object_type")?,
+        s("model_id")?,
+    );
+    let (ss, se, os, oe) = (
+        u("subject_start")?,
+        u("subject_end")?,
+        u("object_start")?,
+        u("object_end")?,
+    );
+    let conf: Vec<f64> = df
+        .column("confidence")
+        .map_err(perr)?
+        .f64()
+        .map_err(perr)?
+        .iter()
+        .map(|v| v.unwrap_or(0.0))
+        .collect();
     Ok((0..df.height())
         .map(|i| ExtractedTriple {
             report_id: ids[i].clone(),
@@ -306,8 +378,14 @@ pub fn read_shard(path: &Path) -> Result<Vec<ExtractedTriple>, ExtractError> {
 pub fn read_extraction(dir: &Path) -> Result<(ShardPlan, Vec<ExtractedTriple>), ExtractError> {
     let plan_path = dir.join(PLAN_FILE);
     let text = std::fs::read_to_string(&plan_path).map_err(io(&plan_path))?;
-    let plan: ShardPlan = serde_json::from_str(&text).map_err(|e| ExtractError::Invalid(format!("{}: {e}", plan_path.display())))?;
-    let missing: Vec<String> = plan.shards.iter().map(Shard::file_name).filter(|n| !dir.join(n).is_file()).collect();
+    let plan: ShardPlan = serde_json::from_str(&text)
+        .map_err(|e| ExtractError::Invalid(format!("{}: {e}", plan_path.display())))?;
+    let missing: Vec<String> = plan
+        .shards
+        .iter()
+        .map(Shard::file_name)
+        .filter(|n| !dir.join(n).is_file())
+        .collect();
     if !missing.is_empty() {
         return Err(ExtractError::Invalid(format!(
             "{} of {} shards not extracted yet in {} (first: {}); run `cbrrel extract` for every worker first",

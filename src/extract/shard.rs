@@ -33,7 +33,11 @@ pub struct Shard {
 impl Shard {
     /// `shard-00003-1a2b3c4d5e6f.parquet`
     pub fn file_name(&self) -> String {
-        format!("shard-{:05}-{}.parquet", self.index, &self.fingerprint[..12])
+        format!(
+            "shard-{:05}-{}.parquet",
+            self.index,
+            &self.fingerprint[..12]
+        )
     }
 
     /// Whether worker `worker` of `workers` owns this shard (round robin: shard sizes are
@@ -68,7 +72,13 @@ pub fn plan_shards(inputs: &[ShardInput<'_>], shard_size: usize, model_id: &str)
             h.update([1u8]);
             h.update(r.content_hash.as_bytes());
         }
-        shards.push(Shard { index: shards.len(), fingerprint: hex::encode(h.finalize()), first, end, sentences });
+        shards.push(Shard {
+            index: shards.len(),
+            fingerprint: hex::encode(h.finalize()),
+            first,
+            end,
+            sentences,
+        });
     };
     for (i, r) in inputs.iter().enumerate() {
         sentences += r.sentences;
@@ -81,7 +91,13 @@ pub fn plan_shards(inputs: &[ShardInput<'_>], shard_size: usize, model_id: &str)
     if first < inputs.len() {
         close(first, inputs.len(), sentences, &mut shards);
     }
-    ShardPlan { model_id: model_id.to_owned(), shard_size, reports: inputs.len(), sentences: inputs.iter().map(|r| r.sentences).sum(), shards }
+    ShardPlan {
+        model_id: model_id.to_owned(),
+        shard_size,
+        reports: inputs.len(),
+        sentences: inputs.iter().map(|r| r.sentences).sum(),
+        shards,
+    }
 }
 
 #[cfg(test)]
@@ -89,11 +105,22 @@ mod tests {
     use super::*;
 
     fn inputs(sentences: &[usize]) -> Vec<(String, String, usize)> {
-        sentences.iter().enumerate().map(|(i, &s)| (format!("r{i}"), format!("h{i}"), s)).collect()
+        sentences
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (format!("r{i}"), format!("h{i}"), s))
+            .collect()
     }
 
     fn plan(v: &[(String, String, usize)], size: usize) -> ShardPlan {
-        let ins: Vec<ShardInput> = v.iter().map(|(id, h, s)| ShardInput { report_id: id, content_hash: h, sentences: *s }).collect();
+        let ins: Vec<ShardInput> = v
+            .iter()
+            .map(|(id, h, s)| ShardInput {
+                report_id: id,
+                content_hash: h,
+                sentences: *s,
+            })
+            .collect();
         plan_shards(&ins, size, "m1")
     }
 
@@ -101,7 +128,11 @@ mod tests {
     fn shards_cover_every_report_once_and_never_split_one() {
         let v = inputs(&[3, 4, 1, 7, 2, 2, 2]);
         let p = plan(&v, 5);
-        let ranges: Vec<(usize, usize, usize)> = p.shards.iter().map(|s| (s.first, s.end, s.sentences)).collect();
+        let ranges: Vec<(usize, usize, usize)> = p
+            .shards
+            .iter()
+            .map(|s| (s.first, s.end, s.sentences))
+            .collect();
         assert_eq!(ranges, vec![(0, 2, 7), (2, 4, 8), (4, 7, 6)]);
         assert_eq!(p.sentences, 21);
         assert!(plan(&[], 5).shards.is_empty());
@@ -121,7 +152,14 @@ mod tests {
         assert_ne!(a.shards[1].file_name(), b.shards[1].file_name());
         assert_eq!(a.shards[2].file_name(), b.shards[2].file_name());
         let other_model = {
-            let ins: Vec<ShardInput> = v.iter().map(|(id, h, s)| ShardInput { report_id: id, content_hash: h, sentences: *s }).collect();
+            let ins: Vec<ShardInput> = v
+                .iter()
+                .map(|(id, h, s)| ShardInput {
+                    report_id: id,
+                    content_hash: h,
+                    sentences: *s,
+                })
+                .collect();
             plan_shards(&ins, 5, "m2")
         };
         assert_ne!(a.shards[0].fingerprint, other_model.shards[0].fingerprint);

@@ -24,7 +24,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use dump::{expand_inputs, read_dump, DumpFormat, RawRow};
-pub use output::{read_missing, read_reports, write_missing, write_quarantine, write_reports, IngestedReport, ReportStatus};
+pub use output::{
+    read_missing, read_reports, write_missing, write_quarantine, write_reports, IngestedReport,
+    ReportStatus,
+};
 pub use validate::{validate, QuarantineReason, QuarantinedRow, Validated};
 
 /// Everything that can stop the ingest stage (as opposed to a bad row, which is quarantined).
@@ -183,7 +186,11 @@ pub fn ingest(
         .map(|r| r.report_id.as_str())
         .chain(quarantined.iter().filter_map(|q| q.row.id_str()))
         .collect();
-    let missing: Vec<String> = previous.keys().filter(|id| !mentioned.contains(id.as_str())).cloned().collect();
+    let missing: Vec<String> = previous
+        .keys()
+        .filter(|id| !mentioned.contains(id.as_str()))
+        .cloned()
+        .collect();
     summary.in_store = previous.len();
     summary.missing = missing.len();
     std::fs::create_dir_all(out_dir).map_err(|e| IngestError::io(out_dir, e))?;

@@ -227,9 +227,13 @@ pub fn write_quarantine(path: &Path, rows: &[QuarantinedRow]) -> Result<(), Inge
 
 /// Write the ids of stored reports absent from the dump as a one-column CSV, atomically.
 pub fn write_missing(path: &Path, ids: &[String]) -> Result<(), IngestError> {
-    let err = |e: String| IngestError::Format { path: path.to_owned(), message: e };
+    let err = |e: String| IngestError::Format {
+        path: path.to_owned(),
+        message: e,
+    };
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["report_id"]).map_err(|e| err(e.to_string()))?;
+    w.write_record(["report_id"])
+        .map_err(|e| err(e.to_string()))?;
     for id in ids {
         w.write_record([id]).map_err(|e| err(e.to_string()))?;
     }
@@ -240,11 +244,17 @@ pub fn write_missing(path: &Path, ids: &[String]) -> Result<(), IngestError> {
 /// Read `missing.csv` (or any CSV whose first column is `report_id`, e.g. a hand-made list for
 /// `cbrrel retract --ids`).
 pub fn read_missing(path: &Path) -> Result<Vec<String>, IngestError> {
-    let err = |e: String| IngestError::Format { path: path.to_owned(), message: e };
+    let err = |e: String| IngestError::Format {
+        path: path.to_owned(),
+        message: e,
+    };
     let mut r = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
     let headers = r.headers().map_err(|e| err(e.to_string()))?;
     if headers.get(0).map(str::trim) != Some("report_id") {
-        return Err(err(format!("the first column must be `report_id`, not {:?}", headers.get(0).unwrap_or(""))));
+        return Err(err(format!(
+            "the first column must be `report_id`, not {:?}",
+            headers.get(0).unwrap_or("")
+        )));
     }
     let mut ids = Vec::new();
     for (i, rec) in r.records().enumerate() {

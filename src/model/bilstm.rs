@@ -27,8 +27,15 @@ pub fn reverse_index(lengths: &Tensor, seq_len: i64) -> Tensor {
 
 impl BiLstm {
     pub fn new(p: nn::Path, hidden: i64, dropout: f64) -> BiLstm {
-        let cfg = nn::RNNConfig { batch_first: true, ..Default::default() };
-        BiLstm { forward: nn::lstm(&p / "forward", hidden, hidden / 2, cfg), backward: nn::lstm(&p / "backward", hidden, hidden / 2, cfg), dropout }
+        let cfg = nn::RNNConfig {
+            batch_first: true,
+            ..Default::default()
+        };
+        BiLstm {
+            forward: nn::lstm(&p / "forward", hidden, hidden / 2, cfg),
+            backward: nn::lstm(&p / "backward", hidden, hidden / 2, cfg),
+            dropout,
+        }
     }
 
     /// `xs` [B, L, H], `mask` [B, L] → [B, L, H]: h_t = [→h_t ; ←h_t] (eq. 9).
@@ -66,8 +73,18 @@ mod tests {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let lstm = BiLstm::new(vs.root(), 6, 0.0);
         let x = Tensor::randn([1, 4, 6], (Kind::Float, tch::Device::Cpu));
-        let padded = Tensor::cat(&[x.shallow_clone(), Tensor::randn([1, 3, 6], (Kind::Float, tch::Device::Cpu))], 1);
-        let a = lstm.forward_t(&x, &Tensor::ones([1, 4], (Kind::Int64, tch::Device::Cpu)), false);
+        let padded = Tensor::cat(
+            &[
+                x.shallow_clone(),
+                Tensor::randn([1, 3, 6], (Kind::Float, tch::Device::Cpu)),
+            ],
+            1,
+        );
+        let a = lstm.forward_t(
+            &x,
+            &Tensor::ones([1, 4], (Kind::Int64, tch::Device::Cpu)),
+            false,
+        );
         let mask = Tensor::from_slice(&[1i64, 1, 1, 1, 0, 0, 0]).unsqueeze(0);
         let b = lstm.forward_t(&padded, &mask, false).narrow(1, 0, 4);
         assert!(a.allclose(&b, 1e-6, 1e-6, false));

@@ -55,14 +55,26 @@ impl Cbrrel {
         let hc = &config.head;
         Cbrrel {
             encoder: BertModel::new(&enc / "bert", &config.encoder),
-            bilstm: hc.bilstm.then(|| BiLstm::new(&head / "bilstm", h, hc.dropout)),
-            attention: hc
-                .attention
-                .then(|| RelPosAttention::new(&head / "attention", h, hc.attention_heads, hc.max_relative_position, hc.dropout)),
+            bilstm: hc
+                .bilstm
+                .then(|| BiLstm::new(&head / "bilstm", h, hc.dropout)),
+            attention: hc.attention.then(|| {
+                RelPosAttention::new(
+                    &head / "attention",
+                    h,
+                    hc.attention_heads,
+                    hc.max_relative_position,
+                    hc.dropout,
+                )
+            }),
             subject: SubjectTagger::new(&head / "subject", h),
             fusion: match hc.fusion {
-                Fusion::Unet => FusionLayer::UNet(UNet2d::new(&head / "fusion", h, hc.fusion_channels)),
-                Fusion::Cnn => FusionLayer::Cnn(Cnn2d::new(&head / "fusion", h, hc.fusion_channels)),
+                Fusion::Unet => {
+                    FusionLayer::UNet(UNet2d::new(&head / "fusion", h, hc.fusion_channels))
+                }
+                Fusion::Cnn => {
+                    FusionLayer::Cnn(Cnn2d::new(&head / "fusion", h, hc.fusion_channels))
+                }
                 Fusion::None => FusionLayer::None,
             },
             object: ObjectTagger::new(&head / "object", h, hc.object_hidden, config.n_relations()),
@@ -90,7 +102,12 @@ impl Cbrrel {
     }
 
     /// Object logits [N, L, R] for N subjects of the batch (eqs. 15–16).
-    pub fn objects(&self, encoded: &Encoded, subjects: &SubjectSpans, train: bool) -> PointerLogits {
+    pub fn objects(
+        &self,
+        encoded: &Encoded,
+        subjects: &SubjectSpans,
+        train: bool,
+    ) -> PointerLogits {
         let fused = encoded.fused.dropout(self.config.head.dropout, train);
         self.object.forward(&fused, subjects)
     }
@@ -109,7 +126,10 @@ mod tests {
     use tch::{nn::VarStore, Device, Kind, Tensor};
 
     fn tiny(bilstm: bool, attention: bool, fusion: Fusion) -> CbrrelConfig {
-        let mut cfg = CbrrelConfig::full(BertConfig::sized(50, 16, 1, 2), vec!["A".into(), "B".into(), "C".into()]);
+        let mut cfg = CbrrelConfig::full(
+            BertConfig::sized(50, 16, 1, 2),
+            vec!["A".into(), "B".into(), "C".into()],
+        );
         cfg.head.bilstm = bilstm;
         cfg.head.attention = attention;
         cfg.head.fusion = fusion;
@@ -137,19 +157,28 @@ mod tests {
         let encoded = model.encode(&ids, &mask, true);
         let subjects = SubjectSpans::from_vecs(&[0, 1], &[1, 1], &[2, 2], Device::Cpu);
         let objects = model.objects(&encoded, &subjects, true);
-        let target = |shape: &[i64]| Tensor::zeros(shape, (Kind::Float, Device::Cpu)).bernoulli_float_(0.3);
+        let target =
+            |shape: &[i64]| Tensor::zeros(shape, (Kind::Float, Device::Cpu)).bernoulli_float_(0.3);
         let loss = cbrrel_loss(
             &encoded.subject,
             &target(&[2, 6]),
             &target(&[2, 6]),
             &mask,
-            Some((&objects, &target(&[2, 6, 3]), &target(&[2, 6, 3]), &mask.index_select(0, &subjects.batch))),
+            Some((
+                &objects,
+                &target(&[2, 6, 3]),
+                &target(&[2, 6, 3]),
+                &mask.index_select(0, &subjects.batch),
+            )),
         );
         loss.total().backward();
         let mut without = Vec::new();
         for (name, var) in vs.variables() {
             // Position embeddings past the sequence and token-type row 1 are never used.
-            if name.contains("position_embeddings") || name.contains("token_type_embeddings") || name.contains("word_embeddings") {
+            if name.contains("position_embeddings")
+                || name.contains("token_type_embeddings")
+                || name.contains("word_embeddings")
+            {
                 continue;
             }
             let g = var.grad();
@@ -166,7 +195,11 @@ mod tests {
     fn each_ablation_removes_its_module() {
         let (full, full_n) = names(&tiny(true, true, Fusion::Unet));
         let has = |v: &[String], p: &str| v.iter().any(|n| n.starts_with(p));
-        assert!(has(&full, "head.bilstm.") && has(&full, "head.attention.") && has(&full, "head.fusion.enc1"));
+        assert!(
+            has(&full, "head.bilstm.")
+                && has(&full, "head.attention.")
+                && has(&full, "head.fusion.enc1")
+        );
         let cases = [
             (tiny(false, true, Fusion::Unet), "head.bilstm."),
             (tiny(true, false, Fusion::Unet), "head.attention."),
@@ -180,6 +213,11 @@ mod tests {
         }
         // CasRel: the encoder and the two taggers only.
         let (casrel, _) = names(&tiny(false, false, Fusion::None));
-        assert!(casrel.iter().all(|n| n.starts_with("bert.") || n.starts_with("head.subject.") || n.starts_with("head.object.")), "{casrel:?}");
+        assert!(
+            casrel.iter().all(|n| n.starts_with("bert.")
+                || n.starts_with("head.subject.")
+                || n.starts_with("head.object.")),
+            "{casrel:?}"
+        );
     }
 }

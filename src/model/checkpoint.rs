@@ -20,7 +20,10 @@ pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>, ModelError> 
         Some("safetensors") => Tensor::read_safetensors(path),
         _ => Tensor::loadz_multi(path),
     }
-    .map_err(|e| ModelError::Weights { path: path.to_owned(), message: e.to_string() })?;
+    .map_err(|e| ModelError::Weights {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
     Ok(tensors.into_iter().collect())
 }
 
@@ -30,7 +33,12 @@ pub fn hf_weights_file(dir: &Path) -> Result<std::path::PathBuf, ModelError> {
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.is_file())
-        .ok_or_else(|| ModelError::Config(format!("{}: neither model.safetensors nor pytorch_model.bin", dir.display())))
+        .ok_or_else(|| {
+            ModelError::Config(format!(
+                "{}: neither model.safetensors nor pytorch_model.bin",
+                dir.display()
+            ))
+        })
 }
 
 /// Load a HF encoder folder: its config and, into `vs`, the `bert.` variables.
@@ -39,18 +47,36 @@ pub fn load_hf_encoder(vs: &mut VarStore, dir: &Path) -> Result<usize, ModelErro
     let tensors = read_tensors(&file)?;
     let mut loaded = 0;
     let variables = vs.variables();
-    let mut names: Vec<&String> = variables.keys().filter(|k| k.starts_with("bert.")).collect();
+    let mut names: Vec<&String> = variables
+        .keys()
+        .filter(|k| k.starts_with("bert."))
+        .collect();
     names.sort();
     for name in names {
         let var = &variables[name];
         let short = &name["bert.".len()..];
-        let legacy = short.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
-        let candidates = [short.to_string(), name.clone(), legacy.clone(), format!("bert.{legacy}")];
+        let legacy = short
+            .replace("LayerNorm.weight", "LayerNorm.gamma")
+            .replace("LayerNorm.bias", "LayerNorm.beta");
+        let candidates = [
+            short.to_string(),
+            name.clone(),
+            legacy.clone(),
+            format!("bert.{legacy}"),
+        ];
         let Some(src) = candidates.iter().find_map(|k| tensors.get(k)) else {
-            return Err(ModelError::MissingTensor { name: short.to_owned(), path: file.clone() });
+            return Err(ModelError::MissingTensor {
+                name: short.to_owned(),
+                path: file.clone(),
+            });
         };
         if src.size() != var.size() {
-            return Err(ModelError::ShapeMismatch { name: short.to_owned(), expected: var.size(), found: src.size(), path: file.clone() });
+            return Err(ModelError::ShapeMismatch {
+                name: short.to_owned(),
+                expected: var.size(),
+                found: src.size(),
+                path: file.clone(),
+            });
         }
         tch::no_grad(|| {
             let mut v = var.shallow_clone();
@@ -67,20 +93,32 @@ pub fn hf_config(dir: &Path) -> Result<BertConfig, ModelError> {
 }
 
 /// Save every variable of `vs` (or the `override_values`, e.g. EMA weights, by name).
-pub fn save_weights(vs: &VarStore, override_values: Option<&HashMap<String, Tensor>>, path: &Path) -> Result<(), ModelError> {
+pub fn save_weights(
+    vs: &VarStore,
+    override_values: Option<&HashMap<String, Tensor>>,
+    path: &Path,
+) -> Result<(), ModelError> {
     let variables = vs.variables();
     let mut names: Vec<&String> = variables.keys().collect();
     names.sort();
     let named: Vec<(String, Tensor)> = names
         .into_iter()
         .map(|n| {
-            let t = override_values.and_then(|o| o.get(n)).unwrap_or(&variables[n]);
+            let t = override_values
+                .and_then(|o| o.get(n))
+                .unwrap_or(&variables[n]);
             (n.clone(), t.to_device(tch::Device::Cpu).contiguous())
         })
         .collect();
     let tmp = path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| ModelError::Weights { path: path.to_owned(), message: e.to_string() })?;
-    std::fs::rename(&tmp, path).map_err(|e| ModelError::Io { path: path.to_owned(), source: e })?;
+    Tensor::write_safetensors(&named, &tmp).map_err(|e| ModelError::Weights {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
     Ok(())
 }
 
@@ -88,9 +126,19 @@ pub fn save_weights(vs: &VarStore, override_values: Option<&HashMap<String, Tens
 pub fn load_weights(vs: &mut VarStore, path: &Path) -> Result<(), ModelError> {
     let tensors = read_tensors(path)?;
     for (name, var) in vs.variables() {
-        let src = tensors.get(&name).ok_or_else(|| ModelError::MissingTensor { name: name.clone(), path: path.to_owned() })?;
+        let src = tensors
+            .get(&name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.clone(),
+                path: path.to_owned(),
+            })?;
         if src.size() != var.size() {
-            return Err(ModelError::ShapeMismatch { name, expected: var.size(), found: src.size(), path: path.to_owned() });
+            return Err(ModelError::ShapeMismatch {
+                name,
+                expected: var.size(),
+                found: src.size(),
+                path: path.to_owned(),
+            });
         }
         tch::no_grad(|| {
             let mut v = var.shallow_clone();

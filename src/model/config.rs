@@ -64,8 +64,12 @@ fn default_eps() -> f64 {
 impl BertConfig {
     /// Read a HuggingFace `config.json`.
     pub fn from_file(path: &Path) -> Result<BertConfig, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io { path: path.to_owned(), source: e })?;
-        let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        let cfg: BertConfig = serde_json::from_str(&text)
+            .map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -89,14 +93,19 @@ impl BertConfig {
     }
 
     pub fn validate(&self) -> Result<(), ModelError> {
-        if self.hidden_size <= 0 || self.num_attention_heads <= 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.hidden_size <= 0
+            || self.num_attention_heads <= 0
+            || self.hidden_size % self.num_attention_heads != 0
+        {
             return Err(ModelError::Config(format!(
                 "hidden_size {} must be a positive multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             )));
         }
         if self.vocab_size <= 0 || self.num_hidden_layers < 0 || self.max_position_embeddings <= 0 {
-            return Err(ModelError::Config("vocab_size, num_hidden_layers and max_position_embeddings must be positive".into()));
+            return Err(ModelError::Config(
+                "vocab_size, num_hidden_layers and max_position_embeddings must be positive".into(),
+            ));
         }
         Ok(())
     }
@@ -157,19 +166,29 @@ impl HeadConfig {
     /// The head's own constraints, and those it puts on the encoder's hidden size.
     pub fn validate(&self, hidden: i64) -> Result<(), ModelError> {
         if self.bilstm && hidden % 2 != 0 {
-            return Err(ModelError::Config(format!("BiLSTM needs an even hidden size, not {hidden}")));
+            return Err(ModelError::Config(format!(
+                "BiLSTM needs an even hidden size, not {hidden}"
+            )));
         }
         if self.attention && (self.attention_heads <= 0 || hidden % self.attention_heads != 0) {
-            return Err(ModelError::Config(format!("attention_heads {} must divide hidden size {hidden}", self.attention_heads)));
+            return Err(ModelError::Config(format!(
+                "attention_heads {} must divide hidden size {hidden}",
+                self.attention_heads
+            )));
         }
         if self.object_hidden < 0 {
             return Err(ModelError::Config("object_hidden must be ≥ 0".into()));
         }
         if self.max_relative_position < 1 || self.fusion_channels < 1 {
-            return Err(ModelError::Config("max_relative_position and fusion_channels must be ≥ 1".into()));
+            return Err(ModelError::Config(
+                "max_relative_position and fusion_channels must be ≥ 1".into(),
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(ModelError::Config(format!("dropout {} outside [0, 1)", self.dropout)));
+            return Err(ModelError::Config(format!(
+                "dropout {} outside [0, 1)",
+                self.dropout
+            )));
         }
         Ok(())
     }
@@ -188,7 +207,11 @@ pub struct CbrrelConfig {
 impl CbrrelConfig {
     /// The full model of the paper around `encoder`.
     pub fn full(encoder: BertConfig, relations: Vec<String>) -> CbrrelConfig {
-        CbrrelConfig { encoder, relations, head: HeadConfig::paper() }
+        CbrrelConfig {
+            encoder,
+            relations,
+            head: HeadConfig::paper(),
+        }
     }
 
     pub fn hidden(&self) -> i64 {
@@ -211,9 +234,13 @@ impl CbrrelConfig {
     /// into the current one (`head: {…}`), in place, so old run directories keep loading.
     /// A config already in the current layout is left as it is; returns whether it changed.
     pub fn migrate_json(value: &mut serde_json::Value) -> bool {
-        let Some(obj) = value.as_object_mut() else { return false };
+        let Some(obj) = value.as_object_mut() else {
+            return false;
+        };
         // The old layout held exactly HeadConfig's fields flat, so its names come from serde.
-        let serde_json::Value::Object(fields) = serde_json::to_value(HeadConfig::paper()).expect("serialises") else {
+        let serde_json::Value::Object(fields) =
+            serde_json::to_value(HeadConfig::paper()).expect("serialises")
+        else {
             unreachable!("a struct serialises to an object")
         };
         if obj.contains_key("head") || !fields.keys().any(|f| obj.contains_key(f)) {
@@ -237,8 +264,15 @@ mod tests {
     #[test]
     fn legacy_flat_config_migrates_to_the_same_model() {
         let current = CbrrelConfig {
-            head: HeadConfig { object_hidden: 256, fusion: Fusion::Cnn, ..HeadConfig::paper() },
-            ..CbrrelConfig::full(BertConfig::sized(50, 16, 1, 2), vec!["A".into(), "B".into()])
+            head: HeadConfig {
+                object_hidden: 256,
+                fusion: Fusion::Cnn,
+                ..HeadConfig::paper()
+            },
+            ..CbrrelConfig::full(
+                BertConfig::sized(50, 16, 1, 2),
+                vec!["A".into(), "B".into()],
+            )
         };
         // The layout run directories of sessions 1–2 wrote.
         let mut legacy = serde_json::json!({
@@ -247,27 +281,60 @@ mod tests {
             "bilstm": true, "attention": true, "attention_heads": 8, "max_relative_position": 16,
             "fusion": "cnn", "fusion_channels": 8, "object_hidden": 256, "dropout": 0.1
         });
-        assert!(serde_json::from_value::<CbrrelConfig>(legacy.clone()).is_err(), "flat layout must not parse unmigrated");
+        assert!(
+            serde_json::from_value::<CbrrelConfig>(legacy.clone()).is_err(),
+            "flat layout must not parse unmigrated"
+        );
         assert!(CbrrelConfig::migrate_json(&mut legacy));
-        assert_eq!(serde_json::from_value::<CbrrelConfig>(legacy.clone()).unwrap(), current);
+        assert_eq!(
+            serde_json::from_value::<CbrrelConfig>(legacy.clone()).unwrap(),
+            current
+        );
         // Idempotent, and the current layout round-trips untouched.
         assert!(!CbrrelConfig::migrate_json(&mut legacy));
         let mut now = serde_json::to_value(&current).unwrap();
         assert!(!CbrrelConfig::migrate_json(&mut now));
-        assert_eq!(serde_json::from_value::<CbrrelConfig>(now).unwrap(), current);
+        assert_eq!(
+            serde_json::from_value::<CbrrelConfig>(now).unwrap(),
+            current
+        );
         // A stray field is still refused, in the head and beside it.
         let mut stray = serde_json::to_value(&current).unwrap();
         stray["head"]["bilstms"] = true.into();
-        assert!(serde_json::from_value::<CbrrelConfig>(stray).unwrap_err().to_string().contains("bilstms"));
+        assert!(serde_json::from_value::<CbrrelConfig>(stray)
+            .unwrap_err()
+            .to_string()
+            .contains("bilstms"));
     }
 
     #[test]
     fn head_validation_names_the_problem() {
         let h = HeadConfig::paper();
         assert!(h.validate(16).is_ok());
-        assert!(h.validate(15).unwrap_err().to_string().contains("even hidden size"));
-        assert!(HeadConfig { attention_heads: 3, ..h.clone() }.validate(16).unwrap_err().to_string().contains("attention_heads 3"));
-        assert!(HeadConfig { dropout: 1.0, ..h.clone() }.validate(16).is_err());
-        assert!(HeadConfig { object_hidden: -1, ..h }.validate(16).is_err());
+        assert!(h
+            .validate(15)
+            .unwrap_err()
+            .to_string()
+            .contains("even hidden size"));
+        assert!(HeadConfig {
+            attention_heads: 3,
+            ..h.clone()
+        }
+        .validate(16)
+        .unwrap_err()
+        .to_string()
+        .contains("attention_heads 3"));
+        assert!(HeadConfig {
+            dropout: 1.0,
+            ..h.clone()
+        }
+        .validate(16)
+        .is_err());
+        assert!(HeadConfig {
+            object_hidden: -1,
+            ..h
+        }
+        .validate(16)
+        .is_err());
     }
 }

@@ -13,7 +13,8 @@ use super::taggers::PointerLogits;
 pub fn masked_bce(logits: &Tensor, targets: &Tensor, mask: &Tensor) -> Tensor {
     let logits = logits.to_kind(Kind::Float);
     let mask = mask.to_kind(Kind::Float).expand_as(&logits);
-    let per_token = logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, Reduction::None);
+    let per_token =
+        logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, Reduction::None);
     (per_token * &mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0)
 }
 
@@ -22,7 +23,9 @@ pub fn masked_bce(logits: &Tensor, targets: &Tensor, mask: &Tensor) -> Tensor {
 pub fn masked_bce_sum_last(logits: &Tensor, targets: &Tensor, mask: &Tensor) -> Tensor {
     let logits = logits.to_kind(Kind::Float);
     let mask = mask.to_kind(Kind::Float);
-    let per_token = logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, Reduction::None).sum_dim_intlist(-1, false, Kind::Float);
+    let per_token = logits
+        .binary_cross_entropy_with_logits::<Tensor>(targets, None, None, Reduction::None)
+        .sum_dim_intlist(-1, false, Kind::Float);
     (per_token * &mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0)
 }
 
@@ -52,9 +55,14 @@ pub fn cbrrel_loss(
     mask: &Tensor,
     object: Option<(&PointerLogits, &Tensor, &Tensor, &Tensor)>,
 ) -> Loss {
-    let subject_loss = masked_bce(&subject.start, subject_start, mask) + masked_bce(&subject.end, subject_end, mask);
+    let subject_loss = masked_bce(&subject.start, subject_start, mask)
+        + masked_bce(&subject.end, subject_end, mask);
     let object_loss = object.map(|(logits, start, end, object_mask)| {
-        masked_bce_sum_last(&logits.start, start, object_mask) + masked_bce_sum_last(&logits.end, end, object_mask)
+        masked_bce_sum_last(&logits.start, start, object_mask)
+            + masked_bce_sum_last(&logits.end, end, object_mask)
     });
-    Loss { subject: subject_loss, object: object_loss }
+    Loss {
+        subject: subject_loss,
+        object: object_loss,
+    }
 }

@@ -23,7 +23,10 @@ pub use taggers::{PointerLogits, SubjectSpans};
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("model config: {0}")]
     Config(String),
     #[error("{path}: {message}")]
@@ -31,7 +34,12 @@ pub enum ModelError {
     #[error("{path}: tensor `{name}` is missing")]
     MissingTensor { name: String, path: PathBuf },
     #[error("{path}: tensor `{name}` has shape {found:?}, the model needs {expected:?}")]
-    ShapeMismatch { name: String, expected: Vec<i64>, found: Vec<i64>, path: PathBuf },
+    ShapeMismatch {
+        name: String,
+        expected: Vec<i64>,
+        found: Vec<i64>,
+        path: PathBuf,
+    },
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }

@@ -36,7 +36,10 @@ pub fn relative_index(seq_len: i64, clip: i64, device: tch::Device) -> Tensor {
 impl RelPosAttention {
     pub fn new(p: nn::Path, hidden: i64, heads: i64, clip: i64, dropout: f64) -> RelPosAttention {
         let head_dim = hidden / heads;
-        let init = nn::Init::Randn { mean: 0., stdev: 0.02 };
+        let init = nn::Init::Randn {
+            mean: 0.,
+            stdev: 0.02,
+        };
         RelPosAttention {
             query: nn::linear(&p / "query", hidden, hidden, Default::default()),
             key: nn::linear(&p / "key", hidden, hidden, Default::default()),
@@ -55,23 +58,43 @@ impl RelPosAttention {
     pub fn forward_t(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         let (b_sz, seq_len, hidden) = xs.size3().expect("[B, L, H]");
         let head_dim = hidden / self.heads;
-        let split = |t: Tensor| t.view([b_sz, seq_len, self.heads, head_dim]).transpose(1, 2); // [B, h, L, d]
+        let split = |t: Tensor| {
+            t.view([b_sz, seq_len, self.heads, head_dim])
+                .transpose(1, 2)
+        }; // [B, h, L, d]
         let q = split(self.query.forward(xs));
         let k = split(self.key.forward(xs));
         let v = split(self.value.forward(xs));
         let index = relative_index(seq_len, self.clip, xs.device()).flatten(0, 1);
-        let a_k = self.rel_key.index_select(0, &index).view([seq_len, seq_len, head_dim]).to_kind(q.kind());
-        let a_v = self.rel_value.index_select(0, &index).view([seq_len, seq_len, head_dim]).to_kind(q.kind());
+        let a_k = self
+            .rel_key
+            .index_select(0, &index)
+            .view([seq_len, seq_len, head_dim])
+            .to_kind(q.kind());
+        let a_v = self
+            .rel_value
+            .index_select(0, &index)
+            .view([seq_len, seq_len, head_dim])
+            .to_kind(q.kind());
         // eq. (10): content term q_i·k_j plus position term q_i·a^K_ij.
-        let scores = (q.matmul(&k.transpose(-1, -2)) + Tensor::einsum("bhid,ijd->bhij", &[&q, &a_k], None::<i64>)) / (head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.transpose(-1, -2))
+            + Tensor::einsum("bhid,ijd->bhij", &[&q, &a_k], None::<i64>))
+            / (head_dim as f64).sqrt();
         let key_mask = mask.to_kind(scores.kind());
         let key_bias: Tensor = (key_mask.ones_like() - key_mask) * -10_000.0;
         let key_bias = key_bias.view([b_sz, 1, 1, seq_len]);
-        let probs = (scores + key_bias).softmax(-1, q.kind()).dropout(self.dropout, train);
+        let probs = (scores + key_bias)
+            .softmax(-1, q.kind())
+            .dropout(self.dropout, train);
         // eq. (11): values plus a^V_ij.
-        let context = probs.matmul(&v) + Tensor::einsum("bhij,ijd->bhid", &[&probs, &a_v], None::<i64>);
-        let context = context.transpose(1, 2).contiguous().view([b_sz, seq_len, hidden]);
-        self.layer_norm.forward(&(self.output.forward(&context).dropout(self.dropout, train) + xs))
+        let context =
+            probs.matmul(&v) + Tensor::einsum("bhij,ijd->bhid", &[&probs, &a_v], None::<i64>);
+        let context = context
+            .transpose(1, 2)
+            .contiguous()
+            .view([b_sz, seq_len, hidden]);
+        self.layer_norm
+            .forward(&(self.output.forward(&context).dropout(self.dropout, train) + xs))
     }
 
     /// eqs. 10–11 computed one (i, j) pair at a time: the reference the tests compare with.
@@ -91,7 +114,8 @@ impl RelPosAttention {
                     for j in 0..seq_len {
                         let rel = (j - i).clamp(-self.clip, self.clip) + self.clip;
                         let kij = cols(&k, j) + self.rel_key.get(rel);
-                        let mut s = (cols(&q, i) * kij).sum(Kind::Float).double_value(&[]) / (d as f64).sqrt();
+                        let mut s = (cols(&q, i) * kij).sum(Kind::Float).double_value(&[])
+                            / (d as f64).sqrt();
                         if mask.get(b).get(j).int64_value(&[]) == 0 {
                             s -= 10_000.0;
                         }

@@ -25,13 +25,18 @@ pub struct SubjectTagger {
 
 impl SubjectTagger {
     pub fn new(p: nn::Path, hidden: i64) -> SubjectTagger {
-        SubjectTagger { linear: nn::linear(p, hidden, 2, Default::default()) }
+        SubjectTagger {
+            linear: nn::linear(p, hidden, 2, Default::default()),
+        }
     }
 
     /// `hidden` [B, L, H] → start/end logits [B, L] (eqs. 12–13).
     pub fn forward(&self, hidden: &Tensor) -> PointerLogits {
         let logits = self.linear.forward(hidden);
-        PointerLogits { start: logits.select(-1, 0), end: logits.select(-1, 1) }
+        PointerLogits {
+            start: logits.select(-1, 0),
+            end: logits.select(-1, 1),
+        }
     }
 }
 
@@ -70,9 +75,18 @@ impl SubjectSpans {
         self.len() == 0
     }
 
-    pub fn from_vecs(batch: &[i64], start: &[i64], end: &[i64], device: tch::Device) -> SubjectSpans {
+    pub fn from_vecs(
+        batch: &[i64],
+        start: &[i64],
+        end: &[i64],
+        device: tch::Device,
+    ) -> SubjectSpans {
         let t = |v: &[i64]| Tensor::from_slice(v).to_kind(Kind::Int64).to_device(device);
-        SubjectSpans { batch: t(batch), start: t(start), end: t(end) }
+        SubjectSpans {
+            batch: t(batch),
+            start: t(start),
+            end: t(end),
+        }
     }
 }
 
@@ -80,12 +94,26 @@ impl ObjectTagger {
     pub fn new(p: nn::Path, hidden: i64, object_hidden: i64, n_relations: i64) -> ObjectTagger {
         if object_hidden > 0 {
             ObjectTagger {
-                hidden: Some(nn::linear(&p / "hidden", hidden, object_hidden, Default::default())),
-                linear: nn::linear(&p / "output", object_hidden, 2 * n_relations, Default::default()),
+                hidden: Some(nn::linear(
+                    &p / "hidden",
+                    hidden,
+                    object_hidden,
+                    Default::default(),
+                )),
+                linear: nn::linear(
+                    &p / "output",
+                    object_hidden,
+                    2 * n_relations,
+                    Default::default(),
+                ),
                 n_relations,
             }
         } else {
-            ObjectTagger { hidden: None, linear: nn::linear(p, hidden, 2 * n_relations, Default::default()), n_relations }
+            ObjectTagger {
+                hidden: None,
+                linear: nn::linear(p, hidden, 2 * n_relations, Default::default()),
+                n_relations,
+            }
         }
     }
 
@@ -94,14 +122,26 @@ impl ObjectTagger {
     pub fn forward(&self, fused: &Tensor, subjects: &SubjectSpans) -> PointerLogits {
         let (_, seq_len, hidden) = fused.size3().expect("[B, L, H]");
         let states = fused.index_select(0, &subjects.batch); // [N, L, H]
-        let pick = |pos: &Tensor| states.gather(1, &pos.view([-1, 1, 1]).expand([-1, 1, hidden], false), false);
+        let pick = |pos: &Tensor| {
+            states.gather(
+                1,
+                &pos.view([-1, 1, 1]).expand([-1, 1, hidden], false),
+                false,
+            )
+        };
         let v_sub = (pick(&subjects.start) + pick(&subjects.end)) / 2.0; // [N, 1, H]
         let conditioned = states + v_sub;
         let conditioned = match &self.hidden {
             Some(h) => h.forward(&conditioned).gelu("none"),
             None => conditioned,
         };
-        let logits = self.linear.forward(&conditioned).view([-1, seq_len, self.n_relations, 2]);
-        PointerLogits { start: logits.select(-1, 0), end: logits.select(-1, 1) }
+        let logits = self
+            .linear
+            .forward(&conditioned)
+            .view([-1, seq_len, self.n_relations, 2]);
+        PointerLogits {
+            start: logits.select(-1, 0),
+            end: logits.select(-1, 1),
+        }
     }
 }

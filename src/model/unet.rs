@@ -19,7 +19,16 @@ use tch::Kind;
 use tch::Tensor;
 
 fn conv3(p: nn::Path, i: i64, o: i64) -> nn::Conv2D {
-    nn::conv2d(p, i, o, 3, nn::ConvConfig { padding: 1, ..Default::default() })
+    nn::conv2d(
+        p,
+        i,
+        o,
+        3,
+        nn::ConvConfig {
+            padding: 1,
+            ..Default::default()
+        },
+    )
 }
 
 #[derive(Debug)]
@@ -37,7 +46,10 @@ pub struct UNet2d {
 
 impl UNet2d {
     pub fn new(p: nn::Path, hidden: i64, c: i64) -> UNet2d {
-        let up = nn::ConvTransposeConfig { stride: 2, ..Default::default() };
+        let up = nn::ConvTransposeConfig {
+            stride: 2,
+            ..Default::default()
+        };
         UNet2d {
             enc1: conv3(&p / "enc1", 1, c),
             enc2: conv3(&p / "enc2", c, 2 * c),
@@ -57,17 +69,34 @@ impl UNet2d {
         let (pad_l, pad_h) = ((4 - seq_len % 4) % 4, (4 - hidden % 4) % 4);
         let mask = mask.to_kind(xs.kind());
         // [B, 1, L', 1] masks for the three resolutions.
-        let m1 = mask.constant_pad_nd([0, pad_l]).view([mask.size()[0], 1, -1, 1]);
+        let m1 = mask
+            .constant_pad_nd([0, pad_l])
+            .view([mask.size()[0], 1, -1, 1]);
         let m2 = m1.max_pool2d([2, 1], [2, 1], [0, 0], [1, 1], false);
         let m3 = m2.max_pool2d([2, 1], [2, 1], [0, 0], [1, 1], false);
-        let img = (xs * mask.unsqueeze(-1)).unsqueeze(1).constant_pad_nd([0, pad_h, 0, pad_l]);
+        let img = (xs * mask.unsqueeze(-1))
+            .unsqueeze(1)
+            .constant_pad_nd([0, pad_h, 0, pad_l]);
         let pool = |t: &Tensor| t.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
         let e1 = self.enc1.forward(&img).relu() * &m1;
         let e2 = self.enc2.forward(&pool(&e1)).relu() * &m2;
         let b = self.bottleneck.forward(&pool(&e2)).relu() * &m3;
-        let d2 = self.dec2.forward(&Tensor::cat(&[self.up2.forward(&b), e2], 1)).relu() * &m2;
-        let d1 = self.dec1.forward(&Tensor::cat(&[self.up1.forward(&d2), e1], 1)).relu() * &m1;
-        let out = self.project.forward(&d1).squeeze_dim(1).narrow(1, 0, seq_len).narrow(2, 0, hidden);
+        let d2 = self
+            .dec2
+            .forward(&Tensor::cat(&[self.up2.forward(&b), e2], 1))
+            .relu()
+            * &m2;
+        let d1 = self
+            .dec1
+            .forward(&Tensor::cat(&[self.up1.forward(&d2), e1], 1))
+            .relu()
+            * &m1;
+        let out = self
+            .project
+            .forward(&d1)
+            .squeeze_dim(1)
+            .narrow(1, 0, seq_len)
+            .narrow(2, 0, hidden);
         self.layer_norm.forward(&(xs + out))
     }
 }
@@ -115,7 +144,13 @@ mod tests {
         }
         // The same 5 tokens with 0 or 3 padding positions give the same outputs.
         let xs = Tensor::randn([1, 5, 10], (Kind::Float, tch::Device::Cpu));
-        let padded = Tensor::cat(&[xs.shallow_clone(), Tensor::randn([1, 3, 10], (Kind::Float, tch::Device::Cpu))], 1);
+        let padded = Tensor::cat(
+            &[
+                xs.shallow_clone(),
+                Tensor::randn([1, 3, 10], (Kind::Float, tch::Device::Cpu)),
+            ],
+            1,
+        );
         let mask = Tensor::from_slice(&[1i64, 1, 1, 1, 1, 0, 0, 0]).unsqueeze(0);
         let a = unet.forward(&xs, &Tensor::ones([1, 5], (Kind::Int64, tch::Device::Cpu)));
         let b = unet.forward(&padded, &mask).narrow(1, 0, 5);

@@ -116,7 +116,10 @@ impl LabelReport {
 
     /// Relations that did not become targets; `labelled + lost() == relations`.
     pub fn lost(&self) -> usize {
-        self.cross_segment.len() + self.ungrounded + self.untokenizable + self.unknown_relation.values().sum::<usize>()
+        self.cross_segment.len()
+            + self.ungrounded
+            + self.untokenizable
+            + self.unknown_relation.values().sum::<usize>()
     }
 }
 
@@ -129,7 +132,12 @@ pub fn label_record(
 ) -> Result<(Vec<SegmentExample>, LabelReport), TokenizeError> {
     let tokens = tokenizer.encode(&record.text)?;
     let (segments, windowed) = segment(&record.text, &tokens, cfg);
-    let mut report = LabelReport { records: 1, segments: segments.len(), windowed_sentences: windowed, ..Default::default() };
+    let mut report = LabelReport {
+        records: 1,
+        segments: segments.len(),
+        windowed_sentences: windowed,
+        ..Default::default()
+    };
     let mut examples: Vec<SegmentExample> = segments
         .iter()
         .enumerate()
@@ -158,7 +166,8 @@ pub fn label_record(
     // Input position of a char span inside segment `seg`: +1 for [CLS].
     let position = |seg: &Segment, span: (usize, usize)| -> Option<(usize, usize)> {
         let (a, b) = tokens.token_span(span.0, span.1)?;
-        (a >= seg.tok_start && b < seg.tok_end).then(|| (a - seg.tok_start + 1, b - seg.tok_start + 1))
+        (a >= seg.tok_start && b < seg.tok_end)
+            .then(|| (a - seg.tok_start + 1, b - seg.tok_start + 1))
     };
     for rel in &record.relations {
         report.relations += 1;
@@ -166,17 +175,24 @@ pub fn label_record(
             *report.unknown_relation.entry(rel.code.clone()).or_default() += 1;
             continue;
         };
-        let (Some(s_span), Some(o_span)) = (record.span(&rel.subject), record.span(&rel.object)) else {
+        let (Some(s_span), Some(o_span)) = (record.span(&rel.subject), record.span(&rel.object))
+        else {
             report.ungrounded += 1;
             continue;
         };
-        let (Some(si), Some(oi)) = (segment_of(&segments, s_span.0, s_span.1), segment_of(&segments, o_span.0, o_span.1))
-        else {
-            report.cross_segment.push((record.id.clone(), rel.id.clone()));
+        let (Some(si), Some(oi)) = (
+            segment_of(&segments, s_span.0, s_span.1),
+            segment_of(&segments, o_span.0, o_span.1),
+        ) else {
+            report
+                .cross_segment
+                .push((record.id.clone(), rel.id.clone()));
             continue;
         };
         if si != oi {
-            report.cross_segment.push((record.id.clone(), rel.id.clone()));
+            report
+                .cross_segment
+                .push((record.id.clone(), rel.id.clone()));
             continue;
         }
         let seg = &segments[si];
@@ -188,11 +204,19 @@ pub fn label_record(
         let k = match ex.subjects.iter().position(|s| (s.start, s.end) == s_pos) {
             Some(k) => k,
             None => {
-                ex.subjects.push(SubjectLabel { start: s_pos.0, end: s_pos.1, objects: Vec::new() });
+                ex.subjects.push(SubjectLabel {
+                    start: s_pos.0,
+                    end: s_pos.1,
+                    objects: Vec::new(),
+                });
                 ex.subjects.len() - 1
             }
         };
-        let obj = ObjectLabel { relation: class, start: o_pos.0, end: o_pos.1 };
+        let obj = ObjectLabel {
+            relation: class,
+            start: o_pos.0,
+            end: o_pos.1,
+        };
         if !ex.subjects[k].objects.contains(&obj) {
             ex.subjects[k].objects.push(obj);
         }
@@ -238,7 +262,8 @@ mod tests {
         let dir = tiny_vocab_dir();
         let tok = BertTokenizer::from_path(dir.path()).unwrap();
         let codes: Vec<String> = ["BpIn", "BpSy"].iter().map(|s| s.to_string()).collect();
-        let (ex, rep) = label_records(&corpus.records, &tok, &codes, &SegmentConfig::default()).unwrap();
+        let (ex, rep) =
+            label_records(&corpus.records, &tok, &codes, &SegmentConfig::default()).unwrap();
         assert_eq!(ex.len(), 2);
         assert_eq!(rep.relations, 2);
         assert_eq!(rep.labelled, 1);
@@ -247,11 +272,25 @@ mod tests {
         let seg = &ex[1];
         assert_eq!((seg.char_start, seg.char_end), (6, 16));
         // [CLS] 右 冠 远 段 狭 窄 80 % 。 [SEP]
-        assert_eq!(seg.subjects, vec![SubjectLabel { start: 1, end: 4, objects: vec![ObjectLabel { relation: 1, start: 5, end: 8 }] }]);
+        assert_eq!(
+            seg.subjects,
+            vec![SubjectLabel {
+                start: 1,
+                end: 4,
+                objects: vec![ObjectLabel {
+                    relation: 1,
+                    start: 5,
+                    end: 8
+                }]
+            }]
+        );
         let (s, e) = seg.subject_targets();
         assert_eq!((s[1], e[4], s.iter().sum::<f32>()), (1.0, 1.0, 1.0));
         let (os, oe) = seg.object_targets(0, 2);
-        assert_eq!((os[seg.len() + 5], oe[seg.len() + 8], os.iter().sum::<f32>()), (1.0, 1.0, 1.0));
+        assert_eq!(
+            (os[seg.len() + 5], oe[seg.len() + 8], os.iter().sum::<f32>()),
+            (1.0, 1.0, 1.0)
+        );
         assert!(ex[0].subjects.is_empty());
         assert_eq!(seg.offsets[5], Some((10, 11)));
     }

@@ -10,6 +10,8 @@ pub mod segment;
 pub mod tokenize;
 pub mod vocab;
 
-pub use labels::{label_record, label_records, LabelReport, ObjectLabel, SegmentExample, SubjectLabel};
+pub use labels::{
+    label_record, label_records, LabelReport, ObjectLabel, SegmentExample, SubjectLabel,
+};
 pub use segment::{segment, segment_of, Segment, SegmentConfig};
 pub use tokenize::{BertTokenizer, TokenizeError, Tokens};

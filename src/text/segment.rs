@@ -21,7 +21,10 @@ pub struct SegmentConfig {
 
 impl Default for SegmentConfig {
     fn default() -> Self {
-        SegmentConfig { max_len: 300, merge: false }
+        SegmentConfig {
+            max_len: 300,
+            merge: false,
+        }
     }
 }
 
@@ -54,7 +57,12 @@ pub fn segment(text: &str, tokens: &Tokens, cfg: &SegmentConfig) -> (Vec<Segment
     for (s, e) in sentence_spans(text) {
         let toks = tokens.tokens_starting_in(s, e);
         if toks.len() <= budget {
-            pieces.push(Segment { start: s, end: e, tok_start: toks.start, tok_end: toks.end });
+            pieces.push(Segment {
+                start: s,
+                end: e,
+                tok_start: toks.start,
+                tok_end: toks.end,
+            });
             continue;
         }
         windowed += 1;
@@ -62,21 +70,33 @@ pub fn segment(text: &str, tokens: &Tokens, cfg: &SegmentConfig) -> (Vec<Segment
         let mut t0 = toks.start;
         while toks.end - t0 > budget {
             let limit = t0 + budget; // first token not allowed in this piece
-            // Last soft break inside the window: cut after the token that ends with it.
+                                     // Last soft break inside the window: cut after the token that ends with it.
             let cut = (t0 + 1..limit)
                 .rev()
                 .find(|&t| {
                     let gap_end = tokens.offsets[t].0;
                     let prev_end = tokens.offsets[t - 1].1;
-                    chars[prev_end.saturating_sub(1)..gap_end.max(prev_end)].iter().any(|c| SOFT_BREAKS.contains(c))
+                    chars[prev_end.saturating_sub(1)..gap_end.max(prev_end)]
+                        .iter()
+                        .any(|c| SOFT_BREAKS.contains(c))
                 })
                 .unwrap_or(limit);
             let cut_char = tokens.offsets[cut].0;
-            pieces.push(Segment { start: piece_start_char, end: cut_char, tok_start: t0, tok_end: cut });
+            pieces.push(Segment {
+                start: piece_start_char,
+                end: cut_char,
+                tok_start: t0,
+                tok_end: cut,
+            });
             piece_start_char = cut_char;
             t0 = cut;
         }
-        pieces.push(Segment { start: piece_start_char, end: e, tok_start: t0, tok_end: toks.end });
+        pieces.push(Segment {
+            start: piece_start_char,
+            end: e,
+            tok_start: t0,
+            tok_end: toks.end,
+        });
     }
     if !cfg.merge {
         return (pieces, windowed);
@@ -96,7 +116,9 @@ pub fn segment(text: &str, tokens: &Tokens, cfg: &SegmentConfig) -> (Vec<Segment
 
 /// The segment that wholly contains chars `start..end`, if any.
 pub fn segment_of(segments: &[Segment], start: usize, end: usize) -> Option<usize> {
-    let i = segments.partition_point(|s| s.start <= start).checked_sub(1)?;
+    let i = segments
+        .partition_point(|s| s.start <= start)
+        .checked_sub(1)?;
     segments[i].contains(start, end).then_some(i)
 }
 
@@ -120,17 +142,52 @@ mod tests {
     fn sentences_merge_and_window() {
         let text = "前降支狭窄。右冠闭塞；回旋支正常。";
         let tokens = char_tokens(text);
-        let (segs, w) = segment(text, &tokens, &SegmentConfig { max_len: 100, merge: false });
+        let (segs, w) = segment(
+            text,
+            &tokens,
+            &SegmentConfig {
+                max_len: 100,
+                merge: false,
+            },
+        );
         assert_eq!((segs.len(), w), (3, 0));
-        assert_eq!((segs[1].start, segs[1].end, segs[1].tok_start, segs[1].tok_end), (6, 11, 6, 11));
-        let (segs, _) = segment(text, &tokens, &SegmentConfig { max_len: 13, merge: true });
-        assert_eq!(segs.iter().map(|s| (s.start, s.end)).collect::<Vec<_>>(), vec![(0, 11), (11, 17)]);
+        assert_eq!(
+            (
+                segs[1].start,
+                segs[1].end,
+                segs[1].tok_start,
+                segs[1].tok_end
+            ),
+            (6, 11, 6, 11)
+        );
+        let (segs, _) = segment(
+            text,
+            &tokens,
+            &SegmentConfig {
+                max_len: 13,
+                merge: true,
+            },
+        );
+        assert_eq!(
+            segs.iter().map(|s| (s.start, s.end)).collect::<Vec<_>>(),
+            vec![(0, 11), (11, 17)]
+        );
         // A 20-token sentence with a budget of 8: cut after the commas where they fit.
         let long = "左主干，前降支近段，中段，远段狭窄闭塞钙化。";
         let tokens = char_tokens(long);
-        let (segs, w) = segment(long, &tokens, &SegmentConfig { max_len: 10, merge: false });
+        let (segs, w) = segment(
+            long,
+            &tokens,
+            &SegmentConfig {
+                max_len: 10,
+                merge: false,
+            },
+        );
         assert_eq!(w, 1);
-        assert!(segs.iter().all(|s| s.tok_end - s.tok_start <= 8), "{segs:?}");
+        assert!(
+            segs.iter().all(|s| s.tok_end - s.tok_start <= 8),
+            "{segs:?}"
+        );
         assert_eq!((segs[0].start, segs[0].end), (0, 4));
         assert_eq!(segs.last().unwrap().end, long.chars().count());
         for pair in segs.windows(2) {

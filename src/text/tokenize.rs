@@ -73,7 +73,10 @@ pub struct BertTokenizer {
 
 impl std::fmt::Debug for BertTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BertTokenizer").field("source", &self.source).field("vocab", &self.vocab_size()).finish()
+        f.debug_struct("BertTokenizer")
+            .field("source", &self.source)
+            .field("vocab", &self.vocab_size())
+            .finish()
     }
 }
 
@@ -87,9 +90,14 @@ impl BertTokenizer {
                     return BertTokenizer::from_path(&path.join(name));
                 }
             }
-            return Err(TokenizeError::NotFound { path: path.to_owned() });
+            return Err(TokenizeError::NotFound {
+                path: path.to_owned(),
+            });
         }
-        let load_err = |e: &dyn std::fmt::Display| TokenizeError::Load { path: path.to_owned(), message: e.to_string() };
+        let load_err = |e: &dyn std::fmt::Display| TokenizeError::Load {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
         let mut inner = if path.extension().is_some_and(|e| e == "json") {
             Tokenizer::from_file(path).map_err(|e| load_err(&e))?
         } else {
@@ -99,7 +107,8 @@ impl BertTokenizer {
         // We add [CLS]/[SEP] and cut segments ourselves; the file's own limits must not apply.
         inner.with_truncation(None).map_err(|e| load_err(&e))?;
         inner.with_padding(None);
-        let special = |t: &'static str| inner.token_to_id(t).ok_or(TokenizeError::MissingSpecial(t));
+        let special =
+            |t: &'static str| inner.token_to_id(t).ok_or(TokenizeError::MissingSpecial(t));
         Ok(BertTokenizer {
             cls_id: special("[CLS]")?,
             sep_id: special("[SEP]")?,
@@ -113,7 +122,9 @@ impl BertTokenizer {
     /// bert-base-chinese's pipeline from a bare vocab.txt: BertNormalizer (clean text, spaces
     /// around CJK chars, optional lower-casing) → BertPreTokenizer → WordPiece.
     fn wordpiece(vocab: &Path, lowercase: bool) -> tokenizers::Result<Tokenizer> {
-        let model = WordPiece::from_file(&vocab.to_string_lossy()).unk_token("[UNK]".into()).build()?;
+        let model = WordPiece::from_file(&vocab.to_string_lossy())
+            .unk_token("[UNK]".into())
+            .build()?;
         let mut tok = Tokenizer::new(model);
         tok.with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))?;
         tok.with_pre_tokenizer(Some(BertPreTokenizer));
@@ -126,8 +137,14 @@ impl BertTokenizer {
 
     /// Encode `text` without special tokens; offsets are char offsets into `text`.
     pub fn encode(&self, text: &str) -> Result<Tokens, TokenizeError> {
-        let enc = self.inner.encode_char_offsets(text, false).map_err(|e| TokenizeError::Encode(e.to_string()))?;
-        Ok(Tokens { ids: enc.get_ids().to_vec(), offsets: enc.get_offsets().to_vec() })
+        let enc = self
+            .inner
+            .encode_char_offsets(text, false)
+            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        Ok(Tokens {
+            ids: enc.get_ids().to_vec(),
+            offsets: enc.get_offsets().to_vec(),
+        })
     }
 
     /// The token strings of ids (for debugging and tests).
@@ -153,11 +170,18 @@ pub(crate) mod tests {
     /// A small vocab written by the test: enough CJK chars and pieces for the cases below.
     pub(crate) fn tiny_vocab_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "6", "##f", "2", ".", "5", "*", "15", "##mm", "timi", "3", "%", "80"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        vocab.extend("前降支近段狭窄置入动脉鞘，球囊扩张级血流。右冠远闭塞".chars().map(String::from));
+        let mut vocab: Vec<String> = [
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "6", "##f", "2", ".", "5", "*", "15",
+            "##mm", "timi", "3", "%", "80",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        vocab.extend(
+            "前降支近段狭窄置入动脉鞘，球囊扩张级血流。右冠远闭塞"
+                .chars()
+                .map(String::from),
+        );
         std::fs::write(dir.path().join("vocab.txt"), vocab.join("\n")).unwrap();
         dir
     }
@@ -173,7 +197,12 @@ pub(crate) mod tests {
         assert!(pieces.contains(&"[UNK]".to_string()), "{pieces:?}");
         // Every token's span is the text it came from (modulo case).
         for (p, &(s, e)) in pieces.iter().zip(&t.offsets) {
-            let src: String = text.chars().skip(s).take(e - s).collect::<String>().to_lowercase();
+            let src: String = text
+                .chars()
+                .skip(s)
+                .take(e - s)
+                .collect::<String>()
+                .to_lowercase();
             if p != "[UNK]" {
                 assert_eq!(p.trim_start_matches("##"), src, "{p} at {s}..{e}");
             }

@@ -19,14 +19,22 @@ fn is_cjk(c: char) -> bool {
 pub fn char_vocab<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut pieces: BTreeSet<String> = BTreeSet::new();
     for text in texts {
-        for c in text.to_lowercase().chars().filter(|c| !c.is_whitespace() && !c.is_control()) {
+        for c in text
+            .to_lowercase()
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control())
+        {
             pieces.insert(c.to_string());
             if !is_cjk(c) {
                 pieces.insert(format!("##{c}"));
             }
         }
     }
-    SPECIAL_TOKENS.iter().map(|s| s.to_string()).chain(pieces).collect()
+    SPECIAL_TOKENS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(pieces)
+        .collect()
 }
 
 #[cfg(test)]
@@ -36,7 +44,10 @@ mod tests {
 
     #[test]
     fn every_char_of_the_corpus_tokenizes_without_unk() {
-        let texts = ["置入2.5*15mm支架，TIMI 3级。", "肝素5000IU、替罗非班10μg/kg"];
+        let texts = [
+            "置入2.5*15mm支架，TIMI 3级。",
+            "肝素5000IU、替罗非班10μg/kg",
+        ];
         let vocab = char_vocab(texts);
         assert_eq!(&vocab[..5], &SPECIAL_TOKENS.map(String::from));
         let dir = tempfile::tempdir().unwrap();

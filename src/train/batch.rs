@@ -32,23 +32,38 @@ pub struct Batch {
 }
 
 /// Batches of example indices, bucketed by length. `rng` `None` keeps length order (inference).
-pub fn bucket_batches(lengths: &[usize], batch_size: usize, rng: Option<&mut rand_chacha::ChaCha8Rng>) -> Vec<Vec<usize>> {
+pub fn bucket_batches(
+    lengths: &[usize],
+    batch_size: usize,
+    rng: Option<&mut rand_chacha::ChaCha8Rng>,
+) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     let shuffle = rng.is_some();
     if let Some(rng) = rng {
         order.shuffle(rng);
         order.sort_by_key(|&i| lengths[i]);
-        let mut batches: Vec<Vec<usize>> = order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
+        let mut batches: Vec<Vec<usize>> = order
+            .chunks(batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect();
         batches.shuffle(rng);
         return batches;
     }
     debug_assert!(!shuffle);
     order.sort_by_key(|&i| lengths[i]);
-    order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+    order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
 }
 
 /// Pad and stack examples `idx` of `all` into tensors on `device`.
-pub fn make_batch(all: &[SegmentExample], idx: &[usize], n_relations: usize, device: Device) -> Batch {
+pub fn make_batch(
+    all: &[SegmentExample],
+    idx: &[usize],
+    n_relations: usize,
+    device: Device,
+) -> Batch {
     let b_sz = idx.len();
     let seq_len = idx.iter().map(|&i| all[i].len()).max().unwrap_or(0);
     let mut ids = vec![0i64; b_sz * seq_len];
@@ -102,7 +117,10 @@ pub fn make_batch(all: &[SegmentExample], idx: &[usize], n_relations: usize, dev
         subjects: SubjectSpans::from_vecs(&sb, &ss, &se, device),
         object_start: t_f32(&o_start, &[n, l, r]),
         object_end: t_f32(&o_end, &[n, l, r]),
-        object_mask: Tensor::from_slice(&o_mask).view([n, l]).to_kind(Kind::Int64).to_device(device),
+        object_mask: Tensor::from_slice(&o_mask)
+            .view([n, l])
+            .to_kind(Kind::Int64)
+            .to_device(device),
         tokens,
     }
 }
@@ -122,7 +140,9 @@ mod tests {
         assert_eq!(all, (0..50).collect::<Vec<_>>());
         let plain = bucket_batches(&lengths, 8, None);
         for w in plain.windows(2) {
-            assert!(w[0].iter().map(|&i| lengths[i]).max() <= w[1].iter().map(|&i| lengths[i]).min());
+            assert!(
+                w[0].iter().map(|&i| lengths[i]).max() <= w[1].iter().map(|&i| lengths[i]).min()
+            );
         }
     }
 }

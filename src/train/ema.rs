@@ -17,8 +17,16 @@ pub struct Ema {
 
 impl Ema {
     pub fn new(vs: &VarStore, decay: f64) -> Ema {
-        let shadow = vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();
-        Ema { decay, updates: 0, shadow }
+        let shadow = vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.detach().copy()))
+            .collect();
+        Ema {
+            decay,
+            updates: 0,
+            shadow,
+        }
     }
 
     /// The decay used at the next update.
@@ -82,7 +90,10 @@ mod tests {
         let w = vs.root().var("w", &[3], nn::Init::Const(1.0));
         let mut ema = Ema::new(&vs, 0.9);
         let mut expected = 1.0f64;
-        for (n, value) in [3.0, -2.0, 5.0, 0.5, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0].iter().enumerate() {
+        for (n, value) in [3.0, -2.0, 5.0, 0.5, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0]
+            .iter()
+            .enumerate()
+        {
             tch::no_grad(|| {
                 let mut w = w.shallow_clone();
                 let _ = w.fill_(*value);
@@ -92,7 +103,10 @@ mod tests {
             ema.update(&vs);
             expected = d * expected + (1.0 - d) * value;
             let got = ema.shadow()["w"].get(0).double_value(&[]);
-            assert!((got - expected).abs() < 1e-5, "step {n}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "step {n}: {got} vs {expected}"
+            );
         }
         // swap_in / restore round trip.
         let live = ema.swap_in(&vs);

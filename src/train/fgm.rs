@@ -32,7 +32,9 @@ impl Fgm {
             let mut e = embedding.shallow_clone();
             let _ = e.g_add_(&(grad * (epsilon / norm)));
         });
-        Some(Fgm { backup: Some(backup) })
+        Some(Fgm {
+            backup: Some(backup),
+        })
     }
 
     /// Put the embedding matrix back exactly as it was before `attack`.
@@ -58,7 +60,8 @@ mod tests {
         let emb = nn::embedding(vs.root() / "e", 11, 5, Default::default());
         let before = emb.ws.detach().copy();
         let ids = Tensor::from_slice(&[1i64, 3, 3, 7]);
-        let loss = (tch::nn::Module::forward(&emb, &ids).pow_tensor_scalar(2)).sum(Kind::Float) * 0.37;
+        let loss =
+            (tch::nn::Module::forward(&emb, &ids).pow_tensor_scalar(2)).sum(Kind::Float) * 0.37;
         loss.backward();
         let fgm = Fgm::attack(&emb.ws, 0.73).expect("gradient exists");
         assert!(!emb.ws.equal(&before), "the attack changed the matrix");

@@ -53,15 +53,27 @@ pub struct LoadedModel {
 impl LoadedModel {
     pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, ModelError> {
         let cfg_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::Io { path: cfg_path.clone(), source: e })?;
-        let config = parse_config(&text).map_err(|e| ModelError::Config(format!("{}: {e}", cfg_path.display())))?;
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::Io {
+            path: cfg_path.clone(),
+            source: e,
+        })?;
+        let config = parse_config(&text)
+            .map_err(|e| ModelError::Config(format!("{}: {e}", cfg_path.display())))?;
         config.model.validate()?;
         let mut vs = VarStore::new(device);
         let model = Cbrrel::new(&vs.root(), &config.model);
         checkpoint::load_weights(&mut vs, &dir.join(WEIGHTS_FILE))?;
         let tok_path = dir.join(&config.tokenizer_file);
-        let tokenizer = BertTokenizer::from_path(&tok_path).map_err(|e| ModelError::Config(e.to_string()))?;
-        Ok(LoadedModel { dir: dir.to_owned(), config, vs, model, tokenizer, device })
+        let tokenizer =
+            BertTokenizer::from_path(&tok_path).map_err(|e| ModelError::Config(e.to_string()))?;
+        Ok(LoadedModel {
+            dir: dir.to_owned(),
+            config,
+            vs,
+            model,
+            tokenizer,
+            device,
+        })
     }
 
     pub fn predictor(&self, batch_size: usize) -> Predictor<'_> {
@@ -79,12 +91,19 @@ impl LoadedModel {
 
 /// Copy the tokenizer file into `dir`, returning its name there.
 pub fn copy_tokenizer(tokenizer: &BertTokenizer, dir: &Path) -> Result<String, ModelError> {
-    let name = tokenizer.source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "vocab.txt".into());
+    let name = tokenizer
+        .source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vocab.txt".into());
     let dest = dir.join(&name);
     if tokenizer.source != dest {
         // Replace, not overwrite: the copy keeps a read-only source's mode.
         let _ = std::fs::remove_file(&dest);
-        std::fs::copy(&tokenizer.source, &dest).map_err(|e| ModelError::Io { path: dest.clone(), source: e })?;
+        std::fs::copy(&tokenizer.source, &dest).map_err(|e| ModelError::Io {
+            path: dest.clone(),
+            source: e,
+        })?;
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644));
     }
@@ -93,7 +112,10 @@ pub fn copy_tokenizer(tokenizer: &BertTokenizer, dir: &Path) -> Result<String, M
     if name == "vocab.txt" && cfg.is_file() && cfg != dir.join("tokenizer_config.json") {
         let dest = dir.join("tokenizer_config.json");
         let _ = std::fs::remove_file(&dest);
-        std::fs::copy(&cfg, &dest).map_err(|e| ModelError::Io { path: dest.clone(), source: e })?;
+        std::fs::copy(&cfg, &dest).map_err(|e| ModelError::Io {
+            path: dest.clone(),
+            source: e,
+        })?;
     }
     Ok(name)
 }
@@ -110,8 +132,10 @@ pub fn parse_config(text: &str) -> Result<RunConfig, serde_json::Error> {
 
 /// Write `config.json` atomically.
 pub fn write_config(dir: &Path, config: &RunConfig) -> Result<(), ModelError> {
-    let json = serde_json::to_string_pretty(config).map_err(|e| ModelError::Config(e.to_string()))?;
-    crate::corpus::write_atomic(&dir.join(CONFIG_FILE), json.as_bytes()).map_err(|e| ModelError::Config(e.to_string()))
+    let json =
+        serde_json::to_string_pretty(config).map_err(|e| ModelError::Config(e.to_string()))?;
+    crate::corpus::write_atomic(&dir.join(CONFIG_FILE), json.as_bytes())
+        .map_err(|e| ModelError::Config(e.to_string()))
 }
 
 #[cfg(test)]
@@ -127,7 +151,11 @@ mod tests {
         let config = RunConfig {
             model_id: "cbrrel-000000000000".into(),
             created_unix: 0,
-            model: CbrrelConfig { encoder: BertConfig::sized(50, 16, 1, 2), relations, head: settings.model.clone() },
+            model: CbrrelConfig {
+                encoder: BertConfig::sized(50, 16, 1, 2),
+                relations,
+                head: settings.model.clone(),
+            },
             schema,
             thresholds: Thresholds::default(),
             segment: SegmentConfig::default(),

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::HeadConfig;
 #[cfg(test)]
 use crate::model::Fusion;
+use crate::model::HeadConfig;
 
 /// Optimisation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,20 +68,33 @@ impl Settings {
             Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
             None => DEFAULT_TOML.to_owned(),
         };
-        let mut value: toml::Value = toml::from_str(&text).map_err(|e| format!("train config: {e}"))?;
+        let mut value: toml::Value =
+            toml::from_str(&text).map_err(|e| format!("train config: {e}"))?;
         for o in overrides {
-            let (key, raw) = o.split_once('=').ok_or_else(|| format!("override `{o}`: expected section.key=value"))?;
-            let (section, field) = key.trim().split_once('.').ok_or_else(|| format!("override `{o}`: expected section.key=value"))?;
+            let (key, raw) = o
+                .split_once('=')
+                .ok_or_else(|| format!("override `{o}`: expected section.key=value"))?;
+            let (section, field) = key
+                .trim()
+                .split_once('.')
+                .ok_or_else(|| format!("override `{o}`: expected section.key=value"))?;
             let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
                 .map(|mut t| t.remove("v").expect("v"))
                 .unwrap_or_else(|_| toml::Value::String(raw.trim().to_owned()));
-            let table = value.get_mut(section).and_then(|s| s.as_table_mut()).ok_or_else(|| format!("override `{o}`: no section [{section}]"))?;
+            let table = value
+                .get_mut(section)
+                .and_then(|s| s.as_table_mut())
+                .ok_or_else(|| format!("override `{o}`: no section [{section}]"))?;
             if !table.contains_key(field) {
-                return Err(format!("override `{o}`: [{section}] has no field `{field}`"));
+                return Err(format!(
+                    "override `{o}`: [{section}] has no field `{field}`"
+                ));
             }
             table.insert(field.to_owned(), parsed);
         }
-        let settings: Settings = value.try_into().map_err(|e: toml::de::Error| format!("train config: {e}"))?;
+        let settings: Settings = value
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("train config: {e}"))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -101,7 +114,8 @@ impl Settings {
             return Err(format!("max_len {} outside 8..=512", t.max_len));
         }
         let d = &self.decode;
-        if !(0.0..=1.0).contains(&d.subject_threshold) || !(0.0..=1.0).contains(&d.object_threshold) {
+        if !(0.0..=1.0).contains(&d.subject_threshold) || !(0.0..=1.0).contains(&d.object_threshold)
+        {
             return Err("thresholds must be in [0, 1]".into());
         }
         Ok(())
@@ -118,9 +132,22 @@ mod tests {
         assert_eq!(s.train.batch_size, 4);
         assert_eq!(s.train.max_len, 300);
         assert_eq!(s.model.fusion, Fusion::Unet);
-        let s = Settings::load(None, &["train.epochs=3".into(), "model.fusion=cnn".into(), "train.fgm=false".into()]).unwrap();
-        assert_eq!((s.train.epochs, s.model.fusion, s.train.fgm), (3, Fusion::Cnn, false));
-        assert!(Settings::load(None, &["train.epoch=3".into()]).unwrap_err().contains("no field `epoch`"));
+        let s = Settings::load(
+            None,
+            &[
+                "train.epochs=3".into(),
+                "model.fusion=cnn".into(),
+                "train.fgm=false".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.train.epochs, s.model.fusion, s.train.fgm),
+            (3, Fusion::Cnn, false)
+        );
+        assert!(Settings::load(None, &["train.epoch=3".into()])
+            .unwrap_err()
+            .contains("no field `epoch`"));
         assert!(Settings::load(None, &["train.batch_size=0".into()]).is_err());
     }
 }

@@ -77,7 +77,10 @@ pub enum TrainError {
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -88,7 +91,11 @@ pub fn parameter_count(vs: &VarStore) -> i64 {
 }
 
 /// Score `records` with the model as it is now.
-pub fn dev_scores(predictor: &Predictor<'_>, gold: &[Record], schema: &Schema) -> Result<EvalReport, TrainError> {
+pub fn dev_scores(
+    predictor: &Predictor<'_>,
+    gold: &[Record],
+    schema: &Schema,
+) -> Result<EvalReport, TrainError> {
     let predicted = predictor.predict(gold)?;
     let as_corpus = |records: Vec<Record>| Corpus {
         path: PathBuf::from("<memory>"),
@@ -98,16 +105,29 @@ pub fn dev_scores(predictor: &Predictor<'_>, gold: &[Record], schema: &Schema) -
         records,
         problems: Vec::new(),
     };
-    Ok(evaluate(&as_corpus(gold.to_vec()), &as_corpus(predicted), &EvalOptions::default())?)
+    Ok(evaluate(
+        &as_corpus(gold.to_vec()),
+        &as_corpus(predicted),
+        &EvalOptions::default(),
+    )?)
 }
 
 /// Build the model for `settings` around `encoder` (weights loaded for a pretrained one).
-pub fn build_model(vs: &mut VarStore, encoder: &EncoderSource, settings: &Settings, relations: Vec<String>) -> Result<(Cbrrel, String), TrainError> {
+pub fn build_model(
+    vs: &mut VarStore,
+    encoder: &EncoderSource,
+    settings: &Settings,
+    relations: Vec<String>,
+) -> Result<(Cbrrel, String), TrainError> {
     let (bert, source) = match encoder {
         EncoderSource::Pretrained(dir) => (checkpoint::hf_config(dir)?, dir.display().to_string()),
         EncoderSource::Random(cfg) => (cfg.clone(), "random".to_owned()),
     };
-    let config = CbrrelConfig { encoder: bert, relations, head: settings.model.clone() };
+    let config = CbrrelConfig {
+        encoder: bert,
+        relations,
+        head: settings.model.clone(),
+    };
     config.validate()?;
     let model = Cbrrel::new(&vs.root(), &config);
     if let EncoderSource::Pretrained(dir) = encoder {
@@ -121,9 +141,15 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
     let t = &s.train;
     tch::manual_seed(t.seed as i64);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(t.seed);
-    std::fs::create_dir_all(&job.out).map_err(|e| TrainError::Io { path: job.out.clone(), source: e })?;
+    std::fs::create_dir_all(&job.out).map_err(|e| TrainError::Io {
+        path: job.out.clone(),
+        source: e,
+    })?;
     let relations = job.schema.relation_codes();
-    let segment = SegmentConfig { max_len: t.max_len, merge: t.merge };
+    let segment = SegmentConfig {
+        max_len: t.max_len,
+        merge: t.merge,
+    };
     let (examples, train_labels) = label_records(job.train, job.tokenizer, &relations, &segment)?;
     let examples: Vec<SegmentExample> = examples.into_iter().filter(|e| e.len() > 2).collect();
     if examples.is_empty() {
@@ -139,18 +165,28 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         )));
     }
     let parameters = parameter_count(&vs);
-    let mut opt = nn::AdamW { wd: t.weight_decay, ..Default::default() }.build(&vs, t.lr)?;
+    let mut opt = nn::AdamW {
+        wd: t.weight_decay,
+        ..Default::default()
+    }
+    .build(&vs, t.lr)?;
     let mut ema = t.ema.then(|| Ema::new(&vs, t.ema_decay));
     let lengths: Vec<usize> = examples.iter().map(SegmentExample::len).collect();
     let batches_per_epoch = lengths.len().div_ceil(t.batch_size);
     let total_steps = batches_per_epoch * t.epochs;
     let warmup = (total_steps as f64 * t.warmup_ratio).round() as usize;
-    let thresholds = Thresholds { subject: s.decode.subject_threshold, object: s.decode.object_threshold };
+    let thresholds = Thresholds {
+        subject: s.decode.subject_threshold,
+        object: s.decode.object_threshold,
+    };
     let tokenizer_file = copy_tokenizer(job.tokenizer, &job.out)?;
     let model_id = model_id(&s.train.seed, &encoder_source, &relations, job.train.len());
     let mut run_config = RunConfig {
         model_id: model_id.clone(),
-        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         model: model.config.clone(),
         schema: job.schema.clone(),
         thresholds,
@@ -161,7 +197,10 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         dev: None,
     };
     let metrics_path = job.out.join(METRICS_FILE);
-    let mut metrics = std::fs::File::create(&metrics_path).map_err(|e| TrainError::Io { path: metrics_path.clone(), source: e })?;
+    let mut metrics = std::fs::File::create(&metrics_path).map_err(|e| TrainError::Io {
+        path: metrics_path.clone(),
+        source: e,
+    })?;
     let n_rel = relations.len();
     let mut step = 0usize;
     let mut best: Option<(usize, EvalReport)> = None;
@@ -183,13 +222,21 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
             let forward = || {
                 tch::autocast(job.device.is_cuda(), || {
                     let encoded = model.encode(&batch.input_ids, &batch.mask, true);
-                    let objects = (!batch.subjects.is_empty()).then(|| model.objects(&encoded, &batch.subjects, true));
+                    let objects = (!batch.subjects.is_empty())
+                        .then(|| model.objects(&encoded, &batch.subjects, true));
                     cbrrel_loss(
                         &encoded.subject,
                         &batch.subject_start,
                         &batch.subject_end,
                         &batch.mask,
-                        objects.as_ref().map(|o| (o, &batch.object_start, &batch.object_end, &batch.object_mask)),
+                        objects.as_ref().map(|o| {
+                            (
+                                o,
+                                &batch.object_start,
+                                &batch.object_end,
+                                &batch.object_mask,
+                            )
+                        }),
                     )
                     .total()
                 })
@@ -212,7 +259,11 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
             loss_sum += l;
             segments_seen += idx.len();
             bar.inc(1);
-            bar.set_message(format!("loss {:.4} · {:.1} seg/s", l, segments_seen as f64 / started.elapsed().as_secs_f64().max(1e-9)));
+            bar.set_message(format!(
+                "loss {:.4} · {:.1} seg/s",
+                l,
+                segments_seen as f64 / started.elapsed().as_secs_f64().max(1e-9)
+            ));
         }
         bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
@@ -262,7 +313,10 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
             "dev_f1": dev.as_ref().map(|d| d.f1),
             "saved": improved,
         });
-        writeln!(metrics, "{line}").map_err(|e| TrainError::Io { path: metrics_path.clone(), source: e })?;
+        writeln!(metrics, "{line}").map_err(|e| TrainError::Io {
+            path: metrics_path.clone(),
+            source: e,
+        })?;
         if job.progress {
             eprintln!(
                 "epoch {epoch}/{}: loss {:.4}, {:.1}s{}",
@@ -270,7 +324,12 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
                 loss_sum / batches.len().max(1) as f64,
                 train_seconds,
                 dev.as_ref()
-                    .map(|d| format!(", dev P/R/F1 {:.2}/{:.2}/{:.2}", 100.0 * d.precision, 100.0 * d.recall, 100.0 * d.f1))
+                    .map(|d| format!(
+                        ", dev P/R/F1 {:.2}/{:.2}/{:.2}",
+                        100.0 * d.precision,
+                        100.0 * d.recall,
+                        100.0 * d.f1
+                    ))
                     .unwrap_or_default()
             );
         }
@@ -306,8 +365,21 @@ fn progress_bar(show: bool, len: u64, epoch: usize, epochs: usize) -> indicatif:
 fn model_id(seed: &u64, encoder: &str, relations: &[String], n_train: usize) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(format!("{seed}|{encoder}|{}|{n_train}|{}", relations.join(","), std::process::id()).as_bytes());
-    h.update(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0).to_le_bytes());
+    h.update(
+        format!(
+            "{seed}|{encoder}|{}|{n_train}|{}",
+            relations.join(","),
+            std::process::id()
+        )
+        .as_bytes(),
+    );
+    h.update(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            .to_le_bytes(),
+    );
     format!("cbrrel-{}", &hex::encode(h.finalize())[..12])
 }
 
