@@ -13,11 +13,12 @@ BIN           := target/release/cbrrel
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system build test graph bench bench-graph fixtures clean
+.PHONY: help setup system build test lint graph bench bench-graph fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
 	@echo "make test    run the test suite"
+	@echo "make lint    cargo fmt --check and clippy -D warnings (CI runs it)"
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
 	@echo "make setup   check/install system packages, create .venv with torch==$(TORCH_VERSION)"
 
@@ -39,6 +40,12 @@ build: setup
 
 test: setup
 	cargo test --release --locked
+
+# The house style, enforced in CI (.ci/run): rustfmt's defaults, and clippy with every warning
+# an error (a lint we keep is allowed at its site with a comment saying why).
+lint: setup
+	cargo fmt --check
+	cargo clippy --release --locked --all-targets -- -D warnings
 
 # The fixture model of `make graph`: a small from-scratch CBRRel trained on the annotated
 # fixtures with a vocabulary built from them (no pretrained files needed), cached in

@@ -263,8 +263,8 @@ fn time_queries(root: &Path, store_dir: &Path) {
         let mut rows = 0;
         for _ in 0..runs {
             let t = Instant::now();
-            rows =
-                query_store(&store, &text, ResultFormat::Csv, &mut std::io::sink()).expect("query");
+            rows = query_store(&store, &text, ResultFormat::Csv, &mut std::io::sink(), None)
+                .expect("query");
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);

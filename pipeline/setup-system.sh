@@ -61,3 +61,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: no Rust toolchain (cargo) on PATH; install it with rustup: https://rustup.rs" >&2
   exit 1
 fi
+for component in fmt clippy; do
+  if ! cargo "$component" --version >/dev/null 2>&1; then
+    echo "setup: cargo $component is missing (make lint needs it); install it with:" \
+      "rustup component add $( [ "$component" = fmt ] && echo rustfmt || echo clippy)" >&2
+    exit 1
+  fi
+done

@@ -155,6 +155,24 @@ pub struct QueryArgs {
     /// with the rows and time of each step), to see why a query is slow.
     #[arg(long)]
     pub explain: bool,
+    /// Stop the query after this many seconds (0: no limit).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value_t = cbrrel::graph::query::DEFAULT_TIMEOUT.as_secs_f64())]
+    pub timeout: f64,
+}
+
+impl QueryArgs {
+    /// `--timeout` as the library takes it (None: no limit).
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        (self.timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.timeout))
+    }
+}
+
+/// A non-negative, finite number of seconds.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds (0 or more)")),
+    }
 }
 
 #[derive(Debug, Args)]

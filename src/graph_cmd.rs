@@ -262,11 +262,11 @@ pub fn query(a: QueryArgs) -> Result<ExitCode> {
     };
     let mut stdout = std::io::stdout().lock();
     if a.explain {
-        cbrrel::graph::query::explain(&a.store, &sparql, &mut stdout)?;
+        cbrrel::graph::query::explain(&a.store, &sparql, &mut stdout, a.timeout())?;
         stdout.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    cbrrel::graph::run_query(&a.store, &sparql, a.format, &mut stdout)?;
+    cbrrel::graph::run_query(&a.store, &sparql, a.format, &mut stdout, a.timeout())?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 //! - **EPO** (entity pair overlap): an ordered (subject, object) pair carries two relations;
 //! - **SEO** (single entity overlap): after merging repeated pairs, some entity still occurs
 //!   in two different pairs.
+//!
 //! A sentence can be EPO and SEO at once; it is then counted in both. Triples are
 //! de-duplicated first, and a sentence with no triple is in none of the classes.
 //! An entity is keyed by its span or by its string, as the caller chooses (`K`).

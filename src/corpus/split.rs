@@ -41,7 +41,7 @@ impl std::str::FromStr for Ratios {
             3 => vec!["train", "dev", "test"],
             _ => return Err(bad()),
         };
-        if weights.iter().any(|&w| w == 0) {
+        if weights.contains(&0) {
             return Err(bad());
         }
         Ok(Ratios { names, weights })

@@ -21,6 +21,9 @@ use super::reader::id_string;
 use super::record::{char_slice, Arg, Entity, Record, Relation};
 use super::schema::Schema;
 
+/// The subject's and the object's char span, where the item gives one that checks out.
+type SpanPair = (Option<(usize, usize)>, Option<(usize, usize)>);
+
 /// A string or `{"@value": string}`.
 fn value_str(v: Option<&Value>) -> Option<&str> {
     match v? {
@@ -230,7 +233,7 @@ pub(crate) fn parse(
             offset_pair(item.get(key))
                 .filter(|&(a, b)| a < b && b <= n_chars && char_slice(text, a, b) == Some(s))
         };
-        let pairs: Vec<(Option<(usize, usize)>, Option<(usize, usize)>)> = match (
+        let pairs: Vec<SpanPair> = match (
             given("subject_offset", subject),
             given("object_offset", object),
         ) {

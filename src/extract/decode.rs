@@ -30,15 +30,15 @@ pub fn decode_spans(
 ) -> Vec<SpanPred> {
     let hi = hi.min(p_start.len()).min(p_end.len());
     let mut out = Vec::new();
-    for s in lo..hi {
-        if p_start[s] < th_start {
+    for (s, &ps) in p_start.iter().enumerate().take(hi).skip(lo) {
+        if ps < th_start {
             continue;
         }
         if let Some(e) = (s..hi).find(|&e| p_end[e] >= th_end) {
             out.push(SpanPred {
                 start: s,
                 end: e,
-                p_start: p_start[s],
+                p_start: ps,
                 p_end: p_end[e],
             });
         }

@@ -78,18 +78,16 @@ pub fn coverage(records: &[Record], table: &SegmentTable, top: usize) -> Coverag
                         miss("timi", v.timi.is_some(), &mut c.timi);
                     }
                 }
-                "Mc" => {
-                    if text.contains("mm") || text.contains('Φ') || text.contains('φ') {
+                "Mc"
+                    if (text.contains("mm") || text.contains('Φ') || text.contains('φ')) => {
                         miss("device_size", v.diameter_mm.is_some(), &mut c.device_size);
                     }
-                }
-                "Do" => {
+                "Do"
                     // A dose is called for when the text has a number that is not only a
                     // concentration (2%利多卡因 names a drug, it doses nothing).
-                    if v.dose.is_some() || v.unparsed.contains(&ValueKind::Dose) {
+                    if (v.dose.is_some() || v.unparsed.contains(&ValueKind::Dose)) => {
                         miss("dose", v.dose.is_some(), &mut c.dose);
                     }
-                }
                 "Bp" => {
                     let link = table.link(&text);
                     miss("body_part", link.is_some(), &mut c.body_part_vessel);

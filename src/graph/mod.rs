@@ -59,6 +59,9 @@ pub enum GraphError {
         path: PathBuf,
         source: oxigraph::store::StorageError,
     },
+    /// Another process holds the store for writing (RocksDB's LOCK file).
+    #[error("store {}: another cbrrel process is writing it (a `cbrrel graph`, `load` or `retract` on this store); nothing was written. Wait for it to finish, then run this command again: a re-run resumes where the last one stopped", path.display())]
+    Locked { path: PathBuf },
     /// Reading or writing the store failed (disk full, I/O error).
     #[error("store: {0}")]
     Storage(#[from] oxigraph::store::StorageError),
@@ -83,6 +86,9 @@ pub enum GraphError {
     Shacl { count: usize, first: Vec<String> },
     #[error("SPARQL: {0}")]
     Query(String),
+    /// The query ran past `cbrrel query --timeout` and was stopped.
+    #[error("the query ran past its time limit ({seconds} s) and was stopped; raise it with --timeout SECONDS (0: no limit), or bind more of the pattern (`cbrrel query --explain` shows the plan)")]
+    Timeout { seconds: f64 },
     /// Writing results or an export failed (a full disk, a closed pipe).
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
@@ -317,7 +323,7 @@ mod tests {
             )
             .unwrap();
             let mut out = Vec::new();
-            query::query_store(&store, &text, ResultFormat::Json, &mut out).unwrap();
+            query::query_store(&store, &text, ResultFormat::Json, &mut out, None).unwrap();
             let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
             let mut v: Vec<String> = j["results"]["bindings"]
                 .as_array()

@@ -8,12 +8,14 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use clap::ValueEnum;
 use oxigraph::io::RdfFormat;
 use oxigraph::model::Term;
 use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
-use oxigraph::sparql::{QueryResults, SparqlEvaluator};
+use oxigraph::sparql::{CancellationToken, QueryEvaluationError, QueryResults, SparqlEvaluator};
 use unicode_width::UnicodeWidthStr;
 
 use super::GraphError;
@@ -32,9 +34,68 @@ pub enum ResultFormat {
     Json,
 }
 
+/// The default of `cbrrel query --timeout`: long enough for every shipped query on a large
+/// store, short enough that a mistyped cartesian product gives the terminal back.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A query's time limit: a watchdog thread cancels Oxigraph's evaluation (its cancellation
+/// token, checked as rows are produced) when the limit passes; dropping the watchdog (the
+/// query finished) ends the thread at once.
+struct Watchdog {
+    limit: Duration,
+    token: CancellationToken,
+    _finished: Option<mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    fn start(limit: Option<Duration>) -> Watchdog {
+        let token = CancellationToken::new();
+        let Some(limit) = limit.filter(|l| !l.is_zero()) else {
+            return Watchdog {
+                limit: Duration::ZERO,
+                token,
+                _finished: None,
+            };
+        };
+        let (finished, wait) = mpsc::channel::<()>();
+        let cancel = token.clone();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                cancel.cancel();
+            }
+        });
+        Watchdog {
+            limit,
+            token,
+            _finished: Some(finished),
+        }
+    }
+
+    fn evaluator(&self) -> SparqlEvaluator {
+        SparqlEvaluator::new().with_cancellation_token(self.token.clone())
+    }
+
+    /// An evaluation error, or [`GraphError::Timeout`] when the watchdog stopped it.
+    fn error(&self, e: QueryEvaluationError) -> GraphError {
+        match e {
+            QueryEvaluationError::Cancelled => GraphError::Timeout {
+                seconds: self.limit.as_secs_f64(),
+            },
+            e => GraphError::Query(e.to_string()),
+        }
+    }
+}
+
 /// Parse a query, refusing updates with a clear message.
 pub fn parse_read_only(sparql: &str) -> Result<oxigraph::sparql::PreparedSparqlQuery, GraphError> {
-    match SparqlEvaluator::new().parse_query(sparql) {
+    parse_with(SparqlEvaluator::new(), sparql)
+}
+
+fn parse_with(
+    evaluator: SparqlEvaluator,
+    sparql: &str,
+) -> Result<oxigraph::sparql::PreparedSparqlQuery, GraphError> {
+    match evaluator.parse_query(sparql) {
         Ok(q) => Ok(q),
         Err(query_err) => {
             if SparqlEvaluator::new().parse_update(sparql).is_ok() {
@@ -47,16 +108,18 @@ pub fn parse_read_only(sparql: &str) -> Result<oxigraph::sparql::PreparedSparqlQ
 }
 
 /// Run `sparql` on the store at `dir` and write the results to `out`. Returns the number of
-/// solutions (or triples; 1 for ASK).
+/// solutions (or triples; 1 for ASK). `timeout` (None or zero: no limit) stops the evaluation
+/// with [`GraphError::Timeout`].
 pub fn run_query(
     dir: &Path,
     sparql: &str,
     format: ResultFormat,
     out: &mut dyn Write,
+    timeout: Option<Duration>,
 ) -> Result<usize, GraphError> {
     let _ = parse_read_only(sparql)?;
     let store = super::store::open_read_only(dir)?;
-    query_store(&store, sparql, format, out)
+    query_store(&store, sparql, format, out, timeout)
 }
 
 /// [`run_query`] on an open store (a server keeps one open; the benchmark times this).
@@ -65,13 +128,15 @@ pub fn query_store(
     sparql: &str,
     format: ResultFormat,
     out: &mut dyn Write,
+    timeout: Option<Duration>,
 ) -> Result<usize, GraphError> {
-    let mut prepared = parse_read_only(sparql)?;
+    let watchdog = Watchdog::start(timeout);
+    let mut prepared = parse_with(watchdog.evaluator(), sparql)?;
     prepared.dataset_mut().set_default_graph_as_union();
     let results = prepared
         .on_store(store)
         .execute()
-        .map_err(|e| GraphError::Query(e.to_string()))?;
+        .map_err(|e| watchdog.error(e))?;
     let io = GraphError::Output;
     let w3c = |f: ResultFormat| match f {
         ResultFormat::Csv => QueryResultsFormat::Csv,
@@ -94,7 +159,7 @@ pub fn query_store(
             if format == ResultFormat::Table {
                 let mut rows: Vec<Vec<String>> = Vec::new();
                 for s in solutions {
-                    let s = s.map_err(|e| GraphError::Query(e.to_string()))?;
+                    let s = s.map_err(|e| watchdog.error(e))?;
                     rows.push(
                         vars.iter()
                             .map(|v| s.get(v).map(cell).unwrap_or_default())
@@ -110,7 +175,7 @@ pub fn query_store(
                 .map_err(io)?;
             let mut n = 0;
             for s in solutions {
-                let s = s.map_err(|e| GraphError::Query(e.to_string()))?;
+                let s = s.map_err(|e| watchdog.error(e))?;
                 ser.serialize(&s).map_err(io)?;
                 n += 1;
             }
@@ -123,7 +188,7 @@ pub fn query_store(
                 oxigraph::io::RdfSerializer::from_format(RdfFormat::NTriples).for_writer(&mut *out);
             let mut n = 0;
             for t in triples {
-                let t = t.map_err(|e| GraphError::Query(e.to_string()))?;
+                let t = t.map_err(|e| watchdog.error(e))?;
                 ser.serialize_triple(&t).map_err(io)?;
                 n += 1;
             }
@@ -136,20 +201,26 @@ pub fn query_store(
 /// Run `sparql` on the store at `dir` with statistics and write Oxigraph's plan as JSON: each
 /// step of the evaluation with the rows it produced and the time it took (the join order the
 /// optimiser chose). The results are consumed, not printed.
-pub fn explain(dir: &Path, sparql: &str, out: &mut dyn Write) -> Result<(), GraphError> {
-    let mut prepared = parse_read_only(sparql)?;
+pub fn explain(
+    dir: &Path,
+    sparql: &str,
+    out: &mut dyn Write,
+    timeout: Option<Duration>,
+) -> Result<(), GraphError> {
+    let watchdog = Watchdog::start(timeout);
+    let mut prepared = parse_with(watchdog.evaluator(), sparql)?;
     let store = super::store::open_read_only(dir)?;
     prepared.dataset_mut().set_default_graph_as_union();
     let (results, explanation) = prepared.on_store(&store).compute_statistics().explain();
-    match results.map_err(|e| GraphError::Query(e.to_string()))? {
+    match results.map_err(|e| watchdog.error(e))? {
         QueryResults::Solutions(s) => {
             for row in s {
-                row.map_err(|e| GraphError::Query(e.to_string()))?;
+                row.map_err(|e| watchdog.error(e))?;
             }
         }
         QueryResults::Graph(t) => {
             for row in t {
-                row.map_err(|e| GraphError::Query(e.to_string()))?;
+                row.map_err(|e| watchdog.error(e))?;
             }
         }
         QueryResults::Boolean(_) => {}
@@ -201,4 +272,60 @@ fn write_table(
         line(r, out)?;
     }
     writeln!(out, "({} rows)", rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxigraph::model::{GraphNameRef, NamedNode, QuadRef};
+    use oxigraph::store::Store;
+
+    #[test]
+    fn a_query_past_its_time_limit_is_stopped_with_a_timeout_error() {
+        let store = Store::new().unwrap();
+        let nodes: Vec<NamedNode> = (0..200)
+            .map(|i| NamedNode::new(format!("http://example.org/n{i}")).unwrap())
+            .collect();
+        let p = NamedNode::new("http://example.org/p").unwrap();
+        for pair in nodes.windows(2) {
+            store
+                .insert(QuadRef::new(
+                    &pair[0],
+                    &p,
+                    &pair[1],
+                    GraphNameRef::DefaultGraph,
+                ))
+                .unwrap();
+        }
+        // 199³ ≈ 7.9 M rows: seconds of work, stopped after 0.2 s.
+        let cartesian = "SELECT * { ?a ?p ?b . ?c ?q ?d . ?e ?r ?f }";
+        let started = std::time::Instant::now();
+        let err = query_store(
+            &store,
+            cartesian,
+            ResultFormat::Csv,
+            &mut std::io::sink(),
+            Some(Duration::from_millis(200)),
+        )
+        .unwrap_err();
+        assert!(matches!(err, GraphError::Timeout { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("ran past its time limit (0.2 s)"),
+            "{err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the watchdog did not stop it"
+        );
+        // Under the limit, the same store answers.
+        let n = query_store(
+            &store,
+            "SELECT * { ?a ?p ?b }",
+            ResultFormat::Csv,
+            &mut std::io::sink(),
+            Some(Duration::from_secs(60)),
+        )
+        .unwrap();
+        assert_eq!(n, 199);
+    }
 }

@@ -138,8 +138,8 @@ mod tests {
         let s = retract(
             dir.path(),
             &["B".into(), "B".into(), "C".into()],
-            &vocab,
-            &table,
+            vocab,
+            table,
         )
         .unwrap();
         assert_eq!(
@@ -152,7 +152,7 @@ mod tests {
             "the store is what loading A alone gives"
         );
         assert_eq!(
-            stored_hashes(dir.path(), &vocab)
+            stored_hashes(dir.path(), vocab)
                 .unwrap()
                 .keys()
                 .collect::<Vec<_>>(),

@@ -128,11 +128,22 @@ pub fn turtle_quads(turtle: &str, graph: GraphName) -> Result<Vec<Quad>, GraphEr
         .map_err(|e| GraphError::Ontology(e.to_string()))
 }
 
-/// Open (or create) the store directory.
+/// Open (or create) the store directory. One process writes a store at a time (RocksDB's
+/// LOCK file); a second writer gets [`GraphError::Locked`], not RocksDB's lock-file message.
 pub fn open_store(dir: &Path) -> Result<Store, GraphError> {
-    Store::open(dir).map_err(|source| GraphError::Open {
-        path: dir.to_owned(),
-        source,
+    Store::open(dir).map_err(|source| {
+        // RocksDB says "While lock file: …/LOCK: Resource temporarily unavailable" across
+        // processes and "lock hold by current process" within one; both name the LOCK file.
+        if source.to_string().contains("/LOCK:") {
+            GraphError::Locked {
+                path: dir.to_owned(),
+            }
+        } else {
+            GraphError::Open {
+                path: dir.to_owned(),
+                source,
+            }
+        }
     })
 }
 
@@ -610,6 +621,26 @@ mod tests {
     }
 
     #[test]
+    fn a_store_another_writer_holds_is_reported_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let _first = open_store(&path).unwrap();
+        match open_store(&path) {
+            Err(e @ GraphError::Locked { .. }) => {
+                assert!(
+                    e.to_string()
+                        .contains("another cbrrel process is writing it"),
+                    "{e}"
+                )
+            }
+            Err(other) => panic!("expected Locked, got {other:?}"),
+            Ok(_) => panic!("a second writer opened a locked store"),
+        }
+        // Readers are not locked out.
+        assert!(open_read_only(&path).is_ok());
+    }
+
+    #[test]
     fn bulk_load_then_replace_one_report_converges_to_a_clean_load() {
         let fx = Fx::new();
         let dir = tempfile::tempdir().unwrap();
@@ -648,7 +679,7 @@ mod tests {
             "h3",
             vec![t("BpSy", ("前降支近段", "Bp", 3), ("狭窄50%", "Sy", 9))],
         );
-        let s = fx.load(dir.path(), &[b2.clone()]).unwrap();
+        let s = fx.load(dir.path(), std::slice::from_ref(&b2)).unwrap();
         assert_eq!(
             (s.replaced, s.entities_removed),
             (1, 3),
@@ -706,14 +737,14 @@ mod tests {
             "h1",
             vec![t("BpSy", ("前降支近段", "Bp", 0), ("狭窄80%", "Sy", 5))],
         );
-        let err = fx.load(dir.path(), &[a.clone()]).unwrap_err();
+        let err = fx.load(dir.path(), std::slice::from_ref(&a)).unwrap_err();
         assert!(
             matches!(err, GraphError::OldLayout { found: None, .. }),
             "{err}"
         );
         assert!(err.to_string().contains("--rebuild"), "{err}");
         let fresh = tempfile::tempdir().unwrap();
-        fx.load(fresh.path(), &[a.clone()]).unwrap();
+        fx.load(fresh.path(), std::slice::from_ref(&a)).unwrap();
         let mut edited = fx.0.table.clone();
         edited = SegmentTable::parse(&format!(
             "{}\n",

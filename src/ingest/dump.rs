@@ -53,6 +53,10 @@ pub struct RawRow {
     pub department: Option<String>,
     /// The row could not be parsed at all (malformed CSV record or JSON line): why.
     pub malformed: Option<String>,
+    /// A field holds a value of the wrong kind (an NDJSON `text` that is a number, an object,
+    /// an array or a boolean): the field's name and what it held. Quarantined as `wrong_type`,
+    /// never turned into text: `{"a":1}` is not a report.
+    pub wrong_type: Option<(String, &'static str)>,
 }
 
 impl RawRow {
@@ -66,6 +70,7 @@ impl RawRow {
             date: None,
             department: None,
             malformed: None,
+            wrong_type: None,
         }
     }
 
@@ -142,7 +147,17 @@ fn meta(b: Option<&[u8]>) -> Option<String> {
 }
 
 fn read_csv(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError> {
-    let file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
+    {
+        use std::io::{Read, Seek};
+        let mut head = Vec::with_capacity(4096);
+        (&mut file)
+            .take(4096)
+            .read_to_end(&mut head)
+            .map_err(|e| IngestError::io(path, e))?;
+        check_csv_head(path, &head)?;
+        file.rewind().map_err(|e| IngestError::io(path, e))?;
+    }
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
     let headers = reader
         .byte_headers()
@@ -220,6 +235,9 @@ fn read_csv(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError
 fn read_ndjson(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError> {
     let file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
     let mut reader = BufReader::new(file);
+    if let Some(bom) = utf_bom(reader.fill_buf().map_err(|e| IngestError::io(path, e))?) {
+        return Err(not_utf8(path, format!("the file starts with {bom}")));
+    }
     let mut rows = Vec::new();
     let mut line = Vec::new();
     let mut n = 0usize;
@@ -254,6 +272,15 @@ fn read_ndjson(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestEr
                 };
                 row.id = field(&columns.id);
                 row.text = field(&columns.text);
+                // An id may be a JSON number (12345 is a fine report id); a text must be a
+                // string.
+                match obj.get(&columns.text) {
+                    None | Some(serde_json::Value::Null | serde_json::Value::String(_)) => {}
+                    Some(other) => {
+                        row.wrong_type = Some((columns.text.clone(), json_kind(other)));
+                        row.text = None;
+                    }
+                }
                 let m =
                     |c: &Option<String>| c.as_deref().and_then(&field).and_then(|b| meta(Some(&b)));
                 row.patient = m(&columns.patient);
@@ -266,6 +293,60 @@ fn read_ndjson(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestEr
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// What a JSON value is, for a `wrong_type` quarantine row.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// A dump must be UTF-8. A UTF-16 or UTF-32 file is named by its byte-order mark (otherwise
+/// it surfaces as garbled column names, or as every NDJSON line quarantined one by one).
+fn utf_bom(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(&[0xFF, 0xFE, 0, 0]) || head.starts_with(&[0, 0, 0xFE, 0xFF]) {
+        Some("a UTF-32 byte-order mark")
+    } else if head.starts_with(&[0xFF, 0xFE]) {
+        Some("a UTF-16 (little-endian) byte-order mark")
+    } else if head.starts_with(&[0xFE, 0xFF]) {
+        Some("a UTF-16 (big-endian) byte-order mark")
+    } else {
+        None
+    }
+}
+
+fn not_utf8(path: &Path, what: String) -> IngestError {
+    IngestError::Format {
+        path: path.to_owned(),
+        message: format!(
+            "{what}; dumps must be UTF-8 (convert it, e.g. `iconv -f UTF-16 -t UTF-8`)"
+        ),
+    }
+}
+
+/// A CSV's header line must be UTF-8 (its column names are matched against the config).
+fn check_csv_head(path: &Path, head: &[u8]) -> Result<(), IngestError> {
+    if let Some(bom) = utf_bom(head) {
+        return Err(not_utf8(path, format!("the file starts with {bom}")));
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or(head);
+    match std::str::from_utf8(line) {
+        // A character cut at the end of the 4 KiB read is not an error.
+        Err(e) if e.error_len().is_some() => Err(not_utf8(
+            path,
+            format!(
+                "the header line is not UTF-8 (first invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn read_parquet(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestError> {
@@ -339,6 +420,108 @@ fn read_parquet(path: &Path, columns: &ColumnMap) -> Result<Vec<RawRow>, IngestE
             date: get(&dates, i),
             department: get(&deps, i),
             malformed: None,
+            wrong_type: None,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::validate::validate;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn an_ndjson_text_that_is_not_a_string_is_quarantined_as_wrong_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            r#"{"report_id": 1, "text": "前降支近段狭窄80%。"}"#,
+            r#"{"report_id": "2", "text": 12345}"#,
+            r#"{"report_id": "3", "text": {"body": "右冠通畅"}}"#,
+            r#"{"report_id": "4", "text": ["右冠通畅"]}"#,
+            r#"{"report_id": "5", "text": null}"#,
+        ];
+        let p = write(dir.path(), "d.ndjson", lines.join("\n").as_bytes());
+        let rows = read_dump(&p, None, &ColumnMap::default()).unwrap();
+        let v = validate(rows, 1000);
+        assert_eq!(
+            v.accepted.len() + v.quarantined.len(),
+            5,
+            "read = accepted + quarantined"
+        );
+        assert_eq!(v.accepted.len(), 1);
+        assert_eq!(v.accepted[0].id_str(), Some("1"), "a numeric id is an id");
+        let got: Vec<(usize, &str, String)> = v
+            .quarantined
+            .iter()
+            .map(|q| (q.row.row, q.reason.code(), q.reason.detail()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    2,
+                    "wrong_type",
+                    "text is a JSON number, not a string".to_owned()
+                ),
+                (
+                    3,
+                    "wrong_type",
+                    "text is a JSON object, not a string".to_owned()
+                ),
+                (
+                    4,
+                    "wrong_type",
+                    "text is a JSON array, not a string".to_owned()
+                ),
+                (5, "missing_text", "no text".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dump_that_is_not_utf8_is_named_for_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "report_id,text\n1,前降支狭窄\n";
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(csv.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        for (name, bytes, expected) in [
+            (
+                "a.csv",
+                utf16.clone(),
+                "starts with a UTF-16 (little-endian) byte-order mark",
+            ),
+            (
+                "a.ndjson",
+                utf16,
+                "starts with a UTF-16 (little-endian) byte-order mark",
+            ),
+            (
+                "b.csv",
+                b"report_id,t\xe9xt\n1,x\n".to_vec(),
+                "header line is not UTF-8 (first invalid byte at offset 11)",
+            ),
+        ] {
+            let p = write(dir.path(), name, &bytes);
+            let err = read_dump(&p, None, &ColumnMap::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{name}: {err}");
+            assert!(err.contains("dumps must be UTF-8"), "{name}: {err}");
+        }
+        // A UTF-8 byte-order mark is fine (spreadsheet exports write one).
+        let p = write(
+            dir.path(),
+            "c.csv",
+            "\u{feff}report_id,text\n1,前降支狭窄\n".as_bytes(),
+        );
+        assert_eq!(read_dump(&p, None, &ColumnMap::default()).unwrap().len(), 1);
+    }
 }

@@ -2,15 +2,16 @@
 //!
 //! Rules, in order (the first that applies is the reason):
 //! 1. `malformed`: the row could not be parsed (ragged CSV record, bad JSON line).
-//! 2. `missing_id` / `invalid_utf8` / `missing_text`: no usable id or text. Invalid UTF-8 in
+//! 2. `wrong_type`: an NDJSON text that is a number, object, array or boolean.
+//! 3. `missing_id` / `invalid_utf8` / `missing_text`: no usable id or text. Invalid UTF-8 in
 //!    the id or the text quarantines the row; the text is never "repaired" (a replacement
 //!    character in a finding such as 狭窄90% would change what the model extracts).
-//! 3. `empty_text`: only whitespace.
-//! 4. `text_too_long`: more than the configured number of chars (a dump bug, or a report the
+//! 4. `empty_text`: only whitespace.
+//! 5. `text_too_long`: more than the configured number of chars (a dump bug, or a report the
 //!    extractor cannot hold in memory at night).
-//! 5. `conflicting_texts`: one id with two different texts in the dump: every row of that id
+//! 6. `conflicting_texts`: one id with two different texts in the dump: every row of that id
 //!    is quarantined, because which one is right cannot be told.
-//! 6. `duplicate_row`: the same id and the same text again: the first is accepted, the repeats
+//! 7. `duplicate_row`: the same id and the same text again: the first is accepted, the repeats
 //!    are quarantined as duplicates (a report is processed once).
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ pub enum QuarantineReason {
     Malformed(String),
     MissingId,
     MissingText,
+    WrongType { field: String, found: &'static str },
     InvalidUtf8 { field: &'static str, byte: usize },
     EmptyText,
     TextTooLong { chars: usize, limit: usize },
@@ -39,6 +41,7 @@ impl QuarantineReason {
             QuarantineReason::Malformed(_) => "malformed",
             QuarantineReason::MissingId => "missing_id",
             QuarantineReason::MissingText => "missing_text",
+            QuarantineReason::WrongType { .. } => "wrong_type",
             QuarantineReason::InvalidUtf8 { .. } => "invalid_utf8",
             QuarantineReason::EmptyText => "empty_text",
             QuarantineReason::TextTooLong { .. } => "text_too_long",
@@ -53,6 +56,9 @@ impl QuarantineReason {
             QuarantineReason::Malformed(m) => m.clone(),
             QuarantineReason::MissingId => "no report id".into(),
             QuarantineReason::MissingText => "no text".into(),
+            QuarantineReason::WrongType { field, found } => {
+                format!("{field} is a JSON {found}, not a string")
+            }
             QuarantineReason::InvalidUtf8 { field, byte } => {
                 format!("{field} is not valid UTF-8 (byte {byte})")
             }
@@ -87,6 +93,12 @@ pub struct Validated {
 fn row_problem(row: &RawRow, max_chars: usize) -> Option<QuarantineReason> {
     if let Some(m) = &row.malformed {
         return Some(QuarantineReason::Malformed(m.clone()));
+    }
+    if let Some((field, found)) = &row.wrong_type {
+        return Some(QuarantineReason::WrongType {
+            field: field.clone(),
+            found,
+        });
     }
     match &row.id {
         None => return Some(QuarantineReason::MissingId),
@@ -195,6 +207,7 @@ mod tests {
             date: None,
             department: None,
             malformed: None,
+            wrong_type: None,
         }
     }
 

@@ -20,6 +20,8 @@ use super::unet::{Cnn2d, UNet2d};
 pub const ENCODER_GROUP: usize = 0;
 pub const HEAD_GROUP: usize = 1;
 
+// One per model: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum FusionLayer {
     UNet(UNet2d),

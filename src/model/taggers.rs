@@ -4,6 +4,7 @@
 //!   the (fused) states at its start and end tokens; it is added to every token state, and per
 //!   relation r two sigmoids give the object start and end. All relations are one linear layer
 //!   with 2·R outputs (STYLE.md: no copy-pasted heads).
+//!
 //! Both return logits; the sigmoid is applied in the loss (BCE with logits) and in decoding.
 
 use tch::nn::{self, Module};

@@ -7,6 +7,7 @@
 //!   same level (skip connection), conv3×3 (4c → 2c) + ReLU; again up to full size (2c → c),
 //!   concatenate, conv3×3 (2c → c) + ReLU;
 //! - a 1×1 conv (c → 1) projects back to [L × H], added to the input (residual), LayerNorm.
+//!
 //! **Odd sizes**: L and H are zero-padded up to multiples of 4 before the encoder and the
 //! output is cropped back. **Padding**: every level's map is multiplied by the (pooled)
 //! token mask, so padded positions stay zero and a sentence's output does not depend on how
