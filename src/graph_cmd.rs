@@ -274,20 +274,14 @@ pub fn query(a: QueryArgs) -> Result<ExitCode> {
 pub fn export(a: ExportArgs) -> Result<ExitCode> {
     let summary = match &a.out {
         Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            std::fs::create_dir_all(dir)?;
-            let tmp = tempfile::NamedTempFile::new_in(dir)?;
-            let mut w = std::io::BufWriter::new(tmp.as_file());
-            let s = cbrrel::graph::export(&a.store, a.format, &mut w)?;
-            w.flush()?;
-            drop(w);
-            tmp.as_file()
-                .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-            tmp.persist(path).map_err(|e| e.error)?;
-            s
+            let mut summary = None;
+            cbrrel::atomic::write_with(path, |file| -> Result<()> {
+                let mut w = std::io::BufWriter::new(file);
+                summary = Some(cbrrel::graph::export(&a.store, a.format, &mut w)?);
+                w.flush()?;
+                Ok(())
+            })?;
+            summary.expect("written")
         }
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());

@@ -9,6 +9,7 @@
 //! `fixtures` writes the synthetic reports the project ships. A module imports only
 //! from the modules before it; `main.rs`/`cli.rs` alone see them all.
 
+pub mod atomic;
 pub mod corpus;
 pub mod eval;
 pub mod extract;

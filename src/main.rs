@@ -61,7 +61,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let corpus = load(&input)?;
                 let vocab =
                     cbrrel::text::vocab::char_vocab(corpus.records.iter().map(|r| r.text.as_str()));
-                corpus::write_atomic(&out, (vocab.join("\n") + "\n").as_bytes())?;
+                cbrrel::atomic::write(&out, (vocab.join("\n") + "\n").as_bytes())?;
                 eprintln!(
                     "vocab: {} tokens from {} records → {}",
                     vocab.len(),
@@ -297,7 +297,7 @@ fn split(
             buf.push_str(&corpus.records[i].raw);
             buf.push('\n');
         }
-        corpus::write_atomic(&out.join(format!("{name}.{ext}")), buf.as_bytes())?;
+        cbrrel::atomic::write(&out.join(format!("{name}.{ext}")), buf.as_bytes())?;
     }
     let rejected: Vec<_> = corpus
         .problems
@@ -315,7 +315,7 @@ fn split(
         "rejected": rejected,
         "ids": s.ids,
     });
-    corpus::write_atomic(
+    cbrrel::atomic::write(
         &out.join("split.json"),
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
     )?;
@@ -377,7 +377,7 @@ fn text(a: cli::TextArgs) -> Result<ExitCode> {
             serde_json::to_writer(&mut buf, ex)?;
             buf.push(b'\n');
         }
-        corpus::write_atomic(out, &buf)?;
+        cbrrel::atomic::write(out, &buf)?;
     }
     let tokens: usize = examples.iter().map(|e| e.len()).sum();
     let max_tokens = examples.iter().map(|e| e.len()).max().unwrap_or(0);
@@ -474,11 +474,11 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
     };
     let report = evaluate(&gold, &pred, &EvalOptions { unit: a.unit })?;
     if let Some(dir) = &a.report {
-        corpus::write_atomic(
+        cbrrel::atomic::write(
             &dir.join("eval.md"),
             to_markdown(&report, &title).as_bytes(),
         )?;
-        corpus::write_atomic(
+        cbrrel::atomic::write(
             &dir.join("eval.json"),
             serde_json::to_string_pretty(&report)?.as_bytes(),
         )?;
@@ -742,7 +742,7 @@ fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
         }
     }
     match &a.out {
-        Some(out) => corpus::write_atomic(out, &buf)?,
+        Some(out) => cbrrel::atomic::write(out, &buf)?,
         None => std::io::Write::write_all(&mut std::io::stdout().lock(), &buf)?,
     }
     let triples: usize = predicted.iter().map(|r| r.relations.len()).sum();
@@ -769,8 +769,8 @@ fn fixtures(reports: usize, seed: u64, out: &Path) -> Result<ExitCode> {
     write_reports_csv(&generated, &mut csv_buf)?;
     let mut jsonl = Vec::new();
     write_annotated_jsonl(&generated, &mut jsonl)?;
-    corpus::write_atomic(&out.join("reports.csv"), &csv_buf)?;
-    corpus::write_atomic(&out.join("annotated.jsonl"), &jsonl)?;
+    cbrrel::atomic::write(&out.join("reports.csv"), &csv_buf)?;
+    cbrrel::atomic::write(&out.join("annotated.jsonl"), &jsonl)?;
     let relations: usize = generated.iter().map(|g| g.record.relations.len()).sum();
     println!(
         "{reports} reports (seed {seed}, {relations} relations) → {} and {}",

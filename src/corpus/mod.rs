@@ -50,26 +50,3 @@ impl CorpusError {
         }
     }
 }
-
-/// Write `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
-/// A crash leaves either the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CorpusError> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| CorpusError::io(dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| CorpusError::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| CorpusError::io(path, e))?;
-    // tempfile creates 0600; the result is an ordinary output file.
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(|e| CorpusError::io(path, e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| CorpusError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| CorpusError::io(path, e.error))?;
-    Ok(())
-}

@@ -161,7 +161,7 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
     std::fs::create_dir_all(&job.out_dir).map_err(io(&job.out_dir))?;
     remove_stale(&job.out_dir, &plan)?;
     let plan_json = serde_json::to_vec_pretty(&plan).expect("plan serialises");
-    crate::corpus::write_atomic(&job.out_dir.join(PLAN_FILE), &plan_json)
+    crate::atomic::write(&job.out_dir.join(PLAN_FILE), &plan_json)
         .map_err(|e| ExtractError::Invalid(e.to_string()))?;
 
     let mut summary = ExtractSummary {

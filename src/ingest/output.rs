@@ -106,24 +106,20 @@ pub enum ParquetWriteError {
     Polars(PolarsError),
 }
 
-/// Write a DataFrame as Parquet to a temporary file beside `path`, then rename it into place.
+impl From<std::io::Error> for ParquetWriteError {
+    fn from(e: std::io::Error) -> Self {
+        ParquetWriteError::Io(e)
+    }
+}
+
+/// Write a DataFrame as Parquet, atomically ([`crate::atomic::write_with`]).
 pub fn write_parquet_atomic(path: &Path, df: &mut DataFrame) -> Result<(), ParquetWriteError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(ParquetWriteError::Io)?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(ParquetWriteError::Io)?;
-    ParquetWriter::new(tmp.as_file())
-        .finish(df)
-        .map_err(ParquetWriteError::Polars)?;
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(ParquetWriteError::Io)?;
-    tmp.as_file().sync_all().map_err(ParquetWriteError::Io)?;
-    tmp.persist(path)
-        .map_err(|e| ParquetWriteError::Io(e.error))?;
-    Ok(())
+    crate::atomic::write_with(path, |file| {
+        ParquetWriter::new(file)
+            .finish(df)
+            .map(drop)
+            .map_err(ParquetWriteError::Polars)
+    })
 }
 
 /// Read `reports.parquet` back (the extract and load stages' input).
@@ -219,7 +215,7 @@ pub fn write_quarantine(path: &Path, rows: &[QuarantinedRow]) -> Result<(), Inge
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    crate::corpus::write_atomic(path, &bytes).map_err(|e| IngestError::Format {
+    crate::atomic::write(path, &bytes).map_err(|e| IngestError::Format {
         path: path.to_owned(),
         message: e.to_string(),
     })
@@ -238,7 +234,7 @@ pub fn write_missing(path: &Path, ids: &[String]) -> Result<(), IngestError> {
         w.write_record([id]).map_err(|e| err(e.to_string()))?;
     }
     let bytes = w.into_inner().map_err(|e| err(e.to_string()))?;
-    crate::corpus::write_atomic(path, &bytes).map_err(|e| err(e.to_string()))
+    crate::atomic::write(path, &bytes).map_err(|e| err(e.to_string()))
 }
 
 /// Read `missing.csv` (or any CSV whose first column is `report_id`, e.g. a hand-made list for

@@ -110,16 +110,13 @@ pub fn save_weights(
             (n.clone(), t.to_device(tch::Device::Cpu).contiguous())
         })
         .collect();
-    let tmp = path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| ModelError::Weights {
+    crate::atomic::write_via_path(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(|e| std::io::Error::other(e.to_string()))
+    })
+    .map_err(|e| ModelError::Weights {
         path: path.to_owned(),
         message: e.to_string(),
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| ModelError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
-    Ok(())
+    })
 }
 
 /// Load every variable of `vs` from a safetensors file; each must be there with its shape.

@@ -14,7 +14,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::config::{DumpKind, NightlyConfig};
-use crate::corpus::{write_atomic, Schema};
+use crate::atomic;
+use crate::corpus::Schema;
 use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary};
 use crate::graph::{
     load, rebuild, retract, stored_hashes, LoadSummary, RebuildSummary, ReportInput,
@@ -71,7 +72,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
-    write_atomic(
+    atomic::write(
         path,
         serde_json::to_string_pretty(v)
             .expect("serialises")

@@ -134,7 +134,7 @@ pub fn parse_config(text: &str) -> Result<RunConfig, serde_json::Error> {
 pub fn write_config(dir: &Path, config: &RunConfig) -> Result<(), ModelError> {
     let json =
         serde_json::to_string_pretty(config).map_err(|e| ModelError::Config(e.to_string()))?;
-    crate::corpus::write_atomic(&dir.join(CONFIG_FILE), json.as_bytes())
+    crate::atomic::write(&dir.join(CONFIG_FILE), json.as_bytes())
         .map_err(|e| ModelError::Config(e.to_string()))
 }
 
