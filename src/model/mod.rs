@@ -8,6 +8,8 @@ pub mod cbrrel;
 pub mod checkpoint;
 pub mod config;
 pub mod encoder;
+#[cfg(test)]
+mod golden;
 pub mod loss;
 pub mod rel_attention;
 pub mod taggers;
