@@ -4,10 +4,17 @@
 //!
 //! Modules follow the data's path (../shared/docs/DESIGN.md): `corpus` (annotated corpora,
 //! schema, checks, splits, statistics) → `text` (segments, tokens, training labels) → `eval`
-//! (P/R/F1) → `model` → `train` → `extract`; the nightly graph: `ingest` (EMR dumps) →
-//! `extract` (sharded) → `graph` (RDF, Oxigraph, SPARQL, exports), run in order by `nightly`.
-//! `fixtures` writes the synthetic reports the project ships. A module imports only
-//! from the modules before it; `main.rs`/`cli.rs` alone see them all.
+//! (P/R/F1) → `model` (CBRRel) → `infer` (a trained model's directory, batches, decoding,
+//! prediction) → `train`; the nightly graph: `ingest` (EMR dumps) → `extract` (sharded
+//! prediction) → `graph` (RDF, Oxigraph, SPARQL, exports), run in order by `nightly`.
+//! `fixtures` writes the synthetic reports the project ships; `atomic` is the one way files are
+//! written. The binary (`main.rs`, `cli.rs`, `graph_cmd.rs`) alone sees every module.
+//!
+//! A module imports only from the layers before it, and a module's files never import each
+//! other in a cycle; `tests/layers.rs` checks both against this line:
+//!
+//! Layers, lowest first: atomic → corpus → text → eval → model → infer → train → ingest →
+//! extract → graph → nightly → fixtures
 
 pub mod atomic;
 pub mod corpus;
@@ -15,6 +22,7 @@ pub mod eval;
 pub mod extract;
 pub mod fixtures;
 pub mod graph;
+pub mod infer;
 pub mod ingest;
 pub mod model;
 pub mod nightly;

@@ -428,7 +428,7 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
                 .with_context(|| format!("reading gold {}", data.display()))?;
             refuse_rejected("gold", &gold)?;
             let device = parse_device(&a.device)?;
-            let loaded = cbrrel::train::LoadedModel::load(model_dir, device)
+            let loaded = cbrrel::infer::LoadedModel::load(model_dir, device)
                 .with_context(|| format!("loading model {}", model_dir.display()))?;
             let t0 = Instant::now();
             let predictor = loaded.predictor(a.batch_size);
@@ -569,9 +569,10 @@ fn encoder_config(spec: &str, tokenizer_vocab: usize) -> Result<cbrrel::model::B
 }
 
 fn train(a: cli::TrainArgs) -> Result<ExitCode> {
+    use cbrrel::infer::Settings;
     use cbrrel::model::Fusion;
     use cbrrel::text::BertTokenizer;
-    use cbrrel::train::{EncoderSource, Settings, TrainJob};
+    use cbrrel::train::{EncoderSource, TrainJob};
     let mut overrides = a.overrides.clone();
     let mut set = |k: &str, v: String| overrides.push(format!("{k}={v}"));
     if let Some(v) = a.epochs {
@@ -706,7 +707,7 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
 
 fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
     let device = parse_device(&a.device)?;
-    let loaded = cbrrel::train::LoadedModel::load(&a.model, device)
+    let loaded = cbrrel::infer::LoadedModel::load(&a.model, device)
         .with_context(|| format!("loading model {}", a.model.display()))?;
     let records = match (&a.input, &a.text) {
         (Some(path), _) => {

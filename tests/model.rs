@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cbrrel::corpus::{read_corpus, Record, Schema};
+use cbrrel::infer::{LoadedModel, Settings};
 use cbrrel::model::BertConfig;
 use cbrrel::text::{label_record, BertTokenizer, SegmentConfig};
-use cbrrel::train::{train, EncoderSource, LoadedModel, Settings, TrainJob};
+use cbrrel::train::{train, EncoderSource, TrainJob};
 
 /// A vocab.txt with every char of `records`: small, so a tiny model trains fast.
 pub fn fixture_vocab(records: &[Record], dir: &Path) -> BertTokenizer {

@@ -5,6 +5,7 @@
 mod cli;
 mod corpus_shared;
 mod graph;
+mod layers;
 mod model;
 mod setup;
 mod util;

@@ -8,8 +8,8 @@ use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
+use super::fields::{grapheme_boundaries, id_string, round4};
 use super::problem::{Action, Problem, ProblemKind};
-use super::reader::{grapheme_boundaries, id_string};
 use super::record::{char_slice, Arg, Entity, Record, Relation};
 use super::schema::Schema;
 
@@ -357,10 +357,6 @@ pub fn record_to_doccano(record: &Record, schema: Option<&Schema>) -> (Value, us
         "relations": relations,
     });
     (value, skipped)
-}
-
-pub(crate) fn round4(c: f32) -> f64 {
-    (c as f64 * 10_000.0).round() / 10_000.0
 }
 
 /// Write records as doccano JSONL; returns the number of relations that could not be written

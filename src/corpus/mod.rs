@@ -7,6 +7,7 @@
 //! `split`, `stats` and `check` work on records; later stages (text, eval) import from here.
 
 mod doccano;
+mod fields;
 pub mod overlap;
 mod problem;
 mod reader;

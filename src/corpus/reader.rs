@@ -186,30 +186,3 @@ fn read_corpus_bytes(
         read: lines.len(),
     })
 }
-
-/// Shared helpers of the two parsers.
-pub(crate) fn id_string(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Char indices that are grapheme-cluster boundaries, or `None` when every char boundary is one
-/// (the common case: no combining marks, no variation selectors).
-pub(crate) fn grapheme_boundaries(text: &str) -> Option<HashSet<usize>> {
-    use unicode_segmentation::UnicodeSegmentation;
-    let n_chars = text.chars().count();
-    if text.graphemes(true).count() == n_chars {
-        return None;
-    }
-    let mut out = HashSet::new();
-    let mut chars = 0;
-    for g in text.graphemes(true) {
-        out.insert(chars);
-        chars += g.chars().count();
-    }
-    out.insert(chars);
-    Some(out)
-}

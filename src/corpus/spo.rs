@@ -16,8 +16,8 @@ use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
+use super::fields::{id_string, round4};
 use super::problem::{Action, Problem, ProblemKind};
-use super::reader::id_string;
 use super::record::{char_slice, Arg, Entity, Record, Relation};
 use super::schema::Schema;
 
@@ -335,7 +335,7 @@ pub fn record_to_spo(record: &Record, schema: Option<&Schema>) -> Value {
             m.insert("object_offset".into(), json!([o.0, o.1]));
         }
         if let Some(c) = r.confidence {
-            m.insert("confidence".into(), json!(super::doccano::round4(c)));
+            m.insert("confidence".into(), json!(round4(c)));
         }
         items.push(Value::Object(m));
     }

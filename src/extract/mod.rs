@@ -2,13 +2,9 @@
 //! spans; `predict` runs the model over segments in length-bucketed batches (encoder once per
 //! segment, all subjects of a batch in one object pass) and maps spans back to report chars.
 
-pub mod decode;
-pub mod predict;
 pub mod run;
 pub mod shard;
 
-pub use decode::{decode_spans, SpanPred};
-pub use predict::{Predictor, Thresholds};
 pub use run::{
     extract, read_extraction, ExtractError, ExtractJob, ExtractSummary, ExtractedTriple,
 };

@@ -17,14 +17,13 @@ use std::time::Instant;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::predict::prepare_examples;
 use super::shard::{plan_shards, Shard, ShardInput, ShardPlan};
 use crate::corpus::sentences::sentence_spans;
 use crate::corpus::Record;
+use crate::infer::{prepare_examples, LoadedModel};
 use crate::ingest::output::{write_parquet_atomic, ParquetWriteError};
 use crate::ingest::IngestedReport;
 use crate::text::SegmentExample;
-use crate::train::LoadedModel;
 
 pub const PLAN_FILE: &str = "plan.json";
 

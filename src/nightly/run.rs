@@ -21,11 +21,11 @@ use crate::graph::{
     load, rebuild, retract, stored_hashes, LoadSummary, RebuildSummary, ReportInput,
     RetractSummary, RunInfo, SegmentTable, Shipped, TripleInput, Vocabulary,
 };
+use crate::infer::LoadedModel;
 use crate::ingest::output::{MISSING_FILE, REPORTS_FILE};
 use crate::ingest::{
     expand_inputs, ingest, read_missing, read_reports, IngestSummary, IngestedReport,
 };
-use crate::train::LoadedModel;
 
 pub const SUMMARY_FILE: &str = "summary.json";
 

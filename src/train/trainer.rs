@@ -16,15 +16,14 @@ use serde_json::json;
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{Device, Kind};
 
-use super::batch::{bucket_batches, make_batch};
 use super::ema::Ema;
 use super::fgm::Fgm;
-use super::run_dir::{copy_tokenizer, write_config, RunConfig, METRICS_FILE, WEIGHTS_FILE};
 use super::schedule::lr_factor;
-use super::settings::Settings;
 use crate::corpus::{Corpus, Format, Record, Schema};
 use crate::eval::{evaluate, EvalOptions, EvalReport};
-use crate::extract::{Predictor, Thresholds};
+use crate::infer::batch::{bucket_batches, make_batch};
+use crate::infer::run_dir::{copy_tokenizer, write_config, METRICS_FILE, WEIGHTS_FILE};
+use crate::infer::{Predictor, RunConfig, Settings};
 use crate::model::loss::cbrrel_loss;
 use crate::model::{checkpoint, BertConfig, Cbrrel, CbrrelConfig, ENCODER_GROUP, HEAD_GROUP};
 use crate::text::{label_records, BertTokenizer, LabelReport, SegmentConfig, SegmentExample};
@@ -175,10 +174,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
     let batches_per_epoch = lengths.len().div_ceil(t.batch_size);
     let total_steps = batches_per_epoch * t.epochs;
     let warmup = (total_steps as f64 * t.warmup_ratio).round() as usize;
-    let thresholds = Thresholds {
-        subject: s.decode.subject_threshold,
-        object: s.decode.object_threshold,
-    };
+    let thresholds = s.decode;
     let tokenizer_file = copy_tokenizer(job.tokenizer, &job.out)?;
     let model_id = model_id(&s.train.seed, &encoder_source, &relations, job.train.len());
     let mut run_config = RunConfig {

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::predict::Thresholds;
 #[cfg(test)]
 use crate::model::Fusion;
 use crate::model::HeadConfig;
@@ -40,14 +41,6 @@ pub struct TrainSettings {
     pub eval_batch_size: usize,
 }
 
-/// Decoding thresholds saved with the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecodeSettings {
-    pub subject_threshold: f32,
-    pub object_threshold: f32,
-}
-
 /// The whole `train.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +48,8 @@ pub struct Settings {
     /// `[model]`: the head's switches and sizes, stored as they are in every run directory.
     pub model: HeadConfig,
     pub train: TrainSettings,
-    pub decode: DecodeSettings,
+    /// `[decode]`: the thresholds saved with the model (`subject_threshold`, `object_threshold`).
+    pub decode: Thresholds,
 }
 
 /// The defaults, as shipped in pipeline/train.toml.
@@ -114,8 +108,7 @@ impl Settings {
             return Err(format!("max_len {} outside 8..=512", t.max_len));
         }
         let d = &self.decode;
-        if !(0.0..=1.0).contains(&d.subject_threshold) || !(0.0..=1.0).contains(&d.object_threshold)
-        {
+        if !(0.0..=1.0).contains(&d.subject) || !(0.0..=1.0).contains(&d.object) {
             return Err("thresholds must be in [0, 1]".into());
         }
         Ok(())

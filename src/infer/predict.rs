@@ -13,17 +13,21 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use super::batch::{bucket_batches, make_batch};
 use super::decode::{decode_spans, SpanPred};
 use crate::corpus::{char_slice, Arg, Entity, Record, Relation, Schema};
 use crate::model::{Cbrrel, SubjectSpans};
 use crate::text::{label_records, BertTokenizer, SegmentConfig, SegmentExample, TokenizeError};
-use crate::train::batch::{bucket_batches, make_batch};
 
-/// Decision thresholds of the taggers (0.5 by default, as in CasRel).
+/// Decision thresholds of the taggers (0.5 by default, as in CasRel): `[decode]` of
+/// train.toml (as `subject_threshold`, `object_threshold`) and `thresholds` of a run
+/// directory's config.json, one type for both.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
+    #[serde(alias = "subject_threshold")]
     pub subject: f32,
+    #[serde(alias = "object_threshold")]
     pub object: f32,
 }
 

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::Device;
 
+use super::predict::{Predictor, Thresholds};
 use super::settings::Settings;
 use crate::corpus::Schema;
-use crate::extract::{Predictor, Thresholds};
 use crate::model::{checkpoint, Cbrrel, CbrrelConfig, ModelError};
 use crate::text::{BertTokenizer, SegmentConfig};
 

@@ -1,0 +1,37 @@
+//! Field helpers both corpus parsers (doccano, spo) and their writers share, in a leaf file so
+//! that the parsers import from it and never from each other or from the reader that
+//! dispatches to them.
+
+use std::collections::HashSet;
+
+/// A record id as text: a non-empty string, or a number written as JSON writes it.
+pub(crate) fn id_string(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Char indices that are grapheme-cluster boundaries, or `None` when every char boundary is one
+/// (the common case: no combining marks, no variation selectors).
+pub(crate) fn grapheme_boundaries(text: &str) -> Option<HashSet<usize>> {
+    use unicode_segmentation::UnicodeSegmentation;
+    let n_chars = text.chars().count();
+    if text.graphemes(true).count() == n_chars {
+        return None;
+    }
+    let mut out = HashSet::new();
+    let mut chars = 0;
+    for g in text.graphemes(true) {
+        out.insert(chars);
+        chars += g.chars().count();
+    }
+    out.insert(chars);
+    Some(out)
+}
+
+/// A confidence rounded to 4 decimals for the JSONL writers (f32 noise is not a fact).
+pub(crate) fn round4(c: f32) -> f64 {
+    (c as f64 * 10_000.0).round() / 10_000.0
+}

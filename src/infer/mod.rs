@@ -1,0 +1,17 @@
+//! A trained model at work, what training (its dev evaluation) and extraction both need, below
+//! both in the layer order: `run_dir` (a model's standalone directory: `config.json`, weights,
+//! tokenizer; [`LoadedModel`]), `settings` (`pipeline/train.toml`, recorded in every run
+//! directory), `batch` (length-bucketed, padded batches), `decode` (tagger probabilities →
+//! token spans), `predict` (records in, records with predicted entities and relations out;
+//! [`Thresholds`]).
+
+pub mod batch;
+pub mod decode;
+pub mod predict;
+pub mod run_dir;
+pub mod settings;
+
+pub use decode::{decode_spans, SpanPred};
+pub use predict::{prepare_examples, Predictor, Thresholds};
+pub use run_dir::{LoadedModel, RunConfig};
+pub use settings::Settings;
