@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::{
     ExportArgs, ExtractArgs, LoadArgs, OutputFormat, QueryArgs, RetractArgs, StageArgs,
@@ -20,7 +20,7 @@ use cbrrel::nightly::{
 const ABORT_HOOK: &str = "CBRREL_ABORT_AFTER_SHARDS";
 
 fn config(a: &StageArgs) -> Result<NightlyConfig> {
-    let mut cfg = NightlyConfig::load(&a.config).map_err(|e| anyhow!(e))?;
+    let mut cfg = NightlyConfig::load(&a.config)?;
     if !a.input.is_empty() {
         cfg.input.paths = a.input.clone();
     }
@@ -169,9 +169,7 @@ pub fn ingest(a: StageArgs) -> Result<ExitCode> {
     let t0 = std::time::Instant::now();
     let cfg = config(&a)?;
     let mut s = NightlySummary::default();
-    run_ingest(&cfg, &mut s)
-        .map_err(|e| anyhow!(e))
-        .context("ingest")?;
+    run_ingest(&cfg, &mut s).context("ingest")?;
     finish(a.format, s, t0)
 }
 
@@ -181,9 +179,7 @@ pub fn extract(a: ExtractArgs) -> Result<ExitCode> {
     let opts = extract_options(&a, &cfg)?;
     let mut s = NightlySummary::from_work_dir(&cfg);
     s.stages.clear();
-    run_extract(&cfg, &opts, &mut s)
-        .map_err(|e| anyhow!(e))
-        .context("extract")?;
+    run_extract(&cfg, &opts, &mut s).context("extract")?;
     finish(a.stage.format, s, t0)
 }
 
@@ -192,16 +188,12 @@ pub fn load(a: LoadArgs) -> Result<ExitCode> {
     let cfg = config(&a.stage)?;
     if a.rebuild {
         let mut s = NightlySummary::default();
-        run_rebuild(&cfg, &mut s)
-            .map_err(|e| anyhow!(e))
-            .context("load --rebuild")?;
+        run_rebuild(&cfg, &mut s).context("load --rebuild")?;
         return finish(a.stage.format, s, t0);
     }
     let mut s = NightlySummary::from_work_dir(&cfg);
     s.stages.clear();
-    run_load(&cfg, &mut s)
-        .map_err(|e| anyhow!(e))
-        .context("load")?;
+    run_load(&cfg, &mut s).context("load")?;
     finish(a.stage.format, s, t0)
 }
 
@@ -215,15 +207,9 @@ pub fn graph(a: ExtractArgs) -> Result<ExitCode> {
     }
     let opts = extract_options(&a, &cfg)?;
     let mut s = NightlySummary::default();
-    run_ingest(&cfg, &mut s)
-        .map_err(|e| anyhow!(e))
-        .context("ingest")?;
-    run_extract(&cfg, &opts, &mut s)
-        .map_err(|e| anyhow!(e))
-        .context("extract")?;
-    run_load(&cfg, &mut s)
-        .map_err(|e| anyhow!(e))
-        .context("load")?;
+    run_ingest(&cfg, &mut s).context("ingest")?;
+    run_extract(&cfg, &opts, &mut s).context("extract")?;
+    run_load(&cfg, &mut s).context("load")?;
     finish(a.stage.format, s, t0)
 }
 
@@ -238,9 +224,7 @@ pub fn retract(a: RetractArgs) -> Result<ExitCode> {
         bail!("give the reports to retract: --report ID (repeatable) or --ids FILE");
     }
     let mut s = NightlySummary::from_work_dir(&cfg);
-    let r = run_retract(&cfg, &ids, &mut s)
-        .map_err(|e| anyhow!(e))
-        .context("retract")?;
+    let r = run_retract(&cfg, &ids, &mut s).context("retract")?;
     if r.not_in_store > 0 {
         eprintln!(
             "retract: {} of {} ids had no graph in {}",

@@ -9,6 +9,7 @@ use std::process::Output;
 
 use cbrrel::corpus::Record;
 use cbrrel::graph::normalize;
+use cbrrel::nightly::{run_load, DumpKind, NightlyConfig, NightlyError, NightlySummary};
 
 use crate::model::trained;
 use crate::util::{cbrrel, json, s, stderr, stdout};
@@ -417,6 +418,37 @@ fn reports_missing_from_a_full_dump_are_retracted_and_a_truncated_dump_is_refuse
         (stored_reports(&store), quad_count(&store)),
         (all.clone(), quads)
     );
+    // The same refusal is a variant a caller matches on, not a sentence to grep.
+    let mut cfg = NightlyConfig::load(&incremental).unwrap();
+    cfg.input.dump = DumpKind::Full;
+    let mut summary = NightlySummary::default();
+    match run_load(&cfg, &mut summary) {
+        Err(NightlyError::TruncatedDump {
+            lacking: 1,
+            in_store: 2,
+            ..
+        }) => {}
+        other => panic!("expected TruncatedDump, got {other:?}"),
+    }
+    let mut stale = cfg.clone();
+    stale.work_dir = dir.path().join("no-work-here");
+    stale.input.dump = DumpKind::Incremental;
+    assert!(
+        matches!(
+            run_load(&stale, &mut summary),
+            Err(NightlyError::MissingStage {
+                stage: "ingest",
+                ..
+            })
+        ),
+        "a load before any ingest names the stage to run"
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[input]\nmax_missing_share = 2.0\n").unwrap();
+    assert!(matches!(
+        NightlyConfig::load(&bad),
+        Err(NightlyError::Config { .. })
+    ));
 
     // Full, with a guard that allows it: report 1's graph goes, report 0's stays as it was.
     let o = run("dump = \"full\"\nmax_missing_share = 0.5");

@@ -99,10 +99,11 @@ pub struct Shipped {
 }
 
 impl Shipped {
-    pub fn load() -> Result<Shipped, String> {
+    pub fn load() -> Result<Shipped, GraphError> {
         Ok(Shipped {
-            vocab: Vocabulary::from_schema(&crate::corpus::Schema::casmed())?,
-            shapes: Shapes::parse(super::SHAPES_TTL)?,
+            vocab: Vocabulary::from_schema(&crate::corpus::Schema::casmed())
+                .map_err(GraphError::Ontology)?,
+            shapes: Shapes::parse(super::SHAPES_TTL).map_err(GraphError::Ontology)?,
             table: SegmentTable::default_table(),
         })
     }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::NightlyError;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::{ColumnMap, DumpFormat};
@@ -109,16 +111,18 @@ pub struct StoreConfig {
 }
 
 impl NightlyConfig {
-    pub fn load(path: &Path) -> Result<NightlyConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let cfg: NightlyConfig =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<NightlyConfig, NightlyError> {
+        let fail = |message: String| NightlyError::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let cfg: NightlyConfig = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
         if !(0.0..=1.0).contains(&cfg.input.max_missing_share) {
-            return Err(format!(
-                "{}: input.max_missing_share {} outside [0, 1]",
-                path.display(),
+            return Err(fail(format!(
+                "input.max_missing_share {} outside [0, 1]",
                 cfg.input.max_missing_share
-            ));
+            )));
         }
         Ok(cfg)
     }

@@ -2,9 +2,11 @@
 //! extract → load, each reading only its predecessor's files in the work directory).
 
 pub mod config;
+pub mod error;
 pub mod run;
 
 pub use config::{DumpKind, NightlyConfig};
+pub use error::NightlyError;
 pub use run::{
     run_extract, run_ingest, run_load, run_rebuild, run_retract, ExtractOptions, NightlySummary,
 };

@@ -14,11 +14,12 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::config::{DumpKind, NightlyConfig};
+use super::error::NightlyError;
 use crate::atomic;
 use crate::corpus::Schema;
 use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary};
 use crate::graph::{
-    load, rebuild, retract, stored_hashes, LoadSummary, RebuildSummary, ReportInput,
+    load, rebuild, retract, stored_hashes, GraphError, LoadSummary, RebuildSummary, ReportInput,
     RetractSummary, RunInfo, SegmentTable, Shipped, TripleInput, Vocabulary,
 };
 use crate::infer::LoadedModel;
@@ -71,14 +72,13 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), atomic::WriteError> {
     atomic::write(
         path,
         serde_json::to_string_pretty(v)
             .expect("serialises")
             .as_bytes(),
     )
-    .map_err(|e| e.to_string())
 }
 
 /// Bytes of a directory tree on disk (the store's size in summaries and benchmarks).
@@ -158,16 +158,16 @@ struct ExtractSummaryFile {
 }
 
 /// The class/property IRIs of the CASMeD schema (ontology/casmed.toml).
-pub fn vocabulary(schema: &Schema) -> Result<Vocabulary, String> {
-    Vocabulary::from_schema(schema)
+pub fn vocabulary(schema: &Schema) -> Result<Vocabulary, GraphError> {
+    Vocabulary::from_schema(schema).map_err(GraphError::Ontology)
 }
 
 /// Stage 1: ingest the dump(s) into `{work}/ingest/`.
-pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(), String> {
+pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(), NightlyError> {
     let t0 = Instant::now();
     let vocab = vocabulary(&Schema::casmed())?;
-    let previous = stored_hashes(&cfg.store.dir, &vocab).map_err(|e| e.to_string())?;
-    let inputs = expand_inputs(&cfg.input.paths).map_err(|e| e.to_string())?;
+    let previous = stored_hashes(&cfg.store.dir, &vocab)?;
+    let inputs = expand_inputs(&cfg.input.paths)?;
     let s = ingest(
         &inputs,
         cfg.input.format,
@@ -175,8 +175,7 @@ pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(
         cfg.limits.max_text_chars,
         &previous,
         &cfg.ingest_dir(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     summary.ingest = s.clone();
     write_json(
         &cfg.ingest_dir().join(SUMMARY_FILE),
@@ -190,15 +189,15 @@ pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(
 }
 
 /// The reports of the last ingest that need extraction and loading (new or changed).
-fn reports_to_process(cfg: &NightlyConfig) -> Result<Vec<IngestedReport>, String> {
+fn reports_to_process(cfg: &NightlyConfig) -> Result<Vec<IngestedReport>, NightlyError> {
     let path = cfg.ingest_dir().join(REPORTS_FILE);
     if !path.is_file() {
-        return Err(format!(
-            "{}: not found; run `cbrrel ingest` first",
-            path.display()
-        ));
+        return Err(NightlyError::MissingStage {
+            path,
+            stage: "ingest",
+        });
     }
-    let all = read_reports(&path).map_err(|e| e.to_string())?;
+    let all = read_reports(&path)?;
     Ok(all
         .into_iter()
         .filter(|r| r.status.needs_processing())
@@ -219,11 +218,14 @@ pub fn run_extract(
     cfg: &NightlyConfig,
     opts: &ExtractOptions,
     summary: &mut NightlySummary,
-) -> Result<(), String> {
+) -> Result<(), NightlyError> {
     let t0 = Instant::now();
     let reports = reports_to_process(cfg)?;
-    let model = LoadedModel::load(&cfg.model.dir, opts.device)
-        .map_err(|e| format!("model {}: {e}", cfg.model.dir.display()))?;
+    let model =
+        LoadedModel::load(&cfg.model.dir, opts.device).map_err(|source| NightlyError::Model {
+            dir: cfg.model.dir.clone(),
+            source,
+        })?;
     let s = extract(ExtractJob {
         reports: &reports,
         model: &model,
@@ -234,8 +236,7 @@ pub fn run_extract(
         workers: opts.workers,
         progress: opts.progress,
         abort_after: opts.abort_after,
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     summary.add_extract(&s);
     // The summary file describes the whole plan: written when every shard exists (by the
     // last worker to finish), from the shard files themselves.
@@ -265,31 +266,29 @@ pub fn run_extract(
 
 /// The stored reports a full dump withdraws (none for an incremental dump), checked against
 /// `input.max_missing_share` before anything is written.
-fn withdrawn_reports(cfg: &NightlyConfig) -> Result<Vec<String>, String> {
+fn withdrawn_reports(cfg: &NightlyConfig) -> Result<Vec<String>, NightlyError> {
     if cfg.input.dump != DumpKind::Full {
         return Ok(Vec::new());
     }
     let path = cfg.ingest_dir().join(MISSING_FILE);
-    let mut ids = read_missing(&path).map_err(|e| format!("{e} (run `cbrrel ingest` again)"))?;
+    let mut ids = read_missing(&path).map_err(|source| NightlyError::MissingList { source })?;
     if ids.is_empty() {
         return Ok(ids);
     }
     // Only those still stored: after `cbrrel retract` (or a load that stopped half-way through
     // its retraction) the rest are gone already.
-    let stored = stored_hashes(&cfg.store.dir, &vocabulary(&Schema::casmed())?)
-        .map_err(|e| e.to_string())?;
+    let stored = stored_hashes(&cfg.store.dir, &vocabulary(&Schema::casmed())?)?;
     ids.retain(|id| stored.contains_key(id));
     let in_store = read_json::<IngestSummaryFile>(&cfg.ingest_dir().join(SUMMARY_FILE))
         .map(|f| f.summary.in_store)
         .unwrap_or(ids.len());
     if !ids.is_empty() && ids.len() as f64 > cfg.input.max_missing_share * in_store as f64 {
-        return Err(format!(
-            "the full dump lacks {} of the {in_store} stored reports ({:.1} %, more than input.max_missing_share = {:.1} %): a truncated export? Nothing was loaded. If they really were withdrawn, run `cbrrel retract --ids {}`, then `cbrrel load` again",
-            ids.len(),
-            100.0 * ids.len() as f64 / in_store.max(1) as f64,
-            100.0 * cfg.input.max_missing_share,
-            path.display()
-        ));
+        return Err(NightlyError::TruncatedDump {
+            lacking: ids.len(),
+            in_store,
+            max_share: cfg.input.max_missing_share,
+            missing_file: path,
+        });
     }
     Ok(ids)
 }
@@ -299,7 +298,7 @@ pub fn run_retract(
     cfg: &NightlyConfig,
     report_ids: &[String],
     summary: &mut NightlySummary,
-) -> Result<RetractSummary, String> {
+) -> Result<RetractSummary, NightlyError> {
     let t0 = Instant::now();
     let vocab = vocabulary(&Schema::casmed())?;
     let s = retract(
@@ -307,8 +306,7 @@ pub fn run_retract(
         report_ids,
         &vocab,
         &SegmentTable::default_table(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     summary.retracted += s.retracted;
     summary.entities_removed += s.entities_removed;
     summary.store_quads = s.store_quads;
@@ -322,18 +320,20 @@ pub fn run_retract(
 
 /// Stage 3: load the extracted triples into the store; with a full dump, then retract the
 /// stored reports it no longer lists.
-pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<LoadSummary, String> {
+pub fn run_load(
+    cfg: &NightlyConfig,
+    summary: &mut NightlySummary,
+) -> Result<LoadSummary, NightlyError> {
     let t0 = Instant::now();
     let withdrawn = withdrawn_reports(cfg)?;
     let reports = reports_to_process(cfg)?;
-    let (plan, triples) = read_extraction(&cfg.extract_dir()).map_err(|e| e.to_string())?;
+    let (plan, triples) = read_extraction(&cfg.extract_dir())?;
     if plan.reports != reports.len() {
-        return Err(format!(
-            "the extraction in {} covers {} reports but the last ingest has {} to process: run `cbrrel extract` again",
-            cfg.extract_dir().display(),
-            plan.reports,
-            reports.len()
-        ));
+        return Err(NightlyError::StaleExtraction {
+            dir: cfg.extract_dir(),
+            planned: plan.reports,
+            to_process: reports.len(),
+        });
     }
     let mut by_report: HashMap<&str, Vec<TripleInput<'_>>> = HashMap::new();
     for t in &triples {
@@ -354,7 +354,9 @@ pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<Loa
     let known: std::collections::HashSet<&str> =
         reports.iter().map(|r| r.report_id.as_str()).collect();
     if let Some(stray) = by_report.keys().find(|id| !known.contains(**id)) {
-        return Err(format!("extracted triples for report {stray:?}, which the last ingest does not list: run `cbrrel extract` again"));
+        return Err(NightlyError::StrayReport {
+            report_id: (*stray).to_owned(),
+        });
     }
     let inputs: Vec<ReportInput<'_>> = reports
         .iter()
@@ -374,11 +376,10 @@ pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<Loa
         model_id: plan.model_id.clone(),
         ended_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
-    let s = load(&cfg.store.dir, &cx, &inputs, &run).map_err(|e| e.to_string())?;
+    let s = load(&cfg.store.dir, &cx, &inputs, &run)?;
     summary.add_load(&s);
     if !withdrawn.is_empty() {
-        let r =
-            retract(&cfg.store.dir, &withdrawn, &g.vocab, &g.table).map_err(|e| e.to_string())?;
+        let r = retract(&cfg.store.dir, &withdrawn, &g.vocab, &g.table)?;
         summary.retracted += r.retracted;
         summary.entities_removed += r.entities_removed;
         summary.store_quads = r.store_quads;
@@ -396,7 +397,7 @@ pub fn run_load(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<Loa
 pub fn run_rebuild(
     cfg: &NightlyConfig,
     summary: &mut NightlySummary,
-) -> Result<RebuildSummary, String> {
+) -> Result<RebuildSummary, NightlyError> {
     let t0 = Instant::now();
     let g = Shipped::load()?;
     let cx = g.context();
@@ -404,7 +405,7 @@ pub fn run_rebuild(
         model_id: "unknown".into(),
         ended_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
-    let s = rebuild(&cfg.store.dir, &cx, &run).map_err(|e| e.to_string())?;
+    let s = rebuild(&cfg.store.dir, &cx, &run)?;
     summary.add_load(&s.load);
     summary.triples = s.triples;
     summary.per_relation = s.load.per_relation.clone();
