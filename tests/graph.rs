@@ -615,7 +615,7 @@ fn every_bad_row_is_quarantined_and_counts_add_up() {
 }
 
 /// Every shard file of an extract directory, name → rows.
-fn shards(dir: &Path) -> Vec<(String, Vec<cbrrel::extract::ExtractedTriple>)> {
+fn shards(dir: &Path) -> Vec<(String, Vec<cbrrel::extract::TripleRow>)> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -627,7 +627,7 @@ fn shards(dir: &Path) -> Vec<(String, Vec<cbrrel::extract::ExtractedTriple>)> {
         .map(|n| {
             (
                 n.clone(),
-                cbrrel::extract::run::read_shard(&dir.join(&n)).unwrap(),
+                cbrrel::extract::row::read_shard(&dir.join(&n)).unwrap(),
             )
         })
         .collect()

@@ -1,11 +1,13 @@
-//! Extraction: a trained model over new text. `decode` turns tagger probabilities into token
-//! spans; `predict` runs the model over segments in length-bucketed batches (encoder once per
-//! segment, all subjects of a batch in one object pass) and maps spans back to report chars.
+//! Extraction, the nightly graph's second stage: ingested reports → shards of [`TripleRow`]s.
+//! `shard` plans the shards (reports never split, a plan every worker agrees on), `run` drives
+//! the model (`crate::infer`) over them, resumably, `row` is the output row and its Parquet form.
 
+pub mod error;
+pub mod row;
 pub mod run;
 pub mod shard;
 
-pub use run::{
-    extract, read_extraction, ExtractError, ExtractJob, ExtractSummary, ExtractedTriple,
-};
+pub use error::ExtractError;
+pub use row::TripleRow;
+pub use run::{extract, read_extraction, ExtractJob, ExtractSummary};
 pub use shard::{plan_shards, Shard, ShardPlan};

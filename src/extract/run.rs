@@ -14,33 +14,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use polars::prelude::*;
 use serde::Serialize;
 
+use super::error::ExtractError;
+use super::row::{read_shard, write_shard, TripleRow};
 use super::shard::{plan_shards, Shard, ShardInput, ShardPlan};
 use crate::corpus::sentences::sentence_spans;
 use crate::corpus::Record;
 use crate::infer::{prepare_examples, LoadedModel};
-use crate::ingest::output::{write_parquet_atomic, ParquetWriteError};
 use crate::ingest::IngestedReport;
 use crate::text::SegmentExample;
 
 pub const PLAN_FILE: &str = "plan.json";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExtractError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Parquet { path: PathBuf, message: String },
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Tokenize(#[from] crate::text::TokenizeError),
-}
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> ExtractError + '_ {
     move |e| ExtractError::Io {
@@ -82,23 +67,6 @@ pub struct ExtractSummary {
     pub per_relation: BTreeMap<String, usize>,
     pub model_id: String,
     pub seconds: f64,
-}
-
-/// One extracted triple, as a shard file row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExtractedTriple {
-    pub report_id: String,
-    pub relation: String,
-    pub subject_text: String,
-    pub subject_type: String,
-    pub subject_start: u64,
-    pub subject_end: u64,
-    pub object_text: String,
-    pub object_type: String,
-    pub object_start: u64,
-    pub object_end: u64,
-    pub confidence: f64,
-    pub model_id: String,
 }
 
 /// The plan for `reports` under `model_id`.
@@ -237,7 +205,7 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
     Ok(summary)
 }
 
-fn to_triples(predicted: &[Record], model_id: &str) -> Vec<ExtractedTriple> {
+fn to_triples(predicted: &[Record], model_id: &str) -> Vec<TripleRow> {
     let mut out = Vec::new();
     for r in predicted {
         for rel in &r.relations {
@@ -245,7 +213,7 @@ fn to_triples(predicted: &[Record], model_id: &str) -> Vec<ExtractedTriple> {
                 continue;
             };
             let (s, o) = (&r.entities[si], &r.entities[oi]);
-            out.push(ExtractedTriple {
+            out.push(TripleRow {
                 report_id: r.id.clone(),
                 relation: rel.code.clone(),
                 subject_text: s.text.clone(),
@@ -264,117 +232,9 @@ fn to_triples(predicted: &[Record], model_id: &str) -> Vec<ExtractedTriple> {
     out
 }
 
-/// Write one shard's triples atomically.
-pub fn write_shard(path: &Path, triples: &[ExtractedTriple]) -> Result<(), ExtractError> {
-    let s = |f: fn(&ExtractedTriple) -> &str| triples.iter().map(f).collect::<Vec<&str>>();
-    let u = |f: fn(&ExtractedTriple) -> u64| triples.iter().map(f).collect::<Vec<u64>>();
-    let columns = vec![
-        Column::new("report_id".into(), s(|t| &t.report_id)),
-        Column::new("relation".into(), s(|t| &t.relation)),
-        Column::new("subject_text".into(), s(|t| &t.subject_text)),
-        Column::new("subject_type".into(), s(|t| &t.subject_type)),
-        Column::new("subject_start".into(), u(|t| t.subject_start)),
-        Column::new("subject_end".into(), u(|t| t.subject_end)),
-        Column::new("object_text".into(), s(|t| &t.object_text)),
-        Column::new("object_type".into(), s(|t| &t.object_type)),
-        Column::new("object_start".into(), u(|t| t.object_start)),
-        Column::new("object_end".into(), u(|t| t.object_end)),
-        Column::new(
-            "confidence".into(),
-            triples.iter().map(|t| t.confidence).collect::<Vec<f64>>(),
-        ),
-        Column::new("model_id".into(), s(|t| &t.model_id)),
-    ];
-    let perr = |e: PolarsError| ExtractError::Parquet {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    let mut df = DataFrame::new(triples.len(), columns).map_err(perr)?;
-    write_parquet_atomic(path, &mut df).map_err(|e| match e {
-        ParquetWriteError::Io(e) => ExtractError::Io {
-            path: path.to_owned(),
-            source: e,
-        },
-        ParquetWriteError::Polars(e) => perr(e),
-    })
-}
-
-/// Read one shard file.
-pub fn read_shard(path: &Path) -> Result<Vec<ExtractedTriple>, ExtractError> {
-    let perr = |e: PolarsError| ExtractError::Parquet {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    let file = std::fs::File::open(path).map_err(io(path))?;
-    let df = ParquetReader::new(file).finish().map_err(perr)?;
-    let s = |name: &str| -> Result<Vec<String>, ExtractError> {
-        df.column(name)
-            .map_err(perr)?
-            .str()
-            .map_err(perr)?
-            .iter()
-            .map(|v| {
-                v.map(str::to_owned).ok_or_else(|| {
-                    ExtractError::Invalid(format!("{}: null {name}", path.display()))
-                })
-            })
-            .collect()
-    };
-    let u = |name: &str| -> Result<Vec<u64>, ExtractError> {
-        df.column(name)
-            .map_err(perr)?
-            .u64()
-            .map_err(perr)?
-            .iter()
-            .map(|v| {
-                v.ok_or_else(|| ExtractError::Invalid(format!("{}: null {name}", path.display())))
-            })
-            .collect()
-    };
-    let (ids, rels, st, sty, ot, oty, models) = (
-        s("report_id")?,
-        s("relation")?,
-        s("subject_text")?,
-        s("subject_type")?,
-        s("object_text")?,
-        s("object_type")?,
-        s("model_id")?,
-    );
-    let (ss, se, os, oe) = (
-        u("subject_start")?,
-        u("subject_end")?,
-        u("object_start")?,
-        u("object_end")?,
-    );
-    let conf: Vec<f64> = df
-        .column("confidence")
-        .map_err(perr)?
-        .f64()
-        .map_err(perr)?
-        .iter()
-        .map(|v| v.unwrap_or(0.0))
-        .collect();
-    Ok((0..df.height())
-        .map(|i| ExtractedTriple {
-            report_id: ids[i].clone(),
-            relation: rels[i].clone(),
-            subject_text: st[i].clone(),
-            subject_type: sty[i].clone(),
-            subject_start: ss[i],
-            subject_end: se[i],
-            object_text: ot[i].clone(),
-            object_type: oty[i].clone(),
-            object_start: os[i],
-            object_end: oe[i],
-            confidence: conf[i],
-            model_id: models[i].clone(),
-        })
-        .collect())
-}
-
 /// Read the plan of an extract directory and every shard it names, failing if one is missing
 /// (an extraction still running, or a worker of the job array that failed).
-pub fn read_extraction(dir: &Path) -> Result<(ShardPlan, Vec<ExtractedTriple>), ExtractError> {
+pub fn read_extraction(dir: &Path) -> Result<(ShardPlan, Vec<TripleRow>), ExtractError> {
     let plan_path = dir.join(PLAN_FILE);
     let text = std::fs::read_to_string(&plan_path).map_err(io(&plan_path))?;
     let plan: ShardPlan = serde_json::from_str(&text)

@@ -36,7 +36,7 @@ use std::path::PathBuf;
 pub use export::{export, ExportFormat, ExportSummary};
 pub use normalize::normalize;
 pub use query::{run_query, ResultFormat};
-pub use rdf::{Provenance, ReportInput, RunInfo, TripleInput, Vocabulary};
+pub use rdf::{Provenance, ReportInput, RunInfo, Vocabulary};
 pub use rebuild::{rebuild, RebuildSummary};
 pub use retract::{retract, RetractSummary};
 pub use segments::SegmentTable;
@@ -195,17 +195,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kit = testkit::Kit::new();
         let (cx, run) = (kit.cx(), &kit.run);
-        let t =
-            |rel, s: (&'static str, &'static str), o: (&'static str, &'static str)| TripleInput {
-                relation: rel,
-                subject_text: s.0,
-                subject_type: s.1,
-                subject_span: (0, 3),
-                object_text: o.0,
-                object_type: o.1,
-                object_span: (4, 8),
-                confidence: 0.5,
-            };
+        let t = |rel, s: (&'static str, &'static str), o: (&'static str, &'static str)| {
+            std::borrow::Cow::Owned(crate::extract::TripleRow::between(
+                rel,
+                (s.0, s.1, (0, 3)),
+                (o.0, o.1, (4, 8)),
+                0.5,
+            ))
+        };
         let triples = vec![
             t("BpSy", ("LAD近段", "Bp"), ("狭窄70-80%", "Sy")),
             t("BpSy", ("前降支", "Bp"), ("TIMI血流3级", "Sy")),
@@ -298,13 +295,13 @@ mod tests {
             t("BpSy", ("前降支", "Bp", 20), ("TIMI血流0级", "Sy", 23)),
             t("BpTm", ("前降支", "Bp", 40), ("PCI", "Tm", 43)),
         ];
-        let report = |id: &'static str, triples| ReportInput {
+        let report = |id: &'static str, triples: Vec<crate::extract::TripleRow>| ReportInput {
             report_id: id,
             content_hash: id,
             patient_id: Some("P"),
             date: None,
             department: None,
-            triples,
+            triples: triples.into_iter().map(std::borrow::Cow::Owned).collect(),
             run: None,
         };
         load(

@@ -26,6 +26,7 @@
 //! The ontology's class and property IRIs come from the schema (ontology/casmed.toml), never
 //! from constants here.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use oxigraph::model::vocab::{rdf, xsd};
@@ -36,6 +37,7 @@ use sha2::{Digest, Sha256};
 
 use super::normalize::normalize;
 use crate::corpus::Schema;
+use crate::extract::TripleRow;
 
 /// Base of the instance IRIs.
 pub const DATA_BASE: &str = "https://w3id.org/cbrrel/data/";
@@ -77,23 +79,11 @@ pub struct ReportInput<'a> {
     pub patient_id: Option<&'a str>,
     pub date: Option<&'a str>,
     pub department: Option<&'a str>,
-    pub triples: Vec<TripleInput<'a>>,
+    /// Borrowed from the shards at night; owned where a rebuild or a test makes them.
+    pub triples: Vec<Cow<'a, TripleRow>>,
     /// The run that extracted this report when it is not the load's own (a rebuild keeps each
     /// report's original run).
     pub run: Option<&'a RunInfo>,
-}
-
-/// One extracted relation with char spans in its report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TripleInput<'a> {
-    pub relation: &'a str,
-    pub subject_text: &'a str,
-    pub subject_type: &'a str,
-    pub subject_span: (u64, u64),
-    pub object_text: &'a str,
-    pub object_type: &'a str,
-    pub object_span: (u64, u64),
-    pub confidence: f64,
 }
 
 /// The extraction run that produced the triples.
@@ -369,6 +359,7 @@ pub fn report_graph(
     let mut provenance_done = HashSet::new();
     let mut asserted = HashSet::new();
     for t in &report.triples {
+        let t: &TripleRow = t;
         let bad = |why: String| {
             format!(
                 "report {}: relation {} {:?} → {:?}: {why}",
@@ -376,17 +367,17 @@ pub fn report_graph(
             )
         };
         let prop = vocab
-            .property(t.relation)
+            .property(&t.relation)
             .ok_or_else(|| bad(format!("unknown relation {:?}", t.relation)))?
             .clone();
         let (_, head, tail) = vocab.relation_of(prop.as_ref()).expect("a schema property");
-        if t.subject_type != head || t.object_type != tail {
+        if t.subject_type != *head || t.object_type != *tail {
             return Err(bad(format!(
                 "{} → {} contradicts the relation's signature {head} → {tail}",
                 t.subject_type, t.object_type
             )));
         }
-        for (span, what) in [(t.subject_span, "subject"), (t.object_span, "object")] {
+        for (span, what) in [(t.subject_span(), "subject"), (t.object_span(), "object")] {
             if span.0 >= span.1 {
                 return Err(bad(format!(
                     "empty or reversed {what} span {}..{}",
@@ -397,27 +388,27 @@ pub fn report_graph(
         if !(t.confidence.is_finite() && (0.0..=1.0).contains(&t.confidence)) {
             return Err(bad(format!("confidence {} outside [0, 1]", t.confidence)));
         }
-        let (sn, on) = (normalize(t.subject_text), normalize(t.object_text));
+        let (sn, on) = (normalize(&t.subject_text), normalize(&t.object_text));
         if sn.is_empty() || on.is_empty() {
             return Err(bad("an entity text that normalises to nothing".into()));
         }
         let s = EntityKey {
-            type_code: t.subject_type.to_owned(),
+            type_code: t.subject_type.clone(),
             normalized: sn,
         };
         let o = EntityKey {
-            type_code: t.object_type.to_owned(),
+            type_code: t.object_type.clone(),
             normalized: on,
         };
         let (si, oi) = (s.iri(), o.iri());
         let a = NamedNode::new_unchecked(format!(
             "{}/relation/{}/{}-{}/{}-{}",
             rep.as_str(),
-            encode_segment(t.relation),
-            t.subject_span.0,
-            t.subject_span.1,
-            t.object_span.0,
-            t.object_span.1
+            encode_segment(&t.relation),
+            t.subject_start,
+            t.subject_end,
+            t.object_start,
+            t.object_end
         ));
         if !provenance_done.insert(a.clone()) {
             continue;
@@ -447,12 +438,12 @@ pub fn report_graph(
         g.add(
             a.clone(),
             vocab.term("subjectSpan"),
-            span_literal(t.subject_span),
+            span_literal(t.subject_span()),
         );
         g.add(
             a.clone(),
             vocab.term("objectSpan"),
-            span_literal(t.object_span),
+            span_literal(t.object_span()),
         );
         entities.insert(s);
         entities.insert(o);
@@ -500,29 +491,25 @@ pub fn ontology_graph() -> NamedNodeRef<'static> {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) fn input<'a>(id: &'a str, triples: Vec<TripleInput<'a>>) -> ReportInput<'a> {
+    pub(crate) fn input(id: &str, triples: Vec<TripleRow>) -> ReportInput<'_> {
         ReportInput {
             report_id: id,
             content_hash: "h",
             patient_id: Some("P1"),
             date: Some("2024-01-02"),
             department: None,
-            triples,
+            triples: triples.into_iter().map(Cow::Owned).collect(),
             run: None,
         }
     }
 
-    pub(crate) fn bpsy<'a>(bp: &'a str, sy: &'a str, at: u64) -> TripleInput<'a> {
-        TripleInput {
-            relation: "BpSy",
-            subject_text: bp,
-            subject_type: "Bp",
-            subject_span: (at, at + bp.chars().count() as u64),
-            object_text: sy,
-            object_type: "Sy",
-            object_span: (at + 10, at + 10 + sy.chars().count() as u64),
-            confidence: 0.9,
-        }
+    pub(crate) fn bpsy(bp: &str, sy: &str, at: u64) -> TripleRow {
+        TripleRow::between(
+            "BpSy",
+            (bp, "Bp", (at, at + bp.chars().count() as u64)),
+            (sy, "Sy", (at + 10, at + 10 + sy.chars().count() as u64)),
+            0.9,
+        )
     }
 
     fn run() -> RunInfo {
@@ -586,21 +573,21 @@ pub(crate) mod tests {
         // An unknown relation, a signature the schema does not have, an empty span and a
         // confidence above 1 are errors, not silent drops.
         let mut bad = bpsy("RCA", "狭窄", 0);
-        bad.relation = "XxYy";
+        bad.relation = "XxYy".into();
         assert!(
             report_graph(&input("C", vec![bad]), &run(), &vocab, Provenance::Rdf12)
                 .unwrap_err()
                 .contains("XxYy")
         );
         let mut bad = bpsy("RCA", "狭窄", 0);
-        bad.subject_type = "Tm";
+        bad.subject_type = "Tm".into();
         assert!(
             report_graph(&input("C", vec![bad]), &run(), &vocab, Provenance::Rdf12)
                 .unwrap_err()
                 .contains("signature")
         );
         let mut bad = bpsy("RCA", "狭窄", 0);
-        bad.object_span = (5, 5);
+        (bad.object_start, bad.object_end) = (5, 5);
         assert!(
             report_graph(&input("C", vec![bad]), &run(), &vocab, Provenance::Rdf12)
                 .unwrap_err()

@@ -13,6 +13,7 @@
 //! rebuild that finds the marker finishes the swap instead of starting over. Until the marker
 //! exists the old store is untouched and a crash costs only the half-built copy.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,11 +24,12 @@ use oxigraph::store::Store;
 use serde::Serialize;
 
 use super::rdf::{
-    entity_type_of, graph, parse_span, report_id_of, ReportInput, RunInfo, TripleInput, Vocabulary,
-    DCTERMS, ENTITIES_GRAPH, PROV, STORE_GRAPH,
+    entity_type_of, graph, parse_span, report_id_of, ReportInput, RunInfo, Vocabulary, DCTERMS,
+    ENTITIES_GRAPH, PROV, STORE_GRAPH,
 };
 use super::store::{load, open_store, read_mark, LoadContext, LoadSummary};
 use super::GraphError;
+use crate::extract::TripleRow;
 
 /// The numbers of one rebuild.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -42,19 +44,6 @@ pub struct RebuildSummary {
     pub seconds: f64,
 }
 
-/// One relation read back from a store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTriple {
-    pub relation: String,
-    pub subject_text: String,
-    pub subject_type: String,
-    pub subject_span: (u64, u64),
-    pub object_text: String,
-    pub object_type: String,
-    pub object_span: (u64, u64),
-    pub confidence: f64,
-}
-
 /// One report read back from a store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReport {
@@ -64,7 +53,9 @@ pub struct StoredReport {
     pub date: Option<String>,
     pub department: Option<String>,
     pub run: Option<RunInfo>,
-    pub triples: Vec<StoredTriple>,
+    /// Rows as the extraction wrote them (`report_id` and `model_id` filled from the report
+    /// graph and its run).
+    pub triples: Vec<TripleRow>,
 }
 
 impl StoredReport {
@@ -76,20 +67,7 @@ impl StoredReport {
             date: self.date.as_deref(),
             department: self.department.as_deref(),
             run: self.run.as_ref(),
-            triples: self
-                .triples
-                .iter()
-                .map(|t| TripleInput {
-                    relation: &t.relation,
-                    subject_text: &t.subject_text,
-                    subject_type: &t.subject_type,
-                    subject_span: t.subject_span,
-                    object_text: &t.object_text,
-                    object_type: &t.object_type,
-                    object_span: t.object_span,
-                    confidence: t.confidence,
-                })
-                .collect(),
+            triples: self.triples.iter().map(Cow::Borrowed).collect(),
         }
     }
 }
@@ -327,15 +305,23 @@ pub fn read_reports(store: &Store, vocab: &Vocabulary) -> Result<Vec<StoredRepor
                 entity_type_of(e.as_str())
                     .ok_or_else(|| bad(&format!("<{}> is not an entity IRI", e.as_str())))
             };
-            report.triples.push(StoredTriple {
+            report.triples.push(TripleRow {
+                report_id: report.report_id.clone(),
                 relation: code.clone(),
                 subject_type: ty(&s)?,
                 object_type: ty(&o)?,
                 subject_text,
-                subject_span,
+                subject_start: subject_span.0,
+                subject_end: subject_span.1,
                 object_text,
-                object_span,
+                object_start: object_span.0,
+                object_end: object_span.1,
                 confidence,
+                model_id: report
+                    .run
+                    .as_ref()
+                    .map(|r| r.model_id.clone())
+                    .unwrap_or_default(),
             });
         }
         out.push(report);
@@ -459,23 +445,19 @@ mod tests {
             model_id: "m1".into(),
             ended_at: "2026-11-01T02:00:00Z".into(),
         };
-        let t = TripleInput {
-            relation: "BpSy",
-            subject_text: "LAD近段",
-            subject_type: "Bp",
-            subject_span: (0, 5),
-            object_text: "狭窄90%",
-            object_type: "Sy",
-            object_span: (5, 10),
-            confidence: 0.95,
-        };
+        let t = TripleRow::between(
+            "BpSy",
+            ("LAD近段", "Bp", (0, 5)),
+            ("狭窄90%", "Sy", (5, 10)),
+            0.95,
+        );
         let input = ReportInput {
             report_id: "A",
             content_hash: "h",
             patient_id: None,
             date: None,
             department: Some("心内科"),
-            triples: vec![t],
+            triples: vec![Cow::Owned(t)],
             run: Some(&original),
         };
         let clean = dir.path().join("clean");

@@ -92,28 +92,25 @@ pub fn retract(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::rdf::{ReportInput, TripleInput};
+    use crate::extract::TripleRow;
+    use crate::graph::rdf::ReportInput;
     use crate::graph::testkit::{dump, Kit};
     use crate::graph::{load, stored_hashes};
 
     fn report<'a>(id: &'a str, finding: &'a str) -> ReportInput<'a> {
-        let t = TripleInput {
-            relation: "BpSy",
-            subject_text: "前降支",
-            subject_type: "Bp",
-            subject_span: (0, 3),
-            object_text: finding,
-            object_type: "Sy",
-            object_span: (3, 3 + finding.chars().count() as u64),
-            confidence: 0.9,
-        };
+        let t = TripleRow::between(
+            "BpSy",
+            ("前降支", "Bp", (0, 3)),
+            (finding, "Sy", (3, 3 + finding.chars().count() as u64)),
+            0.9,
+        );
         ReportInput {
             report_id: id,
             content_hash: id,
             patient_id: None,
             date: None,
             department: None,
-            triples: vec![t],
+            triples: vec![std::borrow::Cow::Owned(t)],
             run: None,
         }
     }

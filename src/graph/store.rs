@@ -420,13 +420,13 @@ fn count_bp_mentions(chunk: &[ReportInput<'_>], described: &Described, summary: 
     for r in chunk {
         for t in &r.triples {
             for (ty, text) in [
-                (t.subject_type, t.subject_text),
-                (t.object_type, t.object_text),
+                (&t.subject_type, &t.subject_text),
+                (&t.object_type, &t.object_text),
             ] {
                 if ty == "Bp" {
                     summary.bp_mentions += 1;
                     let key = EntityKey {
-                        type_code: ty.to_owned(),
+                        type_code: ty.clone(),
                         normalized: super::normalize(text),
                     };
                     summary.bp_mentions_linked +=
@@ -590,19 +590,19 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::rdf::TripleInput;
+    use crate::extract::TripleRow;
     use crate::graph::testkit::{dump, Kit};
 
     use crate::graph::testkit::triple as t;
 
-    fn report<'a>(id: &'a str, hash: &'a str, triples: Vec<TripleInput<'a>>) -> ReportInput<'a> {
+    fn report<'a>(id: &'a str, hash: &'a str, triples: Vec<TripleRow>) -> ReportInput<'a> {
         ReportInput {
             report_id: id,
             content_hash: hash,
             patient_id: None,
             date: None,
             department: Some("心内科"),
-            triples,
+            triples: triples.into_iter().map(std::borrow::Cow::Owned).collect(),
             run: None,
         }
     }

@@ -6,9 +6,10 @@ use std::path::Path;
 
 use oxigraph::store::Store;
 
-use super::rdf::{RunInfo, TripleInput, Vocabulary};
+use super::rdf::{RunInfo, Vocabulary};
 use super::segments::SegmentTable;
 use super::store::{LoadContext, Shipped};
+use crate::extract::TripleRow;
 
 pub(crate) struct Kit {
     shipped: Shipped,
@@ -46,19 +47,11 @@ pub(crate) fn dump(dir: &Path) -> Vec<String> {
 }
 
 /// A relation between two mentions given as (text, type, start): each span runs over its text.
-pub(crate) fn triple<'a>(
-    rel: &'a str,
-    s: (&'a str, &'a str, u64),
-    o: (&'a str, &'a str, u64),
-) -> TripleInput<'a> {
-    TripleInput {
-        relation: rel,
-        subject_text: s.0,
-        subject_type: s.1,
-        subject_span: (s.2, s.2 + s.0.chars().count() as u64),
-        object_text: o.0,
-        object_type: o.1,
-        object_span: (o.2, o.2 + o.0.chars().count() as u64),
-        confidence: 0.8,
-    }
+pub(crate) fn triple(rel: &str, s: (&str, &str, u64), o: (&str, &str, u64)) -> TripleRow {
+    TripleRow::between(
+        rel,
+        (s.0, s.1, (s.2, s.2 + s.0.chars().count() as u64)),
+        (o.0, o.1, (o.2, o.2 + o.0.chars().count() as u64)),
+        0.8,
+    )
 }

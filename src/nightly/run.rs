@@ -7,6 +7,7 @@
 //! shape: numbers of stages that did not run in this command come from their summary.json, or
 //! are zero.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,10 +18,10 @@ use super::config::{DumpKind, NightlyConfig};
 use super::error::NightlyError;
 use crate::atomic;
 use crate::corpus::Schema;
-use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary};
+use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary, TripleRow};
 use crate::graph::{
     load, rebuild, retract, stored_hashes, GraphError, LoadSummary, RebuildSummary, ReportInput,
-    RetractSummary, RunInfo, SegmentTable, Shipped, TripleInput, Vocabulary,
+    RetractSummary, RunInfo, SegmentTable, Shipped, Vocabulary,
 };
 use crate::infer::LoadedModel;
 use crate::ingest::output::{MISSING_FILE, REPORTS_FILE};
@@ -335,21 +336,12 @@ pub fn run_load(
             to_process: reports.len(),
         });
     }
-    let mut by_report: HashMap<&str, Vec<TripleInput<'_>>> = HashMap::new();
+    let mut by_report: HashMap<&str, Vec<Cow<'_, TripleRow>>> = HashMap::new();
     for t in &triples {
         by_report
             .entry(t.report_id.as_str())
             .or_default()
-            .push(TripleInput {
-                relation: &t.relation,
-                subject_text: &t.subject_text,
-                subject_type: &t.subject_type,
-                subject_span: (t.subject_start, t.subject_end),
-                object_text: &t.object_text,
-                object_type: &t.object_type,
-                object_span: (t.object_start, t.object_end),
-                confidence: t.confidence,
-            });
+            .push(Cow::Borrowed(t));
     }
     let known: std::collections::HashSet<&str> =
         reports.iter().map(|r| r.report_id.as_str()).collect();
