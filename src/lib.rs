@@ -6,7 +6,8 @@
 //! schema, checks, splits, statistics) → `text` (segments, tokens, training labels) → `eval`
 //! (P/R/F1) → `model` (CBRRel) → `infer` (a trained model's directory, batches, decoding,
 //! prediction) → `train`; the nightly graph: `ingest` (EMR dumps) → `extract` (sharded
-//! prediction) → `graph` (RDF, Oxigraph, SPARQL, exports), run in order by `nightly`.
+//! prediction) → `graph` (RDF, Oxigraph, SPARQL, exports), run in order by `nightly`; `serve`
+//! answers SPARQL over HTTP and serves the clinician's page (`cbrrel serve`).
 //! `fixtures` writes the synthetic reports the project ships; `atomic` is the one way files are
 //! written. The binary (`main.rs`, `cli.rs`, `graph_cmd.rs`) alone sees every module.
 //!
@@ -14,7 +15,7 @@
 //! other in a cycle; `tests/layers.rs` checks both against this line:
 //!
 //! Layers, lowest first: atomic → corpus → text → eval → model → infer → train → ingest →
-//! extract → graph → nightly → fixtures
+//! extract → graph → serve → nightly → fixtures
 
 pub mod atomic;
 pub mod corpus;
@@ -26,5 +27,6 @@ pub mod infer;
 pub mod ingest;
 pub mod model;
 pub mod nightly;
+pub mod serve;
 pub mod text;
 pub mod train;

@@ -7,5 +7,6 @@ mod corpus_shared;
 mod graph;
 mod layers;
 mod model;
+mod serve;
 mod setup;
 mod util;

@@ -25,6 +25,7 @@ pub mod rebuild;
 pub mod retract;
 pub mod segments;
 pub mod shacl;
+pub mod snapshot;
 pub mod store;
 #[cfg(test)]
 mod testkit;

@@ -198,6 +198,180 @@ pub fn query_store(
     }
 }
 
+/// What a SPARQL query returns, by its form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultKind {
+    /// ASK.
+    Boolean,
+    /// SELECT.
+    Solutions,
+    /// CONSTRUCT and DESCRIBE.
+    Graph,
+}
+
+/// The serializations a caller accepts for one query (the SPARQL protocol's negotiation):
+/// `None` where no acceptable format exists for that kind of result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireFormats {
+    /// For SELECT and ASK: JSON, XML, CSV or TSV.
+    pub results: Option<QueryResultsFormat>,
+    /// For CONSTRUCT and DESCRIBE: N-Triples, Turtle …
+    pub graph: Option<RdfFormat>,
+}
+
+/// The dataset of a protocol request (`default-graph-uri`, `named-graph-uri`). Both empty: the
+/// query's own FROM / FROM NAMED if it has any, else the union of all graphs as default graph
+/// (as `cbrrel query`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestDataset {
+    pub default_graphs: Vec<oxigraph::model::NamedNode>,
+    pub named_graphs: Vec<oxigraph::model::NamedNode>,
+}
+
+/// How a query under [`answer`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerStatus {
+    /// Every result was written.
+    Complete,
+    /// More than the limit: evaluation stopped at the first row past it and what was written is
+    /// incomplete (the caller discards it and says so).
+    TooManyResults,
+    /// The caller accepts no format for this kind of result; nothing was written.
+    NotAcceptable,
+}
+
+/// The outcome of [`answer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub kind: ResultKind,
+    /// Solutions or triples written (1 for ASK).
+    pub rows: usize,
+    pub status: AnswerStatus,
+}
+
+/// The form of a read-only query without evaluating it (SELECT, ASK → results; CONSTRUCT,
+/// DESCRIBE → a graph). Errors as [`parse_read_only`].
+pub fn result_kind(sparql: &str) -> Result<ResultKind, GraphError> {
+    let _ = parse_read_only(sparql)?;
+    Ok(
+        match spargebra::SparqlParser::new()
+            .parse_query(sparql)
+            .map_err(|e| GraphError::Query(e.to_string()))?
+        {
+            spargebra::Query::Select { .. } => ResultKind::Solutions,
+            spargebra::Query::Ask { .. } => ResultKind::Boolean,
+            spargebra::Query::Construct { .. } | spargebra::Query::Describe { .. } => {
+                ResultKind::Graph
+            }
+        },
+    )
+}
+
+/// [`query_store`] for a server: the caller's formats (every W3C results format and the RDF
+/// formats for graphs), the protocol's dataset, and a limit on the rows written as well as on
+/// the time (`timeout`: [`GraphError::Timeout`], as `cbrrel query`). `cbrrel query`'s functions
+/// are unchanged.
+pub fn answer(
+    store: &oxigraph::store::Store,
+    sparql: &str,
+    formats: WireFormats,
+    dataset: &RequestDataset,
+    out: &mut dyn Write,
+    timeout: Option<Duration>,
+    max_results: Option<usize>,
+) -> Result<Answer, GraphError> {
+    let kind = result_kind(sparql)?;
+    let not_acceptable = Answer {
+        kind,
+        rows: 0,
+        status: AnswerStatus::NotAcceptable,
+    };
+    match kind {
+        ResultKind::Graph if formats.graph.is_none() => return Ok(not_acceptable),
+        ResultKind::Boolean | ResultKind::Solutions if formats.results.is_none() => {
+            return Ok(not_acceptable)
+        }
+        _ => {}
+    }
+    let watchdog = Watchdog::start(timeout);
+    let mut prepared = parse_with(watchdog.evaluator(), sparql)?;
+    if !dataset.default_graphs.is_empty() || !dataset.named_graphs.is_empty() {
+        let d = prepared.dataset_mut();
+        d.set_default_graph(
+            dataset
+                .default_graphs
+                .iter()
+                .cloned()
+                .map(Into::into)
+                .collect(),
+        );
+        d.set_available_named_graphs(
+            dataset
+                .named_graphs
+                .iter()
+                .cloned()
+                .map(Into::into)
+                .collect(),
+        );
+    } else if prepared.dataset().is_default_dataset() {
+        prepared.dataset_mut().set_default_graph_as_union();
+    }
+    let results = prepared
+        .on_store(store)
+        .execute()
+        .map_err(|e| watchdog.error(e))?;
+    let io = GraphError::Output;
+    let limit = max_results.unwrap_or(usize::MAX);
+    let mut status = AnswerStatus::Complete;
+    let rows = match results {
+        QueryResults::Boolean(b) => {
+            QueryResultsSerializer::from_format(formats.results.expect("checked above"))
+                .serialize_boolean_to_writer(&mut *out, b)
+                .map_err(io)?;
+            1
+        }
+        QueryResults::Solutions(solutions) => {
+            let vars = solutions.variables().to_vec();
+            let mut ser =
+                QueryResultsSerializer::from_format(formats.results.expect("checked above"))
+                    .serialize_solutions_to_writer(&mut *out, vars)
+                    .map_err(io)?;
+            let mut n = 0;
+            for s in solutions {
+                let s = s.map_err(|e| watchdog.error(e))?;
+                if n == limit {
+                    status = AnswerStatus::TooManyResults;
+                    break;
+                }
+                ser.serialize(&s).map_err(io)?;
+                n += 1;
+            }
+            ser.finish().map_err(io)?;
+            n
+        }
+        QueryResults::Graph(triples) => {
+            let mut ser =
+                oxigraph::io::RdfSerializer::from_format(formats.graph.expect("checked above"))
+                    .with_prefix("cb", "https://w3id.org/cbrrel/ontology#")
+                    .map_err(|e| GraphError::Query(e.to_string()))?
+                    .for_writer(&mut *out);
+            let mut n = 0;
+            for t in triples {
+                let t = t.map_err(|e| watchdog.error(e))?;
+                if n == limit {
+                    status = AnswerStatus::TooManyResults;
+                    break;
+                }
+                ser.serialize_triple(&t).map_err(io)?;
+                n += 1;
+            }
+            ser.finish().map_err(io)?;
+            n
+        }
+    };
+    Ok(Answer { kind, rows, status })
+}
+
 /// Run `sparql` on the store at `dir` with statistics and write Oxigraph's plan as JSON: each
 /// step of the evaluation with the rows it produced and the time it took (the join order the
 /// optimiser chose). The results are consumed, not printed.
