@@ -652,9 +652,15 @@ fn clients_during_a_load(clients: usize, seconds: u64) {
     let ok = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    // Relations the store holds, as each relation_counts answer during the run totals them.
+    let seen = Arc::new(std::sync::Mutex::new(
+        std::collections::BTreeSet::<usize>::new(),
+    ));
+    let before = assertions(&get(addr, "/queries/relation_counts", "*/*"));
     let threads: Vec<_> = (0..clients)
         .map(|i| {
             let (names, ok, failures) = (names.clone(), ok.clone(), failures.clone());
+            let seen = seen.clone();
             std::thread::spawn(move || {
                 let mut j = i;
                 while Instant::now() < deadline {
@@ -667,6 +673,9 @@ fn clients_during_a_load(clients: usize, seconds: u64) {
                     );
                     if r.status == 200 && r.json()["results"]["bindings"].is_array() {
                         ok.fetch_add(1, Ordering::Relaxed);
+                        if name == "relation_counts" {
+                            seen.lock().unwrap().insert(assertions(&r));
+                        }
                     } else {
                         failures
                             .lock()
@@ -698,6 +707,14 @@ fn clients_during_a_load(clients: usize, seconds: u64) {
     );
     let h = get(addr, "/health", "*/*").json();
     assert_eq!(h["reports"], 60, "the server sees the new load: {h}");
+    // What a query sees during the load: the store before it or after it, never a mix.
+    let after = assertions(&get(addr, "/queries/relation_counts", "*/*"));
+    let seen = seen.lock().unwrap().clone();
+    assert!(before < after, "{before} {after}");
+    assert!(
+        seen.iter().all(|n| *n == before || *n == after),
+        "answers during the load saw {seen:?}; before {before}, after {after}"
+    );
     assert_eq!(h["last_load"], "2026-12-02T02:00:00Z");
     // The store the load wrote is whole: what the server answers equals a fresh read of it.
     let counts: BTreeMap<String, String> = bindings(&get(addr, "/queries/relation_counts", "*/*"))
@@ -721,9 +738,23 @@ fn clients_during_a_load(clients: usize, seconds: u64) {
     let total: usize = counts.values().map(|v| v.parse::<usize>().unwrap()).sum();
     assert!(total > 0 && total <= gold, "{total} of {gold}: {counts:?}");
     eprintln!(
-        "{clients} clients × {seconds} s during a load: {} answers, 0 failed",
+        "{clients} clients × {seconds} s during a load: {} answers, 0 failed; relation totals seen {seen:?} (before {before}, after {after})",
         ok.load(Ordering::Relaxed)
     );
+}
+
+/// Relations in the store, by relation_counts' answer.
+fn assertions(r: &Resp) -> usize {
+    bindings(r)
+        .iter()
+        .map(|b| {
+            b["assertions"]["value"]
+                .as_str()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum()
 }
 
 #[test]
