@@ -61,39 +61,8 @@ pub struct StageArgs {
     /// The nightly configuration.
     #[arg(long, default_value = "pipeline/nightly.toml")]
     pub config: PathBuf,
-    /// Dump files or globs (replace `[input] paths`).
-    #[arg(long)]
-    pub input: Vec<String>,
-    /// Format of every input (default: by extension).
-    #[arg(long, value_enum)]
-    pub input_format: Option<cbrrel::ingest::DumpFormat>,
-    /// Oxigraph store directory.
-    #[arg(long)]
-    pub store: Option<PathBuf>,
-    /// Trained model directory.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Where stage outputs go (ingest/, extract/).
-    #[arg(long)]
-    pub work_dir: Option<PathBuf>,
-    /// Sentences per extraction shard.
-    #[arg(long)]
-    pub shard_size: Option<usize>,
-    /// Segments per model batch.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Longest accepted report text, in chars.
-    #[arg(long)]
-    pub max_text_chars: Option<usize>,
-    /// auto | cpu | cuda | cuda:N
-    #[arg(long)]
-    pub device: Option<String>,
-    /// What the dump holds (replaces `[input] dump`): `full` retracts stored reports it lacks.
-    #[arg(long, value_enum)]
-    pub dump: Option<cbrrel::nightly::DumpKind>,
-    /// Largest share of stored reports a full dump may lack before the load is refused.
-    #[arg(long)]
-    pub max_missing_share: Option<f64>,
+    #[command(flatten)]
+    pub overrides: cbrrel::nightly::Overrides,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }
@@ -385,32 +354,8 @@ pub struct TrainArgs {
     /// Override any setting: `--set train.epochs=3 --set model.fusion_channels=4`.
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     pub overrides: Vec<String>,
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Encoder learning rate.
-    #[arg(long)]
-    pub lr: Option<f64>,
-    #[arg(long)]
-    pub seed: Option<u64>,
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    /// Ablation: no relative-position attention.
-    #[arg(long)]
-    pub no_attention: bool,
-    /// Ablation: no FGM adversarial training.
-    #[arg(long)]
-    pub no_fgm: bool,
-    /// Ablation: no BiLSTM.
-    #[arg(long)]
-    pub no_bilstm: bool,
-    /// Feature fusion: the paper's U-Net, a plain CNN (ablation) or none.
-    #[arg(long, value_enum)]
-    pub fusion: Option<cbrrel::model::Fusion>,
-    /// CasRel: encoder and taggers only (no BiLSTM, attention, fusion or FGM).
-    #[arg(long)]
-    pub encoder_only: bool,
+    #[command(flatten)]
+    pub flags: cbrrel::infer::settings::TrainFlags,
     /// auto | cpu | cuda | cuda:N
     #[arg(long, default_value = "auto")]
     pub device: String,

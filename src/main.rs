@@ -297,47 +297,12 @@ fn split(
 ) -> Result<ExitCode> {
     let ratios: corpus::split::Ratios = ratios.parse()?;
     let corpus = load(input)?;
-    if corpus.records.is_empty() {
-        bail!("{}: no records to split", input.file.display());
-    }
-    let s = corpus::split::split_by_report(&corpus.records, &ratios, seed);
-    let ext = input
-        .file
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("jsonl");
-    for (name, idx) in ratios.names.iter().zip(&s.indices) {
-        let mut buf = String::new();
-        for &i in idx {
-            buf.push_str(&corpus.records[i].raw);
-            buf.push('\n');
-        }
-        cbrrel::atomic::write(&out.join(format!("{name}.{ext}")), buf.as_bytes())?;
-    }
-    let rejected: Vec<_> = corpus
-        .problems
-        .iter()
-        .filter(|p| p.action == Action::RecordRejected)
-        .collect();
-    let manifest = json!({
-        "source": input.file.display().to_string(),
-        "format": corpus.format,
-        "by": "report",
-        "seed": seed,
-        "ratios": ratios.weights,
-        "groups_of_identical_text": s.groups,
-        "counts": ratios.names.iter().zip(&s.indices).map(|(n, v)| (n.to_string(), serde_json::Value::from(v.len()))).collect::<serde_json::Map<_, _>>(),
-        "rejected": rejected,
-        "ids": s.ids,
-    });
-    cbrrel::atomic::write(
-        &out.join("split.json"),
-        serde_json::to_string_pretty(&manifest)?.as_bytes(),
-    )?;
-    let counts = manifest["counts"].clone();
+    let corpus::split::WrittenSplit { split: s, rejected } =
+        corpus::split::write_split(&corpus, &ratios, seed, out)?;
+    let counts = s.counts();
     print_out(
         format,
-        &json!({"out": out.display().to_string(), "counts": counts, "rejected": rejected.len(), "groups": s.groups}),
+        &json!({"out": out.display().to_string(), "counts": counts, "rejected": rejected, "groups": s.groups}),
         || {
             let parts: Vec<String> = ratios
                 .names
@@ -351,7 +316,7 @@ fn split(
             s.groups,
             parts.join(", "),
             out.display(),
-            rejected.len()
+            rejected
         )
         },
     )?;
@@ -442,28 +407,17 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
             let gold = read_corpus(data, None, schema.as_ref())
                 .with_context(|| format!("reading gold {}", data.display()))?;
             refuse_rejected("gold", &gold)?;
-            let device = parse_device(&a.device)?;
+            let device = cbrrel::infer::parse_device(&a.device)?;
             let loaded = cbrrel::infer::LoadedModel::load(model_dir, device)
                 .with_context(|| format!("loading model {}", model_dir.display()))?;
             let t0 = Instant::now();
-            let predictor = loaded.predictor(a.batch_size);
-            let examples = predictor.prepare(&gold.records)?;
-            let records = predictor.predict_prepared(&gold.records, &examples);
+            let (pred, segments) = loaded.predict_corpus(&gold.records, a.batch_size)?;
             let secs = t0.elapsed().as_secs_f64();
             eprintln!(
-                "cbrrel: predicted {} records ({} segments) in {secs:.1}s on {device:?}: {:.1} segments/s",
-                records.len(),
-                examples.len(),
-                examples.len() as f64 / secs.max(1e-9)
+                "cbrrel: predicted {} records ({segments} segments) in {secs:.1}s on {device:?}: {:.1} segments/s",
+                pred.records.len(),
+                segments as f64 / secs.max(1e-9)
             );
-            let pred = Corpus {
-                path: model_dir.clone(),
-                format: corpus::Format::Doccano,
-                schema: Some(loaded.config.schema.clone()),
-                read: records.len(),
-                records,
-                problems: Vec::new(),
-            };
             let title = format!(
                 "{} ({}) on {}",
                 loaded.config.model_id,
@@ -523,113 +477,16 @@ fn refuse_rejected(what: &str, c: &Corpus) -> Result<()> {
     Ok(())
 }
 
-/// `auto | cpu | cuda | cuda:N`.
-fn parse_device(s: &str) -> Result<tch::Device> {
-    let cuda = |n: usize| -> Result<tch::Device> {
-        let count = tch::Cuda::device_count() as usize;
-        if n >= count {
-            bail!("--device {s}: {count} CUDA devices available (see `cbrrel info`)");
-        }
-        Ok(tch::Device::Cuda(n))
-    };
-    match s {
-        "auto" => Ok(tch::Device::cuda_if_available()),
-        "cpu" => Ok(tch::Device::Cpu),
-        "cuda" => cuda(0),
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => cuda(n),
-            _ => bail!("--device {other}: expected auto, cpu, cuda or cuda:N"),
-        },
-    }
-}
-
-/// `--encoder-config`: a config.json path, or `hidden=…,layers=…,heads=…[,intermediate=…,vocab=…]`.
-fn encoder_config(spec: &str, tokenizer_vocab: usize) -> Result<cbrrel::model::BertConfig> {
-    use cbrrel::model::BertConfig;
-    if Path::new(spec).is_file() {
-        return Ok(BertConfig::from_file(Path::new(spec))?);
-    }
-    let mut map = std::collections::HashMap::new();
-    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .with_context(|| format!("--encoder-config `{part}`: expected key=value"))?;
-        let v: i64 = v
-            .trim()
-            .parse()
-            .with_context(|| format!("--encoder-config `{part}`: not an integer"))?;
-        map.insert(k.trim().to_owned(), v);
-    }
-    let get = |k: &str| {
-        map.get(k)
-            .copied()
-            .with_context(|| format!("--encoder-config needs `{k}=`"))
-    };
-    let mut cfg = BertConfig::sized(
-        map.get("vocab").copied().unwrap_or(tokenizer_vocab as i64),
-        get("hidden")?,
-        get("layers")?,
-        get("heads")?,
-    );
-    if let Some(i) = map.get("intermediate") {
-        cfg.intermediate_size = *i;
-    }
-    for k in map.keys() {
-        if !["hidden", "layers", "heads", "intermediate", "vocab"].contains(&k.as_str()) {
-            bail!("--encoder-config: unknown key `{k}`");
-        }
-    }
-    cfg.validate()?;
-    Ok(cfg)
-}
-
 fn train(a: cli::TrainArgs) -> Result<ExitCode> {
     use cbrrel::infer::Settings;
-    use cbrrel::model::Fusion;
     use cbrrel::text::BertTokenizer;
     use cbrrel::train::{EncoderSource, TrainJob};
-    let mut overrides = a.overrides.clone();
-    let mut set = |k: &str, v: String| overrides.push(format!("{k}={v}"));
-    if let Some(v) = a.epochs {
-        set("train.epochs", v.to_string());
-    }
-    if let Some(v) = a.batch_size {
-        set("train.batch_size", v.to_string());
-    }
-    if let Some(v) = a.lr {
-        set("train.lr", v.to_string());
-    }
-    if let Some(v) = a.seed {
-        set("train.seed", v.to_string());
-    }
-    if let Some(v) = a.max_len {
-        set("train.max_len", v.to_string());
-    }
-    if a.no_attention || a.encoder_only {
-        set("model.attention", "false".into());
-    }
-    if a.no_bilstm || a.encoder_only {
-        set("model.bilstm", "false".into());
-    }
-    if a.no_fgm || a.encoder_only {
-        set("train.fgm", "false".into());
-    }
-    if a.encoder_only {
-        set("model.fusion", "\"none\"".into());
-    }
-    if let Some(f) = a.fusion {
-        let name = match f {
-            Fusion::Unet => "unet",
-            Fusion::Cnn => "cnn",
-            Fusion::None => "none",
-        };
-        set("model.fusion", format!("\"{name}\""));
-    }
     let config_path = a.config.is_file().then_some(a.config.as_path());
     if config_path.is_none() && a.config != Path::new("pipeline/train.toml") {
         bail!("--config {}: no such file", a.config.display());
     }
-    let settings = Settings::load(config_path, &overrides).map_err(anyhow::Error::msg)?;
+    let mut settings = Settings::load(config_path, &a.overrides).map_err(anyhow::Error::msg)?;
+    settings.apply(&a.flags).map_err(anyhow::Error::msg)?;
     let schema = load_schema(a.schema.as_deref())?;
     let train = read_corpus(&a.train, None, schema.as_ref())
         .with_context(|| format!("reading {}", a.train.display()))?;
@@ -662,10 +519,13 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
         .with_context(|| format!("loading tokenizer {}", tok_path.display()))?;
     let encoder = match (&a.encoder, &a.encoder_config) {
         (Some(dir), _) => EncoderSource::Pretrained(dir.clone()),
-        (None, Some(spec)) => EncoderSource::Random(encoder_config(spec, tokenizer.vocab_size())?),
+        (None, Some(spec)) => EncoderSource::Random(cbrrel::model::BertConfig::from_spec(
+            spec,
+            tokenizer.vocab_size(),
+        )?),
         (None, None) => bail!("give --encoder DIR (a HuggingFace BERT) or --encoder-config"),
     };
-    let device = parse_device(&a.device)?;
+    let device = cbrrel::infer::parse_device(&a.device)?;
     let show =
         a.format == OutputFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let t0 = Instant::now();
@@ -721,7 +581,7 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
 }
 
 fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
-    let device = parse_device(&a.device)?;
+    let device = cbrrel::infer::parse_device(&a.device)?;
     let loaded = cbrrel::infer::LoadedModel::load(&a.model, device)
         .with_context(|| format!("loading model {}", a.model.display()))?;
     let records = match (&a.input, &a.text) {
@@ -772,22 +632,7 @@ fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
 }
 
 fn fixtures(reports: usize, seed: u64, out: &Path) -> Result<ExitCode> {
-    use cbrrel::fixtures::{generate, write_annotated_jsonl, write_reports_csv, GeneratorConfig};
-    if reports == 0 {
-        bail!("--reports must be at least 1");
-    }
-    let generated = generate(&GeneratorConfig {
-        reports,
-        seed,
-        ..GeneratorConfig::default()
-    });
-    let mut csv_buf = Vec::new();
-    write_reports_csv(&generated, &mut csv_buf)?;
-    let mut jsonl = Vec::new();
-    write_annotated_jsonl(&generated, &mut jsonl)?;
-    cbrrel::atomic::write(&out.join("reports.csv"), &csv_buf)?;
-    cbrrel::atomic::write(&out.join("annotated.jsonl"), &jsonl)?;
-    let relations: usize = generated.iter().map(|g| g.record.relations.len()).sum();
+    let relations = cbrrel::fixtures::write_fixtures(reports, seed, out)?;
     println!(
         "{reports} reports (seed {seed}, {relations} relations) → {} and {}",
         out.join("reports.csv").display(),

@@ -41,6 +41,9 @@ pub enum CorpusError {
     UnknownFormat { path: PathBuf, reason: String },
     #[error("{0}")]
     Invalid(String),
+    /// An output file could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::atomic::WriteError),
 }
 
 impl CorpusError {

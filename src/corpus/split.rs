@@ -62,6 +62,18 @@ pub struct Split {
     pub indices: Vec<Vec<usize>>,
 }
 
+impl Split {
+    /// Split name → number of records (the manifest's and the command's `counts`).
+    pub fn counts(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.ratios
+            .names
+            .iter()
+            .zip(&self.indices)
+            .map(|(n, v)| (n.to_string(), v.len().into()))
+            .collect()
+    }
+}
+
 /// Split records by report, keeping identical texts together.
 pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split {
     let mut groups: BTreeMap<[u8; 32], Vec<usize>> = BTreeMap::new();
@@ -110,6 +122,66 @@ pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split 
         ids,
         indices,
     }
+}
+
+/// A split written to disk: the split, and how many rejected records were left out.
+pub struct WrittenSplit {
+    pub split: Split,
+    pub rejected: usize,
+}
+
+/// `cbrrel corpus split`: split `corpus` by report and write one file per split (each record's
+/// raw line, in input order, with the input's extension) and `split.json`, the manifest (source,
+/// seed, ratios, counts, the rejected records left out, the ids per split), all atomically.
+pub fn write_split(
+    corpus: &super::Corpus,
+    ratios: &Ratios,
+    seed: u64,
+    out: &std::path::Path,
+) -> Result<WrittenSplit, CorpusError> {
+    if corpus.records.is_empty() {
+        return Err(CorpusError::Invalid(format!(
+            "{}: no records to split",
+            corpus.path.display()
+        )));
+    }
+    let split = split_by_report(&corpus.records, ratios, seed);
+    let ext = corpus
+        .path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("jsonl");
+    for (name, idx) in ratios.names.iter().zip(&split.indices) {
+        let mut buf = String::new();
+        for &i in idx {
+            buf.push_str(&corpus.records[i].raw);
+            buf.push('\n');
+        }
+        crate::atomic::write(&out.join(format!("{name}.{ext}")), buf.as_bytes())?;
+    }
+    let rejected: Vec<_> = corpus
+        .problems
+        .iter()
+        .filter(|p| p.action == super::Action::RecordRejected)
+        .collect();
+    let counts = split.counts();
+    let manifest = serde_json::json!({
+        "source": corpus.path.display().to_string(),
+        "format": corpus.format,
+        "by": "report",
+        "seed": seed,
+        "ratios": ratios.weights,
+        "groups_of_identical_text": split.groups,
+        "counts": counts,
+        "rejected": rejected,
+        "ids": split.ids,
+    });
+    let text = serde_json::to_string_pretty(&manifest).expect("the manifest serialises");
+    crate::atomic::write(&out.join("split.json"), text.as_bytes())?;
+    Ok(WrittenSplit {
+        rejected: rejected.len(),
+        split,
+    })
 }
 
 #[cfg(test)]

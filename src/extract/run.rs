@@ -117,12 +117,7 @@ fn remove_stale(dir: &Path, plan: &ShardPlan) -> Result<(), ExtractError> {
 /// Run the extract stage.
 pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
     let t0 = Instant::now();
-    if job.workers == 0 || job.worker >= job.workers {
-        return Err(ExtractError::Invalid(format!(
-            "--shard-index {} must be below --shard-count {}",
-            job.worker, job.workers
-        )));
-    }
+    super::shard::check_worker(job.worker, job.workers)?;
     let model_id = job.model.config.model_id.clone();
     let plan = plan_for(job.reports, job.shard_size, &model_id);
     std::fs::create_dir_all(&job.out_dir).map_err(io(&job.out_dir))?;

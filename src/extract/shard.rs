@@ -58,6 +58,16 @@ pub struct ShardPlan {
 }
 
 /// Cut `inputs` into shards of at least `shard_size` sentences.
+/// `worker` of `workers` (a job array's index and size) names a worker that exists.
+pub fn check_worker(worker: usize, workers: usize) -> Result<(), super::ExtractError> {
+    if workers == 0 || worker >= workers {
+        return Err(super::ExtractError::Invalid(format!(
+            "--shard-index {worker} must be below --shard-count {workers}"
+        )));
+    }
+    Ok(())
+}
+
 pub fn plan_shards(inputs: &[ShardInput<'_>], shard_size: usize, model_id: &str) -> ShardPlan {
     let shard_size = shard_size.max(1);
     let mut shards = Vec::new();

@@ -7,11 +7,13 @@
 
 pub mod batch;
 pub mod decode;
+pub mod device;
 pub mod predict;
 pub mod run_dir;
 pub mod settings;
 
 pub use decode::{decode_spans, SpanPred};
+pub use device::{parse_device, DeviceError};
 pub use predict::{prepare_examples, Predictor, Thresholds};
 pub use run_dir::{LoadedModel, RunConfig};
 pub use settings::Settings;

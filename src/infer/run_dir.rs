@@ -11,7 +11,7 @@ use tch::Device;
 
 use super::predict::{Predictor, Thresholds};
 use super::settings::Settings;
-use crate::corpus::Schema;
+use crate::corpus::{Corpus, Schema};
 use crate::model::{checkpoint, Cbrrel, CbrrelConfig, ModelError};
 use crate::text::{BertTokenizer, SegmentConfig};
 
@@ -74,6 +74,27 @@ impl LoadedModel {
             tokenizer,
             device,
         })
+    }
+
+    /// Predictions over `records` as a [`Corpus`] in the model's schema (what `cbrrel eval
+    /// --model` scores against the gold file), with the number of segments the model ran.
+    pub fn predict_corpus(
+        &self,
+        records: &[crate::corpus::Record],
+        batch_size: usize,
+    ) -> Result<(Corpus, usize), crate::text::TokenizeError> {
+        let predictor = self.predictor(batch_size);
+        let examples = predictor.prepare(records)?;
+        let predicted = predictor.predict_prepared(records, &examples);
+        let corpus = Corpus {
+            path: self.dir.clone(),
+            format: crate::corpus::Format::Doccano,
+            schema: Some(self.config.schema.clone()),
+            read: predicted.len(),
+            records: predicted,
+            problems: Vec::new(),
+        };
+        Ok((corpus, examples.len()))
     }
 
     pub fn predictor(&self, batch_size: usize) -> Predictor<'_> {

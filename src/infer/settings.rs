@@ -9,9 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::predict::Thresholds;
-#[cfg(test)]
-use crate::model::Fusion;
-use crate::model::HeadConfig;
+use crate::model::{Fusion, HeadConfig};
 
 /// Optimisation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +110,61 @@ impl Settings {
             return Err("thresholds must be in [0, 1]".into());
         }
         Ok(())
+    }
+}
+
+/// The named flags of `cbrrel train` (the common settings and the paper's ablations), applied
+/// typed over train.toml and its `--set` overrides: a flag given wins.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TrainFlags {
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Encoder learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Ablation: no relative-position attention.
+    #[arg(long)]
+    pub no_attention: bool,
+    /// Ablation: no FGM adversarial training.
+    #[arg(long)]
+    pub no_fgm: bool,
+    /// Ablation: no BiLSTM.
+    #[arg(long)]
+    pub no_bilstm: bool,
+    /// Feature fusion: the paper's U-Net, a plain CNN (ablation) or none.
+    #[arg(long, value_enum)]
+    pub fusion: Option<Fusion>,
+    /// CasRel: encoder and taggers only (no BiLSTM, attention, fusion or FGM).
+    #[arg(long)]
+    pub encoder_only: bool,
+}
+
+impl Settings {
+    /// Apply the named flags, then validate again.
+    pub fn apply(&mut self, f: &TrainFlags) -> Result<(), String> {
+        let t = &mut self.train;
+        t.epochs = f.epochs.unwrap_or(t.epochs);
+        t.batch_size = f.batch_size.unwrap_or(t.batch_size);
+        t.lr = f.lr.unwrap_or(t.lr);
+        t.seed = f.seed.unwrap_or(t.seed);
+        t.max_len = f.max_len.unwrap_or(t.max_len);
+        let m = &mut self.model;
+        m.attention &= !(f.no_attention || f.encoder_only);
+        m.bilstm &= !(f.no_bilstm || f.encoder_only);
+        t.fgm &= !(f.no_fgm || f.encoder_only);
+        if f.encoder_only {
+            m.fusion = Fusion::None;
+        }
+        if let Some(fusion) = f.fusion {
+            m.fusion = fusion;
+        }
+        self.validate()
     }
 }
 

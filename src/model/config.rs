@@ -62,6 +62,47 @@ fn default_eps() -> f64 {
 }
 
 impl BertConfig {
+    /// `cbrrel train --encoder-config`: a config.json path, or
+    /// `hidden=…,layers=…,heads=…[,intermediate=…,vocab=…]` (vocab defaults to the tokenizer's).
+    pub fn from_spec(spec: &str, tokenizer_vocab: usize) -> Result<BertConfig, ModelError> {
+        if std::path::Path::new(spec).is_file() {
+            return BertConfig::from_file(std::path::Path::new(spec));
+        }
+        let bad = |m: String| ModelError::Config(format!("--encoder-config{m}"));
+        let mut map = std::collections::HashMap::new();
+        for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| bad(format!(" `{part}`: expected key=value")))?;
+            let v: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!(" `{part}`: not an integer")))?;
+            map.insert(k.trim().to_owned(), v);
+        }
+        for k in map.keys() {
+            if !["hidden", "layers", "heads", "intermediate", "vocab"].contains(&k.as_str()) {
+                return Err(bad(format!(": unknown key `{k}`")));
+            }
+        }
+        let get = |k: &str| {
+            map.get(k)
+                .copied()
+                .ok_or_else(|| bad(format!(" needs `{k}=`")))
+        };
+        let mut cfg = BertConfig::sized(
+            map.get("vocab").copied().unwrap_or(tokenizer_vocab as i64),
+            get("hidden")?,
+            get("layers")?,
+            get("heads")?,
+        );
+        if let Some(i) = map.get("intermediate") {
+            cfg.intermediate_size = *i;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Read a HuggingFace `config.json`.
     pub fn from_file(path: &Path) -> Result<BertConfig, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io {

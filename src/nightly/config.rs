@@ -127,6 +127,56 @@ impl NightlyConfig {
         Ok(cfg)
     }
 
+    /// pipeline/nightly.toml with the command line's overrides applied and checked: the one
+    /// resolved configuration every stage runs from.
+    pub fn resolve(path: &Path, o: &Overrides) -> Result<NightlyConfig, NightlyError> {
+        let mut cfg = NightlyConfig::load(path)?;
+        let positive = |flag: &str, n: Option<usize>| match n {
+            Some(0) => Err(NightlyError::Setting(format!(
+                "--{flag} must be at least 1"
+            ))),
+            other => Ok(other),
+        };
+        if !o.input.is_empty() {
+            cfg.input.paths = o.input.clone();
+        }
+        cfg.input.format = o.input_format.or(cfg.input.format);
+        let paths = [
+            (&o.store, &mut cfg.store.dir),
+            (&o.model, &mut cfg.model.dir),
+            (&o.work_dir, &mut cfg.work_dir),
+        ];
+        for (given, field) in paths {
+            if let Some(p) = given {
+                *field = p.clone();
+            }
+        }
+        if let Some(n) = positive("shard-size", o.shard_size)? {
+            cfg.extract.shard_size = n;
+        }
+        if let Some(n) = positive("batch-size", o.batch_size)? {
+            cfg.extract.batch_size = n;
+        }
+        if let Some(n) = o.max_text_chars {
+            cfg.limits.max_text_chars = n;
+        }
+        if let Some(d) = &o.device {
+            cfg.extract.device = d.clone();
+        }
+        if let Some(d) = o.dump {
+            cfg.input.dump = d;
+        }
+        if let Some(x) = o.max_missing_share {
+            if !(0.0..=1.0).contains(&x) {
+                return Err(NightlyError::Setting(format!(
+                    "--max-missing-share {x} outside [0, 1]"
+                )));
+            }
+            cfg.input.max_missing_share = x;
+        }
+        Ok(cfg)
+    }
+
     pub fn ingest_dir(&self) -> PathBuf {
         self.work_dir.join("ingest")
     }
@@ -134,4 +184,43 @@ impl NightlyConfig {
     pub fn extract_dir(&self) -> PathBuf {
         self.work_dir.join("extract")
     }
+}
+
+/// What the command line may override in pipeline/nightly.toml (`cbrrel ingest`, `extract`,
+/// `load`, `retract`, `graph`); [`NightlyConfig::resolve`] applies and checks them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Dump files or globs (replace `[input] paths`).
+    #[arg(long)]
+    pub input: Vec<String>,
+    /// Format of every input (default: by extension).
+    #[arg(long, value_enum)]
+    pub input_format: Option<crate::ingest::DumpFormat>,
+    /// Oxigraph store directory.
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Trained model directory.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where stage outputs go (ingest/, extract/).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Sentences per extraction shard.
+    #[arg(long)]
+    pub shard_size: Option<usize>,
+    /// Segments per model batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Longest accepted report text, in chars.
+    #[arg(long)]
+    pub max_text_chars: Option<usize>,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long)]
+    pub device: Option<String>,
+    /// What the dump holds (replaces `[input] dump`): `full` retracts stored reports it lacks.
+    #[arg(long, value_enum)]
+    pub dump: Option<DumpKind>,
+    /// Largest share of stored reports a full dump may lack before the load is refused.
+    #[arg(long)]
+    pub max_missing_share: Option<f64>,
 }

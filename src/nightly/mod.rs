@@ -5,7 +5,7 @@ pub mod config;
 pub mod error;
 pub mod run;
 
-pub use config::{DumpKind, NightlyConfig};
+pub use config::{DumpKind, NightlyConfig, Overrides};
 pub use error::NightlyError;
 pub use run::{
     run_extract, run_ingest, run_load, run_rebuild, run_retract, ExtractOptions, NightlySummary,

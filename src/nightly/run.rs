@@ -82,6 +82,76 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), atomic::WriteError
     )
 }
 
+/// What a person reads after a stage command: the stages, each stage's counts, the store's
+/// size and the time per stage (the JSON form is the struct itself).
+impl std::fmt::Display for NightlySummary {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self;
+        writeln!(out, "stages: {}", s.stages.join(" → "))?;
+        if s.stages.iter().any(|x| x == "ingest") {
+            writeln!(
+            out,
+            "ingest: read {} = accepted {} + quarantined {}; accepted = new {} + changed {} + skipped (unchanged) {}",
+            s.ingest.read, s.ingest.accepted, s.ingest.quarantined, s.ingest.new, s.ingest.changed, s.ingest.skipped
+        )?;
+            if s.ingest.missing > 0 {
+                writeln!(
+                    out,
+                    "  {} of {} stored reports are not in this dump (ingest/missing.csv)",
+                    s.ingest.missing, s.ingest.in_store
+                )?;
+            }
+            for (reason, n) in &s.ingest.quarantine_reasons {
+                writeln!(out, "  quarantined {reason}: {n}")?;
+            }
+        }
+        if s.stages.iter().any(|x| x == "extract" || x == "load") {
+            writeln!(
+                out,
+                "extract: {} reports, {} sentences, {} shards, {} triples",
+                s.reports_extracted, s.sentences, s.shards, s.triples
+            )?;
+            for (rel, n) in &s.per_relation {
+                writeln!(out, "  {rel}: {n}")?;
+            }
+        }
+        if s.stages.iter().any(|x| x == "load" || x == "rebuild") {
+            writeln!(
+            out,
+            "graph: entity nodes +{} −{}; typed values {} parsed, {} unparsed (kept as text); body-part mentions linked to a coronary vessel {} of {}",
+            s.entities_added,
+            s.entities_removed,
+            s.values_parsed,
+            s.values_unparsed,
+            s.bp_mentions_linked,
+            s.bp_mentions
+        )?;
+        }
+        if s.stages
+            .iter()
+            .any(|x| x == "load" || x == "retract" || x == "rebuild")
+        {
+            if s.retracted > 0 || s.stages.iter().any(|x| x == "retract") {
+                writeln!(out, "retracted: {} report graphs", s.retracted)?;
+            }
+            writeln!(
+                out,
+                "store: {} quads, {:.1} MiB on disk",
+                s.store_quads,
+                s.store_bytes as f64 / 1048576.0
+            )?;
+        }
+        let secs: Vec<String> = s
+            .stages
+            .iter()
+            .chain(std::iter::once(&"total".to_string()))
+            .filter_map(|k| s.seconds.get(k).map(|v| format!("{k} {v:.2}s")))
+            .collect();
+        writeln!(out, "time: {}", secs.join(", "))?;
+        Ok(())
+    }
+}
+
 /// Bytes of a directory tree on disk (the store's size in summaries and benchmarks).
 pub fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
