@@ -8,6 +8,8 @@ TORCH_VERSION := 2.11.0
 VENV          := .venv
 STAMP         := $(VENV)/.torch-$(TORCH_VERSION)
 BIN           := target/release/cbrrel
+# playwright-core for the browser test (tests/browser/, npm ci from its package-lock.json).
+BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
 # torch-sys finds libtorch through the venv's python (LIBTORCH_USE_PYTORCH=1); build.rs sets
 # the rpath into the venv's torch/lib, so the binary runs without LD_LIBRARY_PATH.
 export LIBTORCH_USE_PYTORCH := 1
@@ -38,8 +40,13 @@ $(STAMP): | system
 build: setup
 	cargo build --release --locked --bin cbrrel
 
-test: setup
+test: setup $(BROWSER_DEPS)
 	cargo test --release --locked
+
+# playwright-core for the browser test of `cbrrel serve`'s page (tests/browser/), pinned by its
+# package-lock.json; it drives the system's chromium (pipeline/setup-system.sh installs it).
+$(BROWSER_DEPS): tests/browser/package-lock.json | system
+	cd tests/browser && npm ci --no-audit --no-fund
 
 # The house style, enforced in CI (.ci/run): rustfmt's defaults, and clippy with every warning
 # an error (a lint we keep is allowed at its site with a comment saying why).

@@ -20,7 +20,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CBRREL_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // `cbrrel serve` logs each request at INFO (method, path, status, ms, rows).
+                .unwrap_or_else(|_| "warn,cbrrel::serve=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -148,6 +149,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Retract(a) => graph_cmd::retract(a),
         Command::Query(a) => graph_cmd::query(a),
         Command::Export(a) => graph_cmd::export(a),
+        Command::Serve(a) => {
+            cbrrel::serve::Server::bind(a.config())?.run()?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

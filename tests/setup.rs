@@ -24,7 +24,15 @@ fn check_with(installed: &[&str]) -> (bool, String) {
 
 #[test]
 fn a_missing_package_is_named_with_the_command_that_installs_it() {
-    let (ok, stderr) = check_with(&["g++", "make", "python3", "python3-venv"]);
+    let (ok, stderr) = check_with(&[
+        "g++",
+        "make",
+        "python3",
+        "python3-venv",
+        "chromium",
+        "nodejs",
+        "fonts-noto-cjk",
+    ]);
     assert!(!ok, "the check passed without libclang-dev: {stderr}");
     assert!(
         stderr.contains("missing system packages the build needs: libclang-dev"),
@@ -35,17 +43,26 @@ fn a_missing_package_is_named_with_the_command_that_installs_it() {
         "{stderr}"
     );
 
-    let (ok, stderr) = check_with(&["make", "python3"]);
+    let (ok, stderr) = check_with(&["make", "python3", "nodejs"]);
     assert!(!ok);
     assert!(
-        stderr.contains("apt-get install -y libclang-dev g++ python3-venv"),
+        stderr.contains("apt-get install -y libclang-dev g++ python3-venv chromium fonts-noto-cjk"),
         "{stderr}"
     );
 }
 
 #[test]
 fn a_machine_with_every_package_passes_the_check() {
-    let (ok, stderr) = check_with(&["libclang-dev", "g++", "make", "python3", "python3-venv"]);
+    let (ok, stderr) = check_with(&[
+        "libclang-dev",
+        "g++",
+        "make",
+        "python3",
+        "python3-venv",
+        "chromium",
+        "nodejs",
+        "fonts-noto-cjk",
+    ]);
     assert!(ok, "{stderr}");
     assert!(
         stderr.is_empty(),

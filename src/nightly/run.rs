@@ -19,6 +19,7 @@ use super::error::NightlyError;
 use crate::atomic;
 use crate::corpus::Schema;
 use crate::extract::{extract, read_extraction, ExtractJob, ExtractSummary, TripleRow};
+use crate::graph::snapshot::publish_dir;
 use crate::graph::{
     load, rebuild, retract, stored_hashes, GraphError, LoadSummary, RebuildSummary, ReportInput,
     RetractSummary, RunInfo, SegmentTable, Shipped, Vocabulary,
@@ -381,6 +382,7 @@ pub fn run_retract(
     summary.retracted += s.retracted;
     summary.entities_removed += s.entities_removed;
     summary.store_quads = s.store_quads;
+    publish_dir(&cfg.store.dir)?;
     summary.store_bytes = dir_bytes(&cfg.store.dir);
     summary.stages.push("retract".into());
     summary
@@ -446,6 +448,8 @@ pub fn run_load(
         summary.entities_removed += r.entities_removed;
         summary.store_quads = r.store_quads;
     }
+    // `cbrrel serve` reads the published snapshot, never the store a load writes.
+    publish_dir(&cfg.store.dir)?;
     summary.store_bytes = dir_bytes(&cfg.store.dir);
     summary.stages.push("load".into());
     summary
@@ -471,6 +475,7 @@ pub fn run_rebuild(
     summary.add_load(&s.load);
     summary.triples = s.triples;
     summary.per_relation = s.load.per_relation.clone();
+    publish_dir(&cfg.store.dir)?;
     summary.store_bytes = dir_bytes(&cfg.store.dir);
     summary.stages.push("rebuild".into());
     summary
