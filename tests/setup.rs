@@ -4,6 +4,18 @@
 use std::path::Path;
 use std::process::Command;
 
+/// What pipeline/setup-system.sh checks, libclang-dev first.
+const EVERY_PACKAGE: [&str; 8] = [
+    "libclang-dev",
+    "g++",
+    "make",
+    "python3",
+    "python3-venv",
+    "chromium",
+    "nodejs",
+    "fonts-noto-cjk",
+];
+
 /// Runs the check with `installed` as the dpkg database and installing disabled.
 fn check_with(installed: &[&str]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -24,15 +36,7 @@ fn check_with(installed: &[&str]) -> (bool, String) {
 
 #[test]
 fn a_missing_package_is_named_with_the_command_that_installs_it() {
-    let (ok, stderr) = check_with(&[
-        "g++",
-        "make",
-        "python3",
-        "python3-venv",
-        "chromium",
-        "nodejs",
-        "fonts-noto-cjk",
-    ]);
+    let (ok, stderr) = check_with(&EVERY_PACKAGE[1..]);
     assert!(!ok, "the check passed without libclang-dev: {stderr}");
     assert!(
         stderr.contains("missing system packages the build needs: libclang-dev"),
@@ -53,16 +57,7 @@ fn a_missing_package_is_named_with_the_command_that_installs_it() {
 
 #[test]
 fn a_machine_with_every_package_passes_the_check() {
-    let (ok, stderr) = check_with(&[
-        "libclang-dev",
-        "g++",
-        "make",
-        "python3",
-        "python3-venv",
-        "chromium",
-        "nodejs",
-        "fonts-noto-cjk",
-    ]);
+    let (ok, stderr) = check_with(&EVERY_PACKAGE);
     assert!(ok, "{stderr}");
     assert!(
         stderr.is_empty(),
