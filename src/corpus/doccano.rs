@@ -8,7 +8,7 @@ use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
-use super::fields::{grapheme_boundaries, id_string, round4};
+use super::fields::{grapheme_boundaries, id_string, json_object, problem_sink, round4};
 use super::problem::{Action, Problem, ProblemKind};
 use super::record::{char_slice, Arg, Entity, Record, Relation};
 use super::schema::Schema;
@@ -20,24 +20,8 @@ pub(crate) fn parse(
     schema: &Schema,
     problems: &mut Vec<Problem>,
 ) -> Option<Record> {
-    let mut problem = |record: Option<&str>, kind, action, detail: String| {
-        problems.push(Problem {
-            line,
-            record: record.map(str::to_owned),
-            kind,
-            action,
-            detail,
-        })
-    };
-    let Some(obj) = value.as_object() else {
-        problem(
-            None,
-            ProblemKind::MalformedJson,
-            Action::RecordRejected,
-            "not a JSON object".into(),
-        );
-        return None;
-    };
+    let mut problem = problem_sink(line, problems);
+    let obj = json_object(value, &mut problem)?;
     let Some(id) = obj.get("id").and_then(id_string) else {
         problem(
             None,

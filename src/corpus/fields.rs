@@ -4,6 +4,44 @@
 
 use std::collections::HashSet;
 
+use serde_json::{Map, Value};
+
+use super::problem::{Action, Problem, ProblemKind};
+
+/// How a parser reports what it found wrong on line `line`: record id (when known), kind,
+/// action taken, detail.
+pub(crate) fn problem_sink(
+    line: usize,
+    problems: &mut Vec<Problem>,
+) -> impl FnMut(Option<&str>, ProblemKind, Action, String) + '_ {
+    move |record, kind, action, detail| {
+        problems.push(Problem {
+            line,
+            record: record.map(str::to_owned),
+            kind,
+            action,
+            detail,
+        })
+    }
+}
+
+/// A line's JSON object; anything else rejects the record.
+pub(crate) fn json_object<'v>(
+    value: &'v Value,
+    problem: &mut impl FnMut(Option<&str>, ProblemKind, Action, String),
+) -> Option<&'v Map<String, Value>> {
+    let obj = value.as_object();
+    if obj.is_none() {
+        problem(
+            None,
+            ProblemKind::MalformedJson,
+            Action::RecordRejected,
+            "not a JSON object".into(),
+        );
+    }
+    obj
+}
+
 /// A record id as text: a non-empty string, or a number written as JSON writes it.
 pub(crate) fn id_string(v: &serde_json::Value) -> Option<String> {
     match v {

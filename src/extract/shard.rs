@@ -123,6 +123,10 @@ mod tests {
     }
 
     fn plan(v: &[(String, String, usize)], size: usize) -> ShardPlan {
+        plan_of_model(v, size, "m1")
+    }
+
+    fn plan_of_model(v: &[(String, String, usize)], size: usize, model: &str) -> ShardPlan {
         let ins: Vec<ShardInput> = v
             .iter()
             .map(|(id, h, s)| ShardInput {
@@ -131,7 +135,7 @@ mod tests {
                 sentences: *s,
             })
             .collect();
-        plan_shards(&ins, size, "m1")
+        plan_shards(&ins, size, model)
     }
 
     #[test]
@@ -161,17 +165,7 @@ mod tests {
         assert_eq!(a.shards[0].file_name(), b.shards[0].file_name());
         assert_ne!(a.shards[1].file_name(), b.shards[1].file_name());
         assert_eq!(a.shards[2].file_name(), b.shards[2].file_name());
-        let other_model = {
-            let ins: Vec<ShardInput> = v
-                .iter()
-                .map(|(id, h, s)| ShardInput {
-                    report_id: id,
-                    content_hash: h,
-                    sentences: *s,
-                })
-                .collect();
-            plan_shards(&ins, 5, "m2")
-        };
+        let other_model = plan_of_model(&v, 5, "m2");
         assert_ne!(a.shards[0].fingerprint, other_model.shards[0].fingerprint);
     }
 }

@@ -252,41 +252,22 @@ pub struct Dose {
 pub fn parse_values(type_code: &str, normalized: &str) -> Values {
     let c: Vec<char> = normalized.chars().collect();
     let mut v = Values::default();
+    let u = &mut v.unparsed;
     match type_code {
         "Sy" => {
             let s = stenosis(&c);
             v.in_stent_restenosis = s.isr;
-            match s.value {
-                Parsed::Value(range) => v.stenosis = Some(range),
-                Parsed::Unparsed => v.unparsed.push(ValueKind::Stenosis),
-                Parsed::Absent => {}
-            }
-            match timi(&c) {
-                Parsed::Value(g) => v.timi = Some(g),
-                Parsed::Unparsed => v.unparsed.push(ValueKind::Timi),
-                Parsed::Absent => {}
-            }
+            v.stenosis = s.value.noted(ValueKind::Stenosis, u);
+            v.timi = timi(&c).noted(ValueKind::Timi, u);
         }
         "Mc" => {
-            match device_size(&c) {
-                Parsed::Value((d, l)) => {
-                    v.diameter_mm = d;
-                    v.length_mm = l;
-                }
-                Parsed::Unparsed => v.unparsed.push(ValueKind::DeviceSize),
-                Parsed::Absent => {}
+            if let Some((d, l)) = device_size(&c).noted(ValueKind::DeviceSize, u) {
+                v.diameter_mm = d;
+                v.length_mm = l;
             }
-            match french(&c) {
-                Parsed::Value(f) => v.french = Some(f),
-                Parsed::Unparsed => v.unparsed.push(ValueKind::French),
-                Parsed::Absent => {}
-            }
+            v.french = french(&c).noted(ValueKind::French, u);
         }
-        "Do" => match dose(&c) {
-            Parsed::Value(d) => v.dose = Some(d),
-            Parsed::Unparsed => v.unparsed.push(ValueKind::Dose),
-            Parsed::Absent => {}
-        },
+        "Do" => v.dose = dose(&c).noted(ValueKind::Dose, u),
         _ => {}
     }
     v
@@ -298,6 +279,21 @@ enum Parsed<T> {
     Absent,
     Value(T),
     Unparsed,
+}
+
+impl<T> Parsed<T> {
+    /// The value, if one parsed; a trigger without a clear value is noted in `unparsed` as
+    /// `kind` (kept as text, counted, never guessed).
+    fn noted(self, kind: ValueKind, unparsed: &mut Vec<ValueKind>) -> Option<T> {
+        match self {
+            Parsed::Value(v) => Some(v),
+            Parsed::Unparsed => {
+                unparsed.push(kind);
+                None
+            }
+            Parsed::Absent => None,
+        }
+    }
 }
 
 /// The one value all readings agree on; `Unparsed` when any reading failed or two differ.
