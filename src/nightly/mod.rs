@@ -9,4 +9,5 @@ pub use config::{DumpKind, NightlyConfig, Overrides};
 pub use error::NightlyError;
 pub use run::{
     run_extract, run_ingest, run_load, run_rebuild, run_retract, ExtractOptions, NightlySummary,
+    Stage,
 };

@@ -32,11 +32,34 @@ use crate::ingest::{
 
 pub const SUMMARY_FILE: &str = "summary.json";
 
+/// A stage of the nightly graph, as the summaries name it (`"ingest"`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Ingest,
+    Extract,
+    Load,
+    Retract,
+    Rebuild,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Ingest => "ingest",
+            Stage::Extract => "extract",
+            Stage::Load => "load",
+            Stage::Retract => "retract",
+            Stage::Rebuild => "rebuild",
+        }
+    }
+}
+
 /// The one summary every stage command and `cbrrel graph` print with `--format json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NightlySummary {
     /// Stages this command ran.
-    pub stages: Vec<String>,
+    pub stages: Vec<Stage>,
     /// `read`, `accepted`, `quarantined`, `skipped` (unchanged since the last load), `new`,
     /// `changed`, `quarantine_reasons`, `files`: the ingest numbers, at the top level.
     #[serde(flatten)]
@@ -83,13 +106,28 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), atomic::WriteError
     )
 }
 
+impl NightlySummary {
+    /// Whether this command ran any of `stages`.
+    pub fn ran(&self, stages: &[Stage]) -> bool {
+        self.stages.iter().any(|s| stages.contains(s))
+    }
+
+    /// Record that `stage` ran, started at `t0`.
+    fn finished(&mut self, stage: Stage, t0: Instant) {
+        self.stages.push(stage);
+        self.seconds
+            .insert(stage.name().into(), t0.elapsed().as_secs_f64());
+    }
+}
+
 /// What a person reads after a stage command: the stages, each stage's counts, the store's
 /// size and the time per stage (the JSON form is the struct itself).
 impl std::fmt::Display for NightlySummary {
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self;
-        writeln!(out, "stages: {}", s.stages.join(" → "))?;
-        if s.stages.iter().any(|x| x == "ingest") {
+        let names: Vec<&str> = s.stages.iter().map(|x| x.name()).collect();
+        writeln!(out, "stages: {}", names.join(" → "))?;
+        if s.ran(&[Stage::Ingest]) {
             writeln!(
             out,
             "ingest: read {} = accepted {} + quarantined {}; accepted = new {} + changed {} + skipped (unchanged) {}",
@@ -106,7 +144,7 @@ impl std::fmt::Display for NightlySummary {
                 writeln!(out, "  quarantined {reason}: {n}")?;
             }
         }
-        if s.stages.iter().any(|x| x == "extract" || x == "load") {
+        if s.ran(&[Stage::Extract, Stage::Load]) {
             writeln!(
                 out,
                 "extract: {} reports, {} sentences, {} shards, {} triples",
@@ -116,7 +154,7 @@ impl std::fmt::Display for NightlySummary {
                 writeln!(out, "  {rel}: {n}")?;
             }
         }
-        if s.stages.iter().any(|x| x == "load" || x == "rebuild") {
+        if s.ran(&[Stage::Load, Stage::Rebuild]) {
             writeln!(
             out,
             "graph: entity nodes +{} −{}; typed values {} parsed, {} unparsed (kept as text); body-part mentions linked to a coronary vessel {} of {}",
@@ -128,11 +166,8 @@ impl std::fmt::Display for NightlySummary {
             s.bp_mentions
         )?;
         }
-        if s.stages
-            .iter()
-            .any(|x| x == "load" || x == "retract" || x == "rebuild")
-        {
-            if s.retracted > 0 || s.stages.iter().any(|x| x == "retract") {
+        if s.ran(&[Stage::Load, Stage::Retract, Stage::Rebuild]) {
+            if s.retracted > 0 || s.ran(&[Stage::Retract]) {
                 writeln!(out, "retracted: {} report graphs", s.retracted)?;
             }
             writeln!(
@@ -142,10 +177,10 @@ impl std::fmt::Display for NightlySummary {
                 s.store_bytes as f64 / 1048576.0
             )?;
         }
-        let secs: Vec<String> = s
-            .stages
+        let secs: Vec<String> = names
             .iter()
-            .chain(std::iter::once(&"total".to_string()))
+            .copied()
+            .chain(["total"])
             .filter_map(|k| s.seconds.get(k).map(|v| format!("{k} {v:.2}s")))
             .collect();
         writeln!(out, "time: {}", secs.join(", "))?;
@@ -253,10 +288,7 @@ pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(
         &cfg.ingest_dir().join(SUMMARY_FILE),
         &IngestSummaryFile { inputs, summary: s },
     )?;
-    summary.stages.push("ingest".into());
-    summary
-        .seconds
-        .insert("ingest".into(), t0.elapsed().as_secs_f64());
+    summary.finished(Stage::Ingest, t0);
     Ok(())
 }
 
@@ -329,10 +361,7 @@ pub fn run_extract(
         summary.triples = triples.len();
         summary.per_relation = per_relation;
     }
-    summary.stages.push("extract".into());
-    summary
-        .seconds
-        .insert("extract".into(), t0.elapsed().as_secs_f64());
+    summary.finished(Stage::Extract, t0);
     Ok(())
 }
 
@@ -384,10 +413,7 @@ pub fn run_retract(
     summary.store_quads = s.store_quads;
     publish_dir(&cfg.store.dir)?;
     summary.store_bytes = dir_bytes(&cfg.store.dir);
-    summary.stages.push("retract".into());
-    summary
-        .seconds
-        .insert("retract".into(), t0.elapsed().as_secs_f64());
+    summary.finished(Stage::Retract, t0);
     Ok(s)
 }
 
@@ -451,10 +477,7 @@ pub fn run_load(
     // `cbrrel serve` reads the published snapshot, never the store a load writes.
     publish_dir(&cfg.store.dir)?;
     summary.store_bytes = dir_bytes(&cfg.store.dir);
-    summary.stages.push("load".into());
-    summary
-        .seconds
-        .insert("load".into(), t0.elapsed().as_secs_f64());
+    summary.finished(Stage::Load, t0);
     Ok(s)
 }
 
@@ -477,9 +500,6 @@ pub fn run_rebuild(
     summary.per_relation = s.load.per_relation.clone();
     publish_dir(&cfg.store.dir)?;
     summary.store_bytes = dir_bytes(&cfg.store.dir);
-    summary.stages.push("rebuild".into());
-    summary
-        .seconds
-        .insert("rebuild".into(), t0.elapsed().as_secs_f64());
+    summary.finished(Stage::Rebuild, t0);
     Ok(s)
 }
