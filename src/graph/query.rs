@@ -130,71 +130,51 @@ pub fn query_store(
     out: &mut dyn Write,
     timeout: Option<Duration>,
 ) -> Result<usize, GraphError> {
+    // Every W3C format, and CONSTRUCT / DESCRIBE (N-Triples whatever the format), stream
+    // through the server's path; only the terminal table is `cbrrel query`'s own.
+    if format != ResultFormat::Table || result_kind(sparql)? == ResultKind::Graph {
+        let formats = WireFormats {
+            results: Some(match format {
+                ResultFormat::Csv => QueryResultsFormat::Csv,
+                ResultFormat::Tsv => QueryResultsFormat::Tsv,
+                _ => QueryResultsFormat::Json,
+            }),
+            graph: Some(RdfFormat::NTriples),
+        };
+        let dataset = RequestDataset::default();
+        return answer(store, sparql, formats, &dataset, out, timeout, None).map(|a| a.rows);
+    }
     let watchdog = Watchdog::start(timeout);
     let mut prepared = parse_with(watchdog.evaluator(), sparql)?;
-    prepared.dataset_mut().set_default_graph_as_union();
+    if prepared.dataset().is_default_dataset() {
+        prepared.dataset_mut().set_default_graph_as_union();
+    }
     let results = prepared
         .on_store(store)
         .execute()
         .map_err(|e| watchdog.error(e))?;
     let io = GraphError::Output;
-    let w3c = |f: ResultFormat| match f {
-        ResultFormat::Csv => QueryResultsFormat::Csv,
-        ResultFormat::Tsv => QueryResultsFormat::Tsv,
-        _ => QueryResultsFormat::Json,
-    };
     match results {
         QueryResults::Boolean(b) => {
-            if format == ResultFormat::Table {
-                writeln!(out, "{b}").map_err(io)?;
-            } else {
-                QueryResultsSerializer::from_format(w3c(format))
-                    .serialize_boolean_to_writer(&mut *out, b)
-                    .map_err(io)?;
-            }
+            writeln!(out, "{b}").map_err(io)?;
             Ok(1)
         }
         QueryResults::Solutions(solutions) => {
             let vars = solutions.variables().to_vec();
-            if format == ResultFormat::Table {
-                let mut rows: Vec<Vec<String>> = Vec::new();
-                for s in solutions {
-                    let s = s.map_err(|e| watchdog.error(e))?;
-                    rows.push(
-                        vars.iter()
-                            .map(|v| s.get(v).map(cell).unwrap_or_default())
-                            .collect(),
-                    );
-                }
-                let header: Vec<String> = vars.iter().map(|v| v.as_str().to_owned()).collect();
-                write_table(out, &header, &rows).map_err(io)?;
-                return Ok(rows.len());
-            }
-            let mut ser = QueryResultsSerializer::from_format(w3c(format))
-                .serialize_solutions_to_writer(&mut *out, vars)
-                .map_err(io)?;
-            let mut n = 0;
+            let mut rows: Vec<Vec<String>> = Vec::new();
             for s in solutions {
                 let s = s.map_err(|e| watchdog.error(e))?;
-                ser.serialize(&s).map_err(io)?;
-                n += 1;
+                rows.push(
+                    vars.iter()
+                        .map(|v| s.get(v).map(cell).unwrap_or_default())
+                        .collect(),
+                );
             }
-            ser.finish().map_err(io)?;
-            Ok(n)
+            let header: Vec<String> = vars.iter().map(|v| v.as_str().to_owned()).collect();
+            write_table(out, &header, &rows).map_err(io)?;
+            Ok(rows.len())
         }
-        QueryResults::Graph(triples) => {
-            // CONSTRUCT / DESCRIBE: N-Triples whatever the format.
-            let mut ser =
-                oxigraph::io::RdfSerializer::from_format(RdfFormat::NTriples).for_writer(&mut *out);
-            let mut n = 0;
-            for t in triples {
-                let t = t.map_err(|e| watchdog.error(e))?;
-                ser.serialize_triple(&t).map_err(io)?;
-                n += 1;
-            }
-            ser.finish().map_err(io)?;
-            Ok(n)
-        }
+        QueryResults::Graph(_) => unreachable!("graphs take the streaming path above"),
     }
 }
 
