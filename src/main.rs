@@ -1,6 +1,7 @@
-//! `cbrrel`: a thin binary. Each arm validates its arguments, calls the library stage and
-//! reports; the work lives in the library (`cbrrel::…`). Errors print their whole chain on one
-//! line and exit 2; `corpus check` exits 1 when it found problems.
+//! `cbrrel`: a thin binary. Each arm parses, makes one library call and prints what it
+//! returns (its `Display` for people, its JSON with `--format json`); the work lives in the
+//! library (`cbrrel::…`). Errors print their whole chain on one line and exit 2; `corpus check`
+//! exits 1 when it found problems.
 
 mod cli;
 mod graph_cmd;
@@ -11,9 +12,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use serde_json::json;
 
-use cbrrel::corpus::{self, read_corpus, Action, Corpus, Schema};
+use cbrrel::corpus::{self, read_corpus, Corpus, Schema};
 use cli::{Cli, Command, CorpusCommand, CorpusInput, FixturesCommand, OutputFormat};
 
 fn main() -> ExitCode {
@@ -58,89 +58,79 @@ fn one_line(err: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Info(a) => info(a.format),
-        Command::Corpus(c) => match c {
-            CorpusCommand::Check {
-                input,
+        Command::Info(a) => print_out(a.format, &cbrrel::infer::Machine::probe()),
+        Command::Corpus(CorpusCommand::Check {
+            input,
+            format,
+            max_lines,
+        }) => {
+            let corpus = load(&input)?;
+            let report = corpus::CheckReport::new(&corpus, max_lines);
+            print_out(format, &report)?;
+            Ok(ExitCode::from(u8::from(!report.is_clean())))
+        }
+        Command::Corpus(CorpusCommand::Split {
+            input,
+            by: _,
+            ratios,
+            seed,
+            out,
+            format,
+        }) => {
+            let ratios: corpus::split::Ratios = ratios.parse()?;
+            let corpus = load(&input)?;
+            print_out(
                 format,
-                max_lines,
-            } => check(&input, format, max_lines),
-            CorpusCommand::Split {
-                input,
-                by: _,
-                ratios,
-                seed,
-                out,
-                format,
-            } => split(&input, &ratios, seed, &out, format),
-            CorpusCommand::Vocab { input, out } => {
-                let corpus = load(&input)?;
-                let vocab =
-                    cbrrel::text::vocab::char_vocab(corpus.records.iter().map(|r| r.text.as_str()));
-                cbrrel::atomic::write(&out, (vocab.join("\n") + "\n").as_bytes())?;
-                eprintln!(
-                    "vocab: {} tokens from {} records → {}",
-                    vocab.len(),
-                    corpus.records.len(),
-                    out.display()
-                );
-                Ok(ExitCode::SUCCESS)
+                &corpus::split::write_split(&corpus, &ratios, seed, &out)?,
+            )
+        }
+        Command::Corpus(CorpusCommand::Vocab { input, out }) => {
+            let corpus = load(&input)?;
+            let texts = corpus.records.iter().map(|r| r.text.as_str());
+            let n = cbrrel::text::vocab::write_char_vocab(texts, &out)?;
+            let records = corpus.records.len();
+            eprintln!(
+                "vocab: {n} tokens from {records} records → {}",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Corpus(CorpusCommand::Values { input, top, format }) => {
+            values(&input, top, format)
+        }
+        Command::Corpus(CorpusCommand::Stats {
+            input,
+            unit,
+            format,
+        }) => {
+            let corpus = load(&input)?;
+            let s = corpus::stats::stats(&corpus, unit);
+            print_with(format, &s, || corpus::stats::to_text(&s))
+        }
+        Command::Text(a) => {
+            if a.max_len < 8 {
+                bail!("--max-len {} is too small (at least 8)", a.max_len);
             }
-            CorpusCommand::Values { input, top, format } => {
-                let corpus = load(&input)?;
-                let c = cbrrel::graph::coverage::coverage(
-                    &corpus.records,
-                    &cbrrel::graph::SegmentTable::default_table(),
-                    top,
-                );
-                print_out(format, &c, || {
-                    let mut out = String::new();
-                    let line = |name: &str, s: &cbrrel::graph::coverage::Share| {
-                        format!(
-                            "{name:<22} {:>6} of {:>6}  {:5.1} %\n",
-                            s.parsed,
-                            s.mentions,
-                            s.percent()
-                        )
-                    };
-                    out.push_str(&format!(
-                        "{}: values parsed / mentions that call for one\n",
-                        corpus.path.display()
-                    ));
-                    out.push_str(&line("stenosis percent", &c.stenosis));
-                    out.push_str(&line("TIMI grade", &c.timi));
-                    out.push_str(&line("device diameter", &c.device_size));
-                    out.push_str(&line("dose", &c.dose));
-                    out.push_str(&line("body part → vessel", &c.body_part_vessel));
-                    out.push_str(&line("body part → segment", &c.body_part_segment));
-                    for (kind, texts) in c.unparsed.iter().filter(|(_, t)| !t.is_empty()) {
-                        out.push_str(&format!("most frequent unparsed, {kind}:"));
-                        for (t, n) in texts {
-                            out.push_str(&format!(" {t} ({n})"));
-                        }
-                        out.push('\n');
-                    }
-                    out
-                })?;
-                Ok(ExitCode::SUCCESS)
-            }
-            CorpusCommand::Stats {
-                input,
-                unit,
-                format,
-            } => {
-                let corpus = load(&input)?;
-                let s = corpus::stats::stats(&corpus, unit);
-                print_out(format, &s, || corpus::stats::to_text(&s))?;
-                Ok(ExitCode::SUCCESS)
-            }
-        },
-        Command::Text(a) => text(a),
+            let corpus = load(&a.input)?;
+            let tokenizer = tokenizer(&a.tokenizer)?;
+            let cfg = cbrrel::text::SegmentConfig {
+                max_len: a.max_len,
+                merge: a.merge,
+            };
+            let run = cbrrel::text::label_corpus(&corpus, &tokenizer, &cfg, a.out.as_deref())?;
+            print_out(a.format, &run)
+        }
         Command::Train(a) => train(a),
         Command::Predict(a) => predict(a),
         Command::Eval(a) => eval(a),
         Command::Fixtures(FixturesCommand::Generate { reports, seed, out }) => {
-            fixtures(reports, seed, &out)
+            let relations = cbrrel::fixtures::write_fixtures(reports, seed, &out)?;
+            println!(
+                "{reports} reports (seed {seed}, {relations} relations) → {} and {}",
+                out.join("reports.csv").display(),
+                out.join("annotated.jsonl").display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(a) => graph_cmd::ingest(a),
         Command::Extract(a) => graph_cmd::extract(a),
@@ -156,18 +146,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn print_out<T: serde::Serialize>(
+/// A summary on stdout: its `Display` for people, one JSON object with `--format json`.
+fn print_out<T: serde::Serialize + std::fmt::Display>(
+    format: OutputFormat,
+    value: &T,
+) -> Result<ExitCode> {
+    print_with(format, value, || value.to_string())
+}
+
+/// [`print_out`] for a library value whose text form is a function rather than `Display`.
+fn print_with<T: serde::Serialize>(
     format: OutputFormat,
     value: &T,
     human: impl FnOnce() -> String,
-) -> Result<()> {
+) -> Result<ExitCode> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match format {
         OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string(value)?)?,
         OutputFormat::Text => write!(stdout, "{}", human())?,
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_schema(path: Option<&Path>) -> Result<Option<Schema>> {
@@ -181,246 +180,75 @@ fn load(input: &CorpusInput) -> Result<Corpus> {
         .with_context(|| format!("reading corpus {}", input.file.display()))
 }
 
-/// `cbrrel info`: the libtorch that was actually loaded, and what it sees.
-fn info(format: OutputFormat) -> Result<ExitCode> {
-    let cuda = tch::Cuda::is_available();
-    let devices = tch::Cuda::device_count();
-    let (version, lib) = loaded_libtorch();
-    let v = json!({
-        "cbrrel": env!("CARGO_PKG_VERSION"),
-        "libtorch": version,
-        "libtorch_lib": lib,
-        "cuda_available": cuda,
-        "cuda_devices": devices,
-        "cudnn_available": tch::Cuda::cudnn_is_available(),
-        "mkl": tch::utils::has_mkl(),
-        "openmp": tch::utils::has_openmp(),
-        "cpu_threads": tch::get_num_threads(),
-    });
-    print_out(format, &v, || {
-        format!(
-            "cbrrel {}\nlibtorch {} ({})\ncuda available: {cuda}\ncuda devices: {devices}\ncpu threads: {}\n",
-            env!("CARGO_PKG_VERSION"),
-            version,
-            lib,
-            tch::get_num_threads()
-        )
-    })?;
-    Ok(ExitCode::SUCCESS)
+fn tokenizer(path: &Path) -> Result<cbrrel::text::BertTokenizer> {
+    cbrrel::text::BertTokenizer::from_path(path)
+        .with_context(|| format!("loading tokenizer {}", path.display()))
 }
 
-/// Version and folder of the libtorch this process loaded: found through /proc/self/maps and
-/// the `version.py` (pip torch) or `build-version` (libtorch zip) beside its lib folder.
-fn loaded_libtorch() -> (String, String) {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let Some(lib) = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.ends_with("libtorch_cpu.so"))
-    else {
-        return (
-            "unknown".into(),
-            "libtorch_cpu.so not found in /proc/self/maps".into(),
-        );
-    };
-    let dir = Path::new(lib).parent().unwrap_or(Path::new("/"));
-    let root = dir.parent().unwrap_or(dir);
-    let from_py = std::fs::read_to_string(root.join("version.py"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("__version__"))
-                .and_then(|l| l.split(['\'', '"']).nth(1).map(str::to_owned))
-        });
-    let from_zip = || {
-        std::fs::read_to_string(root.join("build-version"))
-            .ok()
-            .map(|s| s.trim().to_owned())
-    };
-    (
-        from_py
-            .or_else(from_zip)
-            .unwrap_or_else(|| "unknown".into()),
-        dir.display().to_string(),
-    )
+fn model(dir: &Path, device: &str) -> Result<cbrrel::infer::LoadedModel> {
+    let device = cbrrel::infer::parse_device(device)?;
+    cbrrel::infer::LoadedModel::load(dir, device)
+        .with_context(|| format!("loading model {}", dir.display()))
 }
 
-fn check(input: &CorpusInput, format: OutputFormat, max_lines: usize) -> Result<ExitCode> {
+/// `corpus values`: the coverage is the graph layer's, which prints nothing itself.
+fn values(input: &CorpusInput, top: usize, format: OutputFormat) -> Result<ExitCode> {
     let corpus = load(input)?;
-    let mut by_kind = std::collections::BTreeMap::<&str, usize>::new();
-    for p in &corpus.problems {
-        *by_kind.entry(p.kind.as_str()).or_default() += 1;
-    }
-    let rejected = corpus.rejected();
-    let summary = json!({
-        "file": corpus.path.display().to_string(),
-        "format": corpus.format,
-        "read": corpus.read,
-        "accepted": corpus.records.len(),
-        "rejected": rejected,
-        "problems": corpus.problems.len(),
-        "per_kind": by_kind,
-        "details": corpus.problems,
-    });
-    print_out(format, &summary, || {
+    let c = cbrrel::graph::coverage::coverage(
+        &corpus.records,
+        &cbrrel::graph::SegmentTable::default_table(),
+        top,
+    );
+    print_with(format, &c, || {
         let mut out = String::new();
-        for p in corpus.problems.iter().take(max_lines) {
-            out.push_str(&format!("{p}\n"));
-        }
-        if corpus.problems.len() > max_lines {
-            out.push_str(&format!(
-                "… {} more (use --max-lines or --format json)\n",
-                corpus.problems.len() - max_lines
-            ));
-        }
+        let line = |name: &str, s: &cbrrel::graph::coverage::Share| {
+            format!(
+                "{name:<22} {:>6} of {:>6}  {:5.1} %\n",
+                s.parsed,
+                s.mentions,
+                s.percent()
+            )
+        };
         out.push_str(&format!(
-            "{}: {} records read = {} accepted + {} rejected; {} problems\n",
-            corpus.path.display(),
-            corpus.read,
-            corpus.records.len(),
-            rejected,
-            corpus.problems.len()
+            "{}: values parsed / mentions that call for one\n",
+            corpus.path.display()
         ));
-        for (k, n) in &by_kind {
-            out.push_str(&format!("  {k:<24} {n}\n"));
+        out.push_str(&line("stenosis percent", &c.stenosis));
+        out.push_str(&line("TIMI grade", &c.timi));
+        out.push_str(&line("device diameter", &c.device_size));
+        out.push_str(&line("dose", &c.dose));
+        out.push_str(&line("body part → vessel", &c.body_part_vessel));
+        out.push_str(&line("body part → segment", &c.body_part_segment));
+        for (kind, texts) in c.unparsed.iter().filter(|(_, t)| !t.is_empty()) {
+            out.push_str(&format!("most frequent unparsed, {kind}:"));
+            for (t, n) in texts {
+                out.push_str(&format!(" {t} ({n})"));
+            }
+            out.push('\n');
         }
         out
-    })?;
-    Ok(if corpus.problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
     })
 }
 
-fn split(
-    input: &CorpusInput,
-    ratios: &str,
-    seed: u64,
-    out: &Path,
-    format: OutputFormat,
-) -> Result<ExitCode> {
-    let ratios: corpus::split::Ratios = ratios.parse()?;
-    let corpus = load(input)?;
-    let corpus::split::WrittenSplit { split: s, rejected } =
-        corpus::split::write_split(&corpus, &ratios, seed, out)?;
-    let counts = s.counts();
-    print_out(
-        format,
-        &json!({"out": out.display().to_string(), "counts": counts, "rejected": rejected, "groups": s.groups}),
-        || {
-            let parts: Vec<String> = ratios
-                .names
-                .iter()
-                .zip(&s.indices)
-                .map(|(n, v)| format!("{n} {}", v.len()))
-                .collect();
-            format!(
-            "{} records ({} groups of identical text) → {} in {}; {} rejected records left out (listed in split.json)\n",
-            corpus.records.len(),
-            s.groups,
-            parts.join(", "),
-            out.display(),
-            rejected
-        )
-        },
-    )?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn text(a: cli::TextArgs) -> Result<ExitCode> {
-    use cbrrel::text::{label_records, BertTokenizer, SegmentConfig};
-    if a.max_len < 8 {
-        bail!("--max-len {} is too small (at least 8)", a.max_len);
-    }
-    let corpus = load(&a.input)?;
-    let tokenizer = BertTokenizer::from_path(&a.tokenizer)
-        .with_context(|| format!("loading tokenizer {}", a.tokenizer.display()))?;
-    let codes = match &corpus.schema {
-        Some(s) => s.relation_codes(),
-        None => {
-            let mut c: Vec<String> = corpus
-                .records
-                .iter()
-                .flat_map(|r| r.relations.iter().map(|x| x.code.clone()))
-                .collect();
-            c.sort();
-            c.dedup();
-            c
-        }
-    };
-    let cfg = SegmentConfig {
-        max_len: a.max_len,
-        merge: a.merge,
-    };
-    let t0 = Instant::now();
-    let (examples, report) = label_records(&corpus.records, &tokenizer, &codes, &cfg)?;
-    let secs = t0.elapsed().as_secs_f64();
-    if let Some(out) = &a.out {
-        let mut buf = Vec::new();
-        for ex in &examples {
-            serde_json::to_writer(&mut buf, ex)?;
-            buf.push(b'\n');
-        }
-        cbrrel::atomic::write(out, &buf)?;
-    }
-    let tokens: usize = examples.iter().map(|e| e.len()).sum();
-    let max_tokens = examples.iter().map(|e| e.len()).max().unwrap_or(0);
-    let v = json!({
-        "records": report.records, "segments": report.segments, "windowed_sentences": report.windowed_sentences,
-        "tokens": tokens, "max_segment_tokens": max_tokens,
-        "relations": report.relations, "labelled": report.labelled, "cross_segment": report.cross_segment,
-        "ungrounded": report.ungrounded, "untokenizable": report.untokenizable, "unknown_relation": report.unknown_relation,
-        "seconds": secs, "segments_per_second": report.segments as f64 / secs.max(1e-9),
-    });
-    print_out(a.format, &v, || {
-        let mut s = format!(
-            "{} records → {} segments (max_len {}, merge {}; {} long sentences windowed), {} tokens, longest segment {}\n\
-             relations {} = {} labelled + {} cross-segment + {} ungrounded + {} untokenizable + {} unknown type\n",
-            report.records,
-            report.segments,
-            a.max_len,
-            a.merge,
-            report.windowed_sentences,
-            tokens,
-            max_tokens,
-            report.relations,
-            report.labelled,
-            report.cross_segment.len(),
-            report.ungrounded,
-            report.untokenizable,
-            report.unknown_relation.values().sum::<usize>()
-        );
-        for (rec, rel) in report.cross_segment.iter().take(20) {
-            s.push_str(&format!("  cross-segment: record {rec} relation {rel}\n"));
-        }
-        s.push_str(&format!(
-            "{:.0} segments/s on {} threads\n",
-            report.segments as f64 / secs.max(1e-9),
-            rayon::current_num_threads()
-        ));
-        s
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
 fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
-    use cbrrel::eval::{evaluate, to_markdown, EvalOptions};
+    use cbrrel::eval::{evaluate, EvalOptions, TitledReport};
     let schema = load_schema(a.schema.as_deref())?;
+    let read = |what: &str, path: &Path| {
+        read_corpus(path, None, schema.as_ref())
+            .with_context(|| format!("reading {what}{}", path.display()))
+    };
     let (gold, pred, title) = match (&a.model, &a.data, &a.gold, &a.pred) {
         (Some(model_dir), Some(data), _, _) => {
-            let gold = read_corpus(data, None, schema.as_ref())
-                .with_context(|| format!("reading gold {}", data.display()))?;
-            refuse_rejected("gold", &gold)?;
-            let device = cbrrel::infer::parse_device(&a.device)?;
-            let loaded = cbrrel::infer::LoadedModel::load(model_dir, device)
-                .with_context(|| format!("loading model {}", model_dir.display()))?;
+            let gold = read("gold ", data)?;
+            gold.refuse_rejected("gold")?;
+            let loaded = model(model_dir, &a.device)?;
             let t0 = Instant::now();
             let (pred, segments) = loaded.predict_corpus(&gold.records, a.batch_size)?;
             let secs = t0.elapsed().as_secs_f64();
             eprintln!(
-                "cbrrel: predicted {} records ({segments} segments) in {secs:.1}s on {device:?}: {:.1} segments/s",
+                "cbrrel: predicted {} records ({segments} segments) in {secs:.1}s on {:?}: {:.1} segments/s",
                 pred.records.len(),
+                loaded.device,
                 segments as f64 / secs.max(1e-9)
             );
             let title = format!(
@@ -432,59 +260,25 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
             (gold, pred, title)
         }
         (_, _, Some(gold_path), Some(pred_path)) => {
-            let gold = read_corpus(gold_path, None, schema.as_ref())
-                .with_context(|| format!("reading gold {}", gold_path.display()))?;
-            let pred = read_corpus(pred_path, None, schema.as_ref())
-                .with_context(|| format!("reading predictions {}", pred_path.display()))?;
-            refuse_rejected("gold", &gold)?;
-            refuse_rejected("predictions", &pred)?;
-            (
-                gold,
-                pred,
-                format!("{} vs {}", pred_path.display(), gold_path.display()),
-            )
+            let gold = read("gold ", gold_path)?;
+            let pred = read("predictions ", pred_path)?;
+            gold.refuse_rejected("gold")?;
+            pred.refuse_rejected("predictions")?;
+            let title = format!("{} vs {}", pred_path.display(), gold_path.display());
+            (gold, pred, title)
         }
         _ => bail!("give --gold and --pred, or --model and --data"),
     };
     let report = evaluate(&gold, &pred, &EvalOptions { unit: a.unit })?;
+    let titled = TitledReport { report, title };
     if let Some(dir) = &a.report {
-        cbrrel::atomic::write(
-            &dir.join("eval.md"),
-            to_markdown(&report, &title).as_bytes(),
-        )?;
-        cbrrel::atomic::write(
-            &dir.join("eval.json"),
-            serde_json::to_string_pretty(&report)?.as_bytes(),
-        )?;
+        titled.write_to(dir)?;
     }
-    print_out(a.format, &report, || to_markdown(&report, &title))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Scores on a file with rejected records would be silently partial: refuse them.
-fn refuse_rejected(what: &str, c: &Corpus) -> Result<()> {
-    let rejected = c.rejected();
-    if rejected > 0 {
-        let first = c
-            .problems
-            .iter()
-            .find(|p| p.action == Action::RecordRejected)
-            .expect("counted");
-        bail!("{what} file {}: {rejected} records rejected (first: {first}); run `cbrrel corpus check`", c.path.display());
-    }
-    if !c.problems.is_empty() {
-        eprintln!(
-            "cbrrel: warning: {what} file {}: {} record problems (scored as given; see `cbrrel corpus check`)",
-            c.path.display(),
-            c.problems.len()
-        );
-    }
-    Ok(())
+    print_out(a.format, &titled)
 }
 
 fn train(a: cli::TrainArgs) -> Result<ExitCode> {
     use cbrrel::infer::Settings;
-    use cbrrel::text::BertTokenizer;
     use cbrrel::train::{EncoderSource, TrainJob};
     let config_path = a.config.is_file().then_some(a.config.as_path());
     if config_path.is_none() && a.config != Path::new("pipeline/train.toml") {
@@ -493,19 +287,15 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
     let mut settings = Settings::load(config_path, &a.overrides).map_err(anyhow::Error::msg)?;
     settings.apply(&a.flags).map_err(anyhow::Error::msg)?;
     let schema = load_schema(a.schema.as_deref())?;
-    let train = read_corpus(&a.train, None, schema.as_ref())
-        .with_context(|| format!("reading {}", a.train.display()))?;
-    refuse_rejected("training", &train)?;
-    let dev = a
-        .dev
-        .as_ref()
-        .map(|d| {
-            read_corpus(d, None, schema.as_ref())
-                .with_context(|| format!("reading {}", d.display()))
-        })
-        .transpose()?;
+    let read = |path: &Path| {
+        read_corpus(path, None, schema.as_ref())
+            .with_context(|| format!("reading {}", path.display()))
+    };
+    let train = read(&a.train)?;
+    train.refuse_rejected("training")?;
+    let dev = a.dev.as_deref().map(read).transpose()?;
     if let Some(d) = &dev {
-        refuse_rejected("dev", d)?;
+        d.refuse_rejected("dev")?;
     }
     let schema = match (schema, &train.schema) {
         (Some(s), _) => s,
@@ -515,13 +305,10 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
             a.train.display()
         ),
     };
-    let tok_path = match (&a.tokenizer, &a.encoder) {
-        (Some(t), _) => t.clone(),
-        (None, Some(e)) => e.clone(),
+    let tokenizer = match (&a.tokenizer, &a.encoder) {
+        (Some(t), _) | (None, Some(t)) => tokenizer(t)?,
         (None, None) => bail!("--tokenizer is needed with --encoder-config"),
     };
-    let tokenizer = BertTokenizer::from_path(&tok_path)
-        .with_context(|| format!("loading tokenizer {}", tok_path.display()))?;
     let encoder = match (&a.encoder, &a.encoder_config) {
         (Some(dir), _) => EncoderSource::Pretrained(dir.clone()),
         (None, Some(spec)) => EncoderSource::Random(cbrrel::model::BertConfig::from_spec(
@@ -530,118 +317,44 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
         )?),
         (None, None) => bail!("give --encoder DIR (a HuggingFace BERT) or --encoder-config"),
     };
-    let device = cbrrel::infer::parse_device(&a.device)?;
-    let show =
-        a.format == OutputFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let t0 = Instant::now();
-    let summary = cbrrel::train::train(TrainJob {
+    let report = cbrrel::train::train_report(TrainJob {
         train: &train.records,
         dev: dev.as_ref().map(|d| d.records.as_slice()),
         schema: &schema,
         tokenizer: &tokenizer,
         encoder,
         settings,
-        device,
+        device: cbrrel::infer::parse_device(&a.device)?,
         out: a.out.clone(),
-        progress: show,
+        progress: a.format == OutputFormat::Text
+            && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     })?;
-    let v = json!({
-        "out": a.out.display().to_string(),
-        "model_id": summary.model_id,
-        "device": format!("{device:?}"),
-        "parameters": summary.parameters,
-        "train_segments": summary.train_segments,
-        "epochs_run": summary.epochs_run,
-        "best_epoch": summary.best_epoch,
-        "seconds_per_epoch": summary.seconds_per_epoch,
-        "seconds": t0.elapsed().as_secs_f64(),
-        "dev": summary.best_dev.as_ref().map(|d| json!({"precision": d.precision, "recall": d.recall, "f1": d.f1})),
-        "relations_not_labelled": summary.train_labels.lost(),
-    });
-    print_out(a.format, &v, || {
-        format!(
-            "{} ({} parameters, {:?}): {} epochs on {} segments, {:.1}s/epoch{}; saved to {}\n",
-            summary.model_id,
-            summary.parameters,
-            device,
-            summary.epochs_run,
-            summary.train_segments,
-            summary.seconds_per_epoch.iter().sum::<f64>()
-                / summary.seconds_per_epoch.len().max(1) as f64,
-            summary
-                .best_dev
-                .as_ref()
-                .map(|d| format!(
-                    "; best dev P/R/F1 {:.2}/{:.2}/{:.2} at epoch {}",
-                    100.0 * d.precision,
-                    100.0 * d.recall,
-                    100.0 * d.f1,
-                    summary.best_epoch.unwrap_or(0)
-                ))
-                .unwrap_or_default(),
-            a.out.display()
-        )
-    })?;
-    Ok(ExitCode::SUCCESS)
+    print_out(a.format, &report)
 }
 
 fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
-    let device = cbrrel::infer::parse_device(&a.device)?;
-    let loaded = cbrrel::infer::LoadedModel::load(&a.model, device)
-        .with_context(|| format!("loading model {}", a.model.display()))?;
+    let loaded = model(&a.model, &a.device)?;
+    let schema = &loaded.config.schema;
     let records = match (&a.input, &a.text) {
         (Some(path), _) => {
-            let c = read_corpus(path, None, Some(&loaded.config.schema))
+            let c = read_corpus(path, None, Some(schema))
                 .with_context(|| format!("reading {}", path.display()))?;
-            refuse_rejected("input", &c)?;
+            c.refuse_rejected("input")?;
             c.records
         }
-        (None, Some(text)) => {
-            if text.trim().is_empty() {
-                bail!("--text is empty");
-            }
-            vec![corpus::Record {
-                id: "text".into(),
-                text: text.clone(),
-                entities: vec![],
-                relations: vec![],
-                line: 1,
-                raw: String::new(),
-            }]
-        }
+        (None, Some(text)) if text.trim().is_empty() => bail!("--text is empty"),
+        (None, Some(text)) => vec![corpus::Record::unannotated("text", text)],
         (None, None) => bail!("give --input FILE or --text"),
     };
     let t0 = Instant::now();
     let predicted = loaded.predictor(a.batch_size).predict(&records)?;
-    let mut buf = Vec::new();
-    match a.output_format {
-        corpus::Format::Doccano => {
-            corpus::write_doccano(&predicted, Some(&loaded.config.schema), &mut buf)?;
-        }
-        corpus::Format::Spo => {
-            corpus::write_spo(&predicted, Some(&loaded.config.schema), &mut buf)?
-        }
-    }
-    match &a.out {
-        Some(out) => cbrrel::atomic::write(out, &buf)?,
-        None => std::io::Write::write_all(&mut std::io::stdout().lock(), &buf)?,
-    }
+    corpus::write_records(&predicted, a.output_format, Some(schema), a.out.as_deref())?;
     let triples: usize = predicted.iter().map(|r| r.relations.len()).sum();
     eprintln!(
         "cbrrel: {} records, {triples} triples in {:.2}s ({})",
         predicted.len(),
         t0.elapsed().as_secs_f64(),
         loaded.config.model_id
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn fixtures(reports: usize, seed: u64, out: &Path) -> Result<ExitCode> {
-    let relations = cbrrel::fixtures::write_fixtures(reports, seed, out)?;
-    println!(
-        "{reports} reports (seed {seed}, {relations} relations) → {} and {}",
-        out.join("reports.csv").display(),
-        out.join("annotated.jsonl").display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,9 @@ use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
-use super::fields::{grapheme_boundaries, id_string, json_object, problem_sink, round4};
+use super::fields::{
+    confidence, grapheme_boundaries, id_string, json_object, problem_sink, round4,
+};
 use super::problem::{Action, Problem, ProblemKind};
 use super::record::{char_slice, Arg, Entity, Record, Relation};
 use super::schema::Schema;
@@ -130,10 +132,7 @@ pub(crate) fn parse(
                 );
             }
         }
-        let confidence = e
-            .get("confidence")
-            .and_then(Value::as_f64)
-            .map(|c| c as f32);
+        let confidence = confidence(e);
         let etext = char_slice(text, start, end)
             .expect("range checked")
             .to_owned();
@@ -225,10 +224,7 @@ pub(crate) fn parse(
                 format!("relation {relid} {code} {from}→{to} repeated"),
             );
         }
-        let confidence = r
-            .get("confidence")
-            .and_then(Value::as_f64)
-            .map(|c| c as f32);
+        let confidence = confidence(r);
         relations.push(Relation {
             id: relid,
             code: code.to_owned(),

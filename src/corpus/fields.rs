@@ -69,6 +69,14 @@ pub(crate) fn grapheme_boundaries(text: &str) -> Option<HashSet<usize>> {
     Some(out)
 }
 
+/// An entity's, relation's or spo item's `"confidence"` (predictions carry one), as the record
+/// stores it; absent or not a number reads as none.
+pub(crate) fn confidence(item: &Value) -> Option<f32> {
+    item.get("confidence")
+        .and_then(Value::as_f64)
+        .map(|c| c as f32)
+}
+
 /// A confidence rounded to 4 decimals for the JSONL writers (f32 noise is not a fact).
 pub(crate) fn round4(c: f32) -> f64 {
     (c as f64 * 10_000.0).round() / 10_000.0

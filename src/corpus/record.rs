@@ -21,6 +21,21 @@ pub struct Record {
     pub raw: String,
 }
 
+impl Record {
+    /// A text to predict, without annotations and without a source line (`cbrrel predict
+    /// --text` gives it the id `text`).
+    pub fn unannotated(id: &str, text: &str) -> Record {
+        Record {
+            id: id.into(),
+            text: text.into(),
+            entities: vec![],
+            relations: vec![],
+            line: 1,
+            raw: String::new(),
+        }
+    }
+}
+
 /// An entity mention: a typed char span of `Record::text`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entity {

@@ -124,10 +124,44 @@ pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split 
     }
 }
 
-/// A split written to disk: the split, and how many rejected records were left out.
+/// A split written to disk: the split, where, and how many rejected records were left out.
+/// Serialises as `corpus split --format json` prints it; displays as its one summary line.
 pub struct WrittenSplit {
     pub split: Split,
     pub rejected: usize,
+    /// Records split (the accepted ones).
+    pub records: usize,
+    pub out: std::path::PathBuf,
+}
+
+impl Serialize for WrittenSplit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "out": self.out.display().to_string(),
+            "counts": self.split.counts(),
+            "rejected": self.rejected,
+            "groups": self.split.groups,
+        })
+        .serialize(s)
+    }
+}
+
+impl std::fmt::Display for WrittenSplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = (self.split.ratios.names.iter())
+            .zip(&self.split.indices)
+            .map(|(n, v)| format!("{n} {}", v.len()))
+            .collect();
+        writeln!(
+            f,
+            "{} records ({} groups of identical text) → {} in {}; {} rejected records left out (listed in split.json)",
+            self.records,
+            self.split.groups,
+            parts.join(", "),
+            self.out.display(),
+            self.rejected
+        )
+    }
 }
 
 /// `cbrrel corpus split`: split `corpus` by report and write one file per split (each record's
@@ -181,6 +215,8 @@ pub fn write_split(
     Ok(WrittenSplit {
         rejected: rejected.len(),
         split,
+        records: corpus.records.len(),
+        out: out.to_owned(),
     })
 }
 

@@ -16,7 +16,7 @@ use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
-use super::fields::{id_string, json_object, problem_sink, round4};
+use super::fields::{confidence, id_string, json_object, problem_sink, round4};
 use super::problem::{Action, Problem, ProblemKind};
 use super::record::{char_slice, Arg, Entity, Record, Relation};
 use super::schema::Schema;
@@ -209,10 +209,7 @@ pub(crate) fn parse(
         } else {
             seen.push(key);
         }
-        let confidence = item
-            .get("confidence")
-            .and_then(Value::as_f64)
-            .map(|c| c as f32);
+        let confidence = confidence(item);
         let given = |key: &str, s: &str| {
             offset_pair(item.get(key))
                 .filter(|&(a, b)| a < b && b <= n_chars && char_slice(text, a, b) == Some(s))

@@ -5,13 +5,16 @@
 //! P/R/F1 over text triples (subject string, relation code, object string), the span-exact
 //! variant when both files carry offsets, and the breakdowns of the paper's tables — per
 //! relation, per overlap class (Table 5) and per entity type (Table 6). `report` renders it as
-//! Markdown; the report itself serializes to JSON. Imports only from `corpus`.
+//! Markdown; the report itself serializes to JSON; `titled` pairs it with what was scored
+//! (`cbrrel eval`'s output and `--report` files). Imports only from `corpus`.
 
 mod metrics;
 mod report;
+mod titled;
 
 pub use metrics::{evaluate, Counts, EvalOptions, EvalReport, PerOverlap, Prf};
 pub use report::to_markdown;
+pub use titled::TitledReport;
 
 /// Why a pair of corpora cannot be scored. Scoring never skips data silently: a prediction
 /// that cannot be matched to gold is an error, not a zero.

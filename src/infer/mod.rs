@@ -3,17 +3,19 @@
 //! tokenizer; [`LoadedModel`]), `settings` (`pipeline/train.toml`, recorded in every run
 //! directory), `batch` (length-bucketed, padded batches), `decode` (tagger probabilities →
 //! token spans), `predict` (records in, records with predicted entities and relations out;
-//! [`Thresholds`]).
+//! [`Thresholds`]), `machine` (the loaded libtorch and what it sees; `cbrrel info`).
 
 pub mod batch;
 pub mod decode;
 pub mod device;
+pub mod machine;
 pub mod predict;
 pub mod run_dir;
 pub mod settings;
 
 pub use decode::{decode_spans, SpanPred};
 pub use device::{parse_device, DeviceError};
+pub use machine::Machine;
 pub use predict::{prepare_examples, Predictor, Thresholds};
 pub use run_dir::{LoadedModel, RunConfig};
 pub use settings::Settings;

@@ -11,6 +11,15 @@ use crate::model::ModelError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NightlyError {
+    /// A stage failed; its name comes first in the message (`ingest: …`).
+    #[error("{stage}")]
+    Stage {
+        stage: &'static str,
+        source: Box<NightlyError>,
+    },
+    /// The ingest numbers do not satisfy `read = accepted + quarantined` (a bug, not data).
+    #[error("internal error: counts do not add up: {0}")]
+    CountsDoNotAddUp(String),
     /// pipeline/nightly.toml could not be read or is invalid.
     #[error("{}: {message}", path.display())]
     Config { path: PathBuf, message: String },

@@ -37,6 +37,17 @@ pub fn char_vocab<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         .collect()
 }
 
+/// Write the vocabulary of `texts` to `out` as a vocab.txt (`cbrrel corpus vocab`); returns its
+/// size in tokens.
+pub fn write_char_vocab<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+    out: &std::path::Path,
+) -> Result<usize, crate::atomic::WriteError> {
+    let vocab = char_vocab(texts);
+    crate::atomic::write(out, (vocab.join("\n") + "\n").as_bytes())?;
+    Ok(vocab.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

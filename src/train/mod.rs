@@ -1,10 +1,13 @@
 //! Training: `fgm` (§3.2), `ema`, `schedule` (warm-up + linear decay), `trainer` (the loop,
-//! early stopping on dev F1). The settings, batches, run directory and the predictor used for
-//! the dev evaluation live in `infer`, which extraction shares.
+//! early stopping on dev F1), `report` (a finished run as `cbrrel train` prints it). The
+//! settings, batches, run directory and the predictor used for the dev evaluation live in
+//! `infer`, which extraction shares.
 
 pub mod ema;
 pub mod fgm;
+pub mod report;
 pub mod schedule;
 pub mod trainer;
 
+pub use report::{train_report, TrainReport};
 pub use trainer::{train, EncoderSource, TrainError, TrainJob, TrainSummary};

@@ -1,0 +1,87 @@
+//! A finished training as `cbrrel train` reports it: the [`TrainSummary`] with where the run
+//! went, on which device and how long it took — one line for people, one JSON object for
+//! schedulers (`--format json`).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+use tch::Device;
+
+use super::trainer::{train, TrainError, TrainJob, TrainSummary};
+
+/// What `cbrrel train` prints.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub summary: TrainSummary,
+    /// The run directory.
+    pub out: PathBuf,
+    pub device: Device,
+    /// Wall time of the whole training, data preparation included.
+    pub seconds: f64,
+}
+
+/// Train, timed: [`train`] and the report of it.
+pub fn train_report(job: TrainJob<'_>) -> Result<TrainReport, TrainError> {
+    let (out, device) = (job.out.clone(), job.device);
+    let t0 = Instant::now();
+    let summary = train(job)?;
+    Ok(TrainReport {
+        summary,
+        out,
+        device,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+impl Serialize for TrainReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let summary = &self.summary;
+        json!({
+            "out": self.out.display().to_string(),
+            "model_id": summary.model_id,
+            "device": format!("{:?}", self.device),
+            "parameters": summary.parameters,
+            "train_segments": summary.train_segments,
+            "epochs_run": summary.epochs_run,
+            "best_epoch": summary.best_epoch,
+            "seconds_per_epoch": summary.seconds_per_epoch,
+            "seconds": self.seconds,
+            "dev": summary.best_dev.as_ref().map(|d| json!({"precision": d.precision, "recall": d.recall, "f1": d.f1})),
+            "relations_not_labelled": summary.train_labels.lost(),
+        })
+        .serialize(s)
+    }
+}
+
+/// Model, size, device, epochs, mean epoch time, the best dev score and where it was saved.
+impl fmt::Display for TrainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let summary = &self.summary;
+        let per_epoch = summary.seconds_per_epoch.iter().sum::<f64>()
+            / summary.seconds_per_epoch.len().max(1) as f64;
+        write!(
+            f,
+            "{} ({} parameters, {:?}): {} epochs on {} segments, {:.1}s/epoch",
+            summary.model_id,
+            summary.parameters,
+            self.device,
+            summary.epochs_run,
+            summary.train_segments,
+            per_epoch
+        )?;
+        if let Some(d) = &summary.best_dev {
+            write!(
+                f,
+                "; best dev P/R/F1 {:.2}/{:.2}/{:.2} at epoch {}",
+                100.0 * d.precision,
+                100.0 * d.recall,
+                100.0 * d.f1,
+                summary.best_epoch.unwrap_or(0)
+            )?;
+        }
+        writeln!(f, "; saved to {}", self.out.display())
+    }
+}
