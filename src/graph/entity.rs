@@ -81,6 +81,22 @@ pub fn entity_quads(
         g.add(e.clone(), vocab.term(local), lit);
         stats.values += 1;
     };
+    // A class per kind of typed value, beside the entity type: Oxigraph plans a join from the
+    // pattern with the most bound positions, so `?sy a cb:StenosisFinding` lets a question
+    // start from the few findings that carry the value instead of from every link of the
+    // store (BENCHMARKS.md, "Shipped queries").
+    let value_class = |g: &mut GraphWriter<'_>, local: &str| {
+        g.add(e.clone(), rdf::TYPE.into_owned(), vocab.term(local));
+    };
+    if v.stenosis.is_some() {
+        value_class(&mut g, "StenosisFinding");
+    }
+    if v.timi.is_some() {
+        value_class(&mut g, "TimiFinding");
+    }
+    if v.diameter_mm.is_some() {
+        value_class(&mut g, "SizedDevice");
+    }
     if let Some((min, max)) = v.stenosis {
         add(&mut g, "stenosisMin", decimal(min));
         add(&mut g, "stenosisMax", decimal(max));

@@ -70,7 +70,7 @@ pub enum GraphError {
     #[error("{}: no store here (run `cbrrel load` or `cbrrel graph` first)", .0.display())]
     NoStore(PathBuf),
     /// The store was written by another layout: never mixed, migrated by `--rebuild`.
-    #[error("store {}: written by {} layout, not layout {}; nothing was written. Migrate it with `cbrrel load --rebuild` (rewrites the store in place from its own report graphs)", path.display(), match found { Some(v) => format!("layout {v}"), None => "the first (pre-issue-8)".to_owned() }, rdf::LAYOUT_VERSION)]
+    #[error("store {}: written by {} layout, not layout {}; nothing was written. Migrate it with `cbrrel load --rebuild` (rewrites the store in place from its own report graphs)", path.display(), match found { Some(v) => format!("the version-{v}"), None => "the first (pre-issue-8)".to_owned() }, rdf::LAYOUT_VERSION)]
     OldLayout { path: PathBuf, found: Option<u32> },
     /// The segment table changed since the store's entity nodes were linked.
     #[error("store {}: ontology/segments.toml changed since the store was built, so its segment links and counts are stale; nothing was written. Run `cbrrel load --rebuild`", path.display())]
@@ -395,5 +395,24 @@ mod tests {
             ),
             ["前降支 pci 1", "前降支近段 支架植入术 1"]
         );
+        // The value classes the questions start from: exactly the entities with the value.
+        let typed = |class: &str| -> Vec<String> {
+            let q = format!(
+                "PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT ?t WHERE {{ \
+                 GRAPH <{}> {{ ?e a cb:{class} ; cb:normalizedText ?t }} }} ORDER BY ?t",
+                rdf::ENTITIES_GRAPH
+            );
+            let mut out = Vec::new();
+            query::query_store(&store, &q, ResultFormat::Tsv, &mut out, None).unwrap();
+            String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(typed("StenosisFinding"), ["\"狭窄80%\"", "\"狭窄90%\""]);
+        assert_eq!(typed("TimiFinding"), ["\"timi血流0级\"", "\"timi血流2级\""]);
+        assert_eq!(typed("SizedDevice"), ["\"firebird2 3.0*18mm支架\""]);
     }
 }

@@ -54,8 +54,11 @@ pub const STORE_GRAPH: &str = "https://w3id.org/cbrrel/graph/store";
 /// The node describing the store itself (in STORE_GRAPH).
 pub const STORE_NODE: &str = "https://w3id.org/cbrrel/data/store";
 /// Version of the layout this code writes; a store without it (or with another) is never
-/// written into: `cbrrel load --rebuild` migrates it.
-pub const LAYOUT_VERSION: u32 = 2;
+/// written into: `cbrrel load --rebuild` migrates it. 1 (unmarked): issue 4's entity copies
+/// and mention nodes; 2: shared entity nodes, RDF 1.2 provenance, counts graph (issue 8);
+/// 3: value classes on entity nodes (cb:StenosisFinding, cb:TimiFinding, cb:SizedDevice), which
+/// the shipped questions start from — a layout-2 store would answer them with no rows.
+pub const LAYOUT_VERSION: u32 = 3;
 
 pub(crate) const PROV: &str = "http://www.w3.org/ns/prov#";
 pub(crate) const DCTERMS: &str = "http://purl.org/dc/terms/";
