@@ -1,11 +1,21 @@
-//! The command line: one subcommand per stage. Parsing only; `main.rs` validates and runs.
+//! The command line: one subcommand per stage. Parsing only; `main.rs` runs. Each stage's
+//! flags are defined beside the stage (`src/*/args.rs`); here are the subcommands and the few
+//! whose flags are only this list.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use cbrrel::corpus::overlap::Unit;
-use cbrrel::corpus::Format;
+use cbrrel::corpus::CorpusInput;
+use cbrrel::eval::EvalArgs;
+use cbrrel::graph::args::{ExportArgs, QueryArgs};
+use cbrrel::infer::args::PredictArgs;
+use cbrrel::nightly::args::{ExtractArgs, LoadArgs, RetractArgs, StageArgs};
+use cbrrel::output::OutputFormat;
+use cbrrel::serve::ServeArgs;
+use cbrrel::text::args::TextArgs;
+use cbrrel::train::args::TrainArgs;
 
 /// cbrrel — entity–relation extraction and knowledge graphs for Chinese clinical reports.
 #[derive(Debug, Parser)]
@@ -57,180 +67,10 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
-/// Settings shared by the nightly stage commands: pipeline/nightly.toml, every path and size
-/// overridable.
-#[derive(Debug, Args, Clone)]
-pub struct StageArgs {
-    /// The nightly configuration.
-    #[arg(long, default_value = "pipeline/nightly.toml")]
-    pub config: PathBuf,
-    #[command(flatten)]
-    pub overrides: cbrrel::nightly::Overrides,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: OutputFormat,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct ExtractArgs {
-    #[command(flatten)]
-    pub stage: StageArgs,
-    /// This worker's index (0-based) among --shard-count workers: a Slurm array task id or a
-    /// Kubernetes Indexed Job's JOB_COMPLETION_INDEX.
-    #[arg(long, default_value_t = 0)]
-    pub shard_index: usize,
-    /// Number of workers sharing the dump's shards.
-    #[arg(long, default_value_t = 1)]
-    pub shard_count: usize,
-    /// Hide the progress bar.
-    #[arg(long)]
-    pub quiet: bool,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct LoadArgs {
-    #[command(flatten)]
-    pub stage: StageArgs,
-    /// Rewrite the store in the current layout from its own report graphs instead of loading
-    /// the extraction: migrates a store of the first layout, and relinks segments after
-    /// ontology/segments.toml was edited. The new store is built beside the old one and
-    /// swapped in when complete.
-    #[arg(long)]
-    pub rebuild: bool,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct RetractArgs {
-    #[command(flatten)]
-    pub stage: StageArgs,
-    /// A report id to retract (repeatable).
-    #[arg(long = "report", value_name = "ID")]
-    pub reports: Vec<String>,
-    /// A CSV of report ids (first column `report_id`).
-    #[arg(long, value_name = "FILE")]
-    pub ids: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct QueryArgs {
-    /// Oxigraph store directory.
-    #[arg(long, default_value = "work/store")]
-    pub store: PathBuf,
-    /// The query text.
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
-    pub sparql: Option<String>,
-    /// A .rq file (see ontology/queries/).
-    #[arg(long)]
-    pub file: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: cbrrel::graph::ResultFormat,
-    /// Run the query and print Oxigraph's plan instead of the results (JSON: the join order
-    /// with the rows and time of each step), to see why a query is slow.
-    #[arg(long)]
-    pub explain: bool,
-    /// Stop the query after this many seconds (0: no limit).
-    #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value_t = cbrrel::graph::query::DEFAULT_TIMEOUT.as_secs_f64())]
-    pub timeout: f64,
-}
-
-impl QueryArgs {
-    /// `--timeout` as the library takes it (None: no limit).
-    pub fn timeout(&self) -> Option<std::time::Duration> {
-        (self.timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.timeout))
-    }
-}
-
-/// A non-negative, finite number of seconds.
-fn seconds(s: &str) -> Result<f64, String> {
-    match s.strip_suffix('s').unwrap_or(s).parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds (0 or more)")),
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// The store directory `cbrrel load` writes; the server reads the snapshot the load
-    /// publishes after it (`<store>.snapshots/`).
-    #[arg(long, default_value = "work/store")]
-    pub store: PathBuf,
-    /// Address to listen on. Loopback by default; any other address lets whoever reaches it
-    /// query the whole store (read-only, no authentication).
-    #[arg(long, default_value = cbrrel::serve::DEFAULT_BIND)]
-    pub bind: std::net::SocketAddr,
-    /// A query's time limit in seconds, `30` or `30s` (0: none).
-    #[arg(long, value_parser = seconds, default_value_t = cbrrel::serve::DEFAULT_TIMEOUT.as_secs_f64())]
-    pub timeout: f64,
-    /// Rows one answer may hold; a larger answer is an error, never cut silently (0: no limit).
-    #[arg(long, default_value_t = cbrrel::serve::DEFAULT_MAX_RESULTS)]
-    pub max_results: usize,
-    /// Report texts for the provenance view: ingest's reports.parquet, or CSV files with
-    /// report_id and text (shown only where the text's hash is the stored one).
-    #[arg(long)]
-    pub texts: Vec<PathBuf>,
-    /// A folder of .rq files to offer instead of the shipped ontology/queries.
-    #[arg(long)]
-    pub queries: Option<PathBuf>,
-    /// Queries evaluated at once (default: one per core, at least 2).
-    #[arg(long)]
-    pub workers: Option<usize>,
-}
-
-impl ServeArgs {
-    /// The server's configuration.
-    pub fn config(&self) -> cbrrel::serve::ServeConfig {
-        let mut c = cbrrel::serve::ServeConfig::new(&self.store);
-        c.bind = self.bind;
-        c.timeout = (self.timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.timeout));
-        c.max_results = (self.max_results > 0).then_some(self.max_results);
-        c.texts = self.texts.clone();
-        c.queries_dir = self.queries.clone();
-        if let Some(w) = self.workers {
-            c.workers = w;
-        }
-        c
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// Oxigraph store directory.
-    #[arg(long, default_value = "work/store")]
-    pub store: PathBuf,
-    #[arg(long, value_enum)]
-    pub format: cbrrel::graph::ExportFormat,
-    /// Output file (default: stdout); written atomically.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-/// Output style of a command's summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
-    /// For people.
-    #[default]
-    Text,
-    /// One JSON object on stdout, for schedulers and scripts.
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
-}
-
-/// How to read an annotated corpus file.
-#[derive(Debug, Args, Clone)]
-pub struct CorpusInput {
-    /// Corpus file (doccano relation JSONL or spo_list JSONL).
-    pub file: PathBuf,
-    /// Corpus format; detected from the first record when not given.
-    #[arg(long, value_enum)]
-    pub input_format: Option<Format>,
-    /// Schema file (`.toml` in ontology/'s format, or an spo schema such as CMeIE's
-    /// 53_schemas.jsonl). Default: CASMeD for doccano files, labels as given for spo files.
-    #[arg(long)]
-    pub schema: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,59 +146,6 @@ pub enum SplitBy {
     Report,
 }
 
-#[derive(Debug, Args)]
-pub struct TextArgs {
-    #[command(flatten)]
-    pub input: CorpusInput,
-    /// Tokenizer: a tokenizer.json, a vocab.txt, or a model folder holding one.
-    #[arg(long)]
-    pub tokenizer: PathBuf,
-    /// Most tokens per segment, [CLS] and [SEP] included.
-    #[arg(long, default_value_t = 300)]
-    pub max_len: usize,
-    /// Join neighbouring sentences while they fit in --max-len.
-    #[arg(long)]
-    pub merge: bool,
-    /// Write the labelled segments as JSON lines here.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct EvalArgs {
-    /// Gold corpus (doccano or spo JSONL).
-    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
-    pub gold: Option<PathBuf>,
-    /// Predictions (doccano or spo JSONL), keyed by the gold record ids.
-    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
-    pub pred: Option<PathBuf>,
-    /// A trained model directory: predict `--data` with it, then score.
-    #[arg(long, requires = "data")]
-    pub model: Option<PathBuf>,
-    /// Gold corpus to run `--model` on.
-    #[arg(long, requires = "model")]
-    pub data: Option<PathBuf>,
-    /// Where the model runs (with --model).
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Segments per inference batch (with --model).
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Schema for both files (see `corpus check --schema`).
-    #[arg(long)]
-    pub schema: Option<PathBuf>,
-    /// What a sentence is for the per-overlap-class scores.
-    #[arg(long, value_enum)]
-    pub unit: Option<Unit>,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: OutputFormat,
-    /// Also write the report as Markdown (eval.md) and JSON (eval.json) into this folder.
-    #[arg(long)]
-    pub report: Option<PathBuf>,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum FixturesCommand {
     /// Generate synthetic coronary angiography / PCI reports with doccano annotations.
@@ -371,68 +158,4 @@ pub enum FixturesCommand {
         #[arg(long, default_value = "fixtures")]
         out: PathBuf,
     },
-}
-
-#[derive(Debug, Args)]
-pub struct TrainArgs {
-    /// Training corpus (doccano or spo JSONL).
-    #[arg(long)]
-    pub train: PathBuf,
-    /// Dev corpus: scored after every epoch (EMA weights); the best epoch is saved, and
-    /// training stops early when dev F1 stops improving.
-    #[arg(long)]
-    pub dev: Option<PathBuf>,
-    /// Schema of both files (default: CASMeD for doccano, the files' labels for spo).
-    #[arg(long)]
-    pub schema: Option<PathBuf>,
-    /// A HuggingFace BERT folder (config.json + model.safetensors or pytorch_model.bin).
-    #[arg(long, conflicts_with = "encoder_config")]
-    pub encoder: Option<PathBuf>,
-    /// A randomly initialised encoder: a config.json path, or `hidden=256,layers=4,heads=4`
-    /// (optional `intermediate=`, `vocab=`; vocab defaults to the tokenizer's).
-    #[arg(long)]
-    pub encoder_config: Option<String>,
-    /// Tokenizer (tokenizer.json, vocab.txt or a folder); default: the --encoder folder.
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
-    /// Training settings file.
-    #[arg(long, default_value = "pipeline/train.toml")]
-    pub config: PathBuf,
-    /// Override any setting: `--set train.epochs=3 --set model.fusion_channels=4`.
-    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
-    pub overrides: Vec<String>,
-    #[command(flatten)]
-    pub flags: cbrrel::infer::settings::TrainFlags,
-    /// auto | cpu | cuda | cuda:N
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Output directory (weights, config, tokenizer, metrics.jsonl).
-    #[arg(long)]
-    pub out: PathBuf,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct PredictArgs {
-    /// A trained model directory.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Records to predict (doccano or spo JSONL; ids and texts are used).
-    #[arg(long, required_unless_present = "text", conflicts_with = "text")]
-    pub input: Option<PathBuf>,
-    /// One text to predict (record id `text`).
-    #[arg(long)]
-    pub text: Option<String>,
-    /// Output file (default: stdout).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Output corpus format.
-    #[arg(long, value_enum, default_value_t = Format::Doccano)]
-    pub output_format: Format,
-    /// auto | cpu | cuda | cuda:N
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
 }

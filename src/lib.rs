@@ -9,12 +9,15 @@
 //! prediction) → `graph` (RDF, Oxigraph, SPARQL, exports), run in order by `nightly`; `serve`
 //! answers SPARQL over HTTP and serves the clinician's page (`cbrrel serve`).
 //! `fixtures` writes the synthetic reports the project ships; `atomic` is the one way files are
-//! written. The binary (`main.rs`, `cli.rs`, `graph_cmd.rs`) alone sees every module.
+//! written; `output` is how every command prints its summary (text or JSON). Each stage's
+//! command-line flags live beside it (`args.rs`: `#[derive(clap::Args)]` structs and the typed
+//! settings or command they resolve to); the binary (`main.rs`, `cli.rs`) alone sees every
+//! module, and only parses, makes one call per subcommand and prints.
 //!
 //! A module imports only from the layers before it, and a module's files never import each
 //! other in a cycle; `tests/layers.rs` checks both against this line:
 //!
-//! Layers, lowest first: atomic → corpus → text → eval → model → infer → train → ingest →
+//! Layers, lowest first: output → atomic → corpus → text → eval → model → infer → train → ingest →
 //! extract → graph → serve → nightly → fixtures
 
 pub mod atomic;
@@ -27,6 +30,7 @@ pub mod infer;
 pub mod ingest;
 pub mod model;
 pub mod nightly;
+pub mod output;
 pub mod serve;
 pub mod text;
 pub mod train;

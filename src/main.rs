@@ -4,7 +4,6 @@
 //! exits 1 when it found problems.
 
 mod cli;
-mod graph_cmd;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,8 +12,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use cbrrel::corpus::{self, read_corpus, Corpus, Schema};
-use cli::{Cli, Command, CorpusCommand, CorpusInput, FixturesCommand, OutputFormat};
+use cbrrel::corpus::{self, read_corpus, Corpus, CorpusInput, Schema};
+use cbrrel::nightly::{run_command, NightlyCommand};
+use cbrrel::output::{print, print_with, OutputFormat};
+use cli::{Cli, Command, CorpusCommand, FixturesCommand};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -105,7 +106,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }) => {
             let corpus = load(&input)?;
             let s = corpus::stats::stats(&corpus, unit);
-            print_with(format, &s, || corpus::stats::to_text(&s))
+            print_with(format, &s, || corpus::stats::to_text(&s))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Text(a) => {
             if a.max_len < 8 {
@@ -132,13 +134,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest(a) => graph_cmd::ingest(a),
-        Command::Extract(a) => graph_cmd::extract(a),
-        Command::Load(a) => graph_cmd::load(a),
-        Command::Graph(a) => graph_cmd::graph(a),
-        Command::Retract(a) => graph_cmd::retract(a),
-        Command::Query(a) => graph_cmd::query(a),
-        Command::Export(a) => graph_cmd::export(a),
+        Command::Ingest(a) => nightly(&a, NightlyCommand::Ingest),
+        Command::Extract(a) => nightly(&a.stage, NightlyCommand::Extract(a.worker())),
+        Command::Load(a) => nightly(&a.stage, a.command()),
+        Command::Graph(a) => nightly(&a.stage, NightlyCommand::Graph(a.worker())),
+        Command::Retract(a) => nightly(&a.stage, a.command()),
+        Command::Query(a) => {
+            a.run(&mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(a) => {
+            eprintln!("{}", a.run()?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(a) => {
             cbrrel::serve::Server::bind(a.config())?.run()?;
             Ok(ExitCode::SUCCESS)
@@ -146,27 +154,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// A summary on stdout: its `Display` for people, one JSON object with `--format json`.
+/// A summary on stdout ([`cbrrel::output::print`]).
 fn print_out<T: serde::Serialize + std::fmt::Display>(
     format: OutputFormat,
     value: &T,
 ) -> Result<ExitCode> {
-    print_with(format, value, || value.to_string())
+    print(format, value)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-/// [`print_out`] for a library value whose text form is a function rather than `Display`.
-fn print_with<T: serde::Serialize>(
-    format: OutputFormat,
-    value: &T,
-    human: impl FnOnce() -> String,
-) -> Result<ExitCode> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match format {
-        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string(value)?)?,
-        OutputFormat::Text => write!(stdout, "{}", human())?,
-    }
-    Ok(ExitCode::SUCCESS)
+/// A nightly command, run by the library from the configuration and the flags' overrides.
+fn nightly(a: &cbrrel::nightly::args::StageArgs, command: NightlyCommand<'_>) -> Result<ExitCode> {
+    print_out(a.format, &run_command(&a.config, &a.overrides, command)?)
 }
 
 fn load_schema(path: Option<&Path>) -> Result<Option<Schema>> {
@@ -191,46 +190,16 @@ fn model(dir: &Path, device: &str) -> Result<cbrrel::infer::LoadedModel> {
         .with_context(|| format!("loading model {}", dir.display()))
 }
 
-/// `corpus values`: the coverage is the graph layer's, which prints nothing itself.
+/// `corpus values`: the coverage is the graph layer's.
 fn values(input: &CorpusInput, top: usize, format: OutputFormat) -> Result<ExitCode> {
     let corpus = load(input)?;
-    let c = cbrrel::graph::coverage::coverage(
-        &corpus.records,
-        &cbrrel::graph::SegmentTable::default_table(),
-        top,
-    );
-    print_with(format, &c, || {
-        let mut out = String::new();
-        let line = |name: &str, s: &cbrrel::graph::coverage::Share| {
-            format!(
-                "{name:<22} {:>6} of {:>6}  {:5.1} %\n",
-                s.parsed,
-                s.mentions,
-                s.percent()
-            )
-        };
-        out.push_str(&format!(
-            "{}: values parsed / mentions that call for one\n",
-            corpus.path.display()
-        ));
-        out.push_str(&line("stenosis percent", &c.stenosis));
-        out.push_str(&line("TIMI grade", &c.timi));
-        out.push_str(&line("device diameter", &c.device_size));
-        out.push_str(&line("dose", &c.dose));
-        out.push_str(&line("body part → vessel", &c.body_part_vessel));
-        out.push_str(&line("body part → segment", &c.body_part_segment));
-        for (kind, texts) in c.unparsed.iter().filter(|(_, t)| !t.is_empty()) {
-            out.push_str(&format!("most frequent unparsed, {kind}:"));
-            for (t, n) in texts {
-                out.push_str(&format!(" {t} ({n})"));
-            }
-            out.push('\n');
-        }
-        out
-    })
+    let table = cbrrel::graph::SegmentTable::default_table();
+    let c = cbrrel::graph::coverage::coverage(&corpus.records, &table, top);
+    print_with(format, &c, || c.to_text(&corpus.path))?;
+    Ok(ExitCode::SUCCESS)
 }
 
-fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
+fn eval(a: cbrrel::eval::EvalArgs) -> Result<ExitCode> {
     use cbrrel::eval::{evaluate, EvalOptions, TitledReport};
     let schema = load_schema(a.schema.as_deref())?;
     let read = |what: &str, path: &Path| {
@@ -277,7 +246,7 @@ fn eval(a: cli::EvalArgs) -> Result<ExitCode> {
     print_out(a.format, &titled)
 }
 
-fn train(a: cli::TrainArgs) -> Result<ExitCode> {
+fn train(a: cbrrel::train::args::TrainArgs) -> Result<ExitCode> {
     use cbrrel::infer::Settings;
     use cbrrel::train::{EncoderSource, TrainJob};
     let config_path = a.config.is_file().then_some(a.config.as_path());
@@ -332,7 +301,7 @@ fn train(a: cli::TrainArgs) -> Result<ExitCode> {
     print_out(a.format, &report)
 }
 
-fn predict(a: cli::PredictArgs) -> Result<ExitCode> {
+fn predict(a: cbrrel::infer::args::PredictArgs) -> Result<ExitCode> {
     let loaded = model(&a.model, &a.device)?;
     let schema = &loaded.config.schema;
     let records = match (&a.input, &a.text) {

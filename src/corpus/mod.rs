@@ -11,6 +11,7 @@
 mod check;
 mod doccano;
 mod fields;
+mod input;
 pub mod overlap;
 mod problem;
 mod reader;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 pub use check::CheckReport;
 pub use doccano::{record_to_doccano, write_doccano};
+pub use input::CorpusInput;
 pub use problem::{Action, Problem, ProblemKind};
 pub use reader::{read_corpus, read_corpus_str, Corpus, Format};
 pub use record::{char_slice, Arg, Entity, Record, Relation, SpanTriple, TextTriple};

@@ -8,10 +8,12 @@
 //! Markdown; the report itself serializes to JSON; `titled` pairs it with what was scored
 //! (`cbrrel eval`'s output and `--report` files). Imports only from `corpus`.
 
+mod args;
 mod metrics;
 mod report;
 mod titled;
 
+pub use args::EvalArgs;
 pub use metrics::{evaluate, Counts, EvalOptions, EvalReport, PerOverlap, Prf};
 pub use report::to_markdown;
 pub use titled::TitledReport;

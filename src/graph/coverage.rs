@@ -51,6 +51,39 @@ pub struct Coverage {
     pub unparsed: BTreeMap<String, Vec<(String, usize)>>,
 }
 
+impl Coverage {
+    /// The text form of `cbrrel corpus values` for the corpus read from `source`: one line per
+    /// share, then the most frequent unparsed texts of each kind.
+    pub fn to_text(&self, source: &std::path::Path) -> String {
+        let line = |name: &str, s: &Share| {
+            format!(
+                "{name:<22} {:>6} of {:>6}  {:5.1} %\n",
+                s.parsed,
+                s.mentions,
+                s.percent()
+            )
+        };
+        let mut out = format!(
+            "{}: values parsed / mentions that call for one\n",
+            source.display()
+        );
+        out.push_str(&line("stenosis percent", &self.stenosis));
+        out.push_str(&line("TIMI grade", &self.timi));
+        out.push_str(&line("device diameter", &self.device_size));
+        out.push_str(&line("dose", &self.dose));
+        out.push_str(&line("body part → vessel", &self.body_part_vessel));
+        out.push_str(&line("body part → segment", &self.body_part_segment));
+        for (kind, texts) in self.unparsed.iter().filter(|(_, t)| !t.is_empty()) {
+            out.push_str(&format!("most frequent unparsed, {kind}:"));
+            for (t, n) in texts {
+                out.push_str(&format!(" {t} ({n})"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// Coverage over the gold entities of `records`.
 pub fn coverage(records: &[Record], table: &SegmentTable, top: usize) -> Coverage {
     let mut c = Coverage::default();

@@ -34,6 +34,16 @@ pub struct ExportSummary {
     pub written: usize,
 }
 
+impl std::fmt::Display for ExportSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "export: {} quads read, {} written",
+            self.quads_read, self.written
+        )
+    }
+}
+
 /// Write the store at `dir` to `out`.
 pub fn export(
     dir: &Path,

@@ -14,6 +14,7 @@
 //! and property IRIs (ontology/casmed.toml) and the segment table are data, compiled in as the
 //! defaults.
 
+pub mod args;
 pub mod counts;
 pub mod coverage;
 pub mod entity;
@@ -87,6 +88,15 @@ pub enum GraphError {
     Shacl { count: usize, first: Vec<String> },
     #[error("SPARQL: {0}")]
     Query(String),
+    /// An export file could not be written (it names the file).
+    #[error(transparent)]
+    Write(#[from] crate::atomic::WriteError),
+    /// A query file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The query ran past `cbrrel query --timeout` and was stopped.
     #[error("the query ran past its time limit ({seconds} s) and was stopped; raise it with --timeout SECONDS (0: no limit), or bind more of the pattern (`cbrrel query --explain` shows the plan)")]
     Timeout { seconds: f64 },

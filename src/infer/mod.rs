@@ -5,6 +5,7 @@
 //! token spans), `predict` (records in, records with predicted entities and relations out;
 //! [`Thresholds`]), `machine` (the loaded libtorch and what it sees; `cbrrel info`).
 
+pub mod args;
 pub mod batch;
 pub mod decode;
 pub mod device;

@@ -2,6 +2,7 @@
 //! extract → load, each reading only its predecessor's files in the work directory);
 //! `command` runs what each nightly command of the binary runs and returns its summary.
 
+pub mod args;
 pub mod command;
 pub mod config;
 pub mod error;

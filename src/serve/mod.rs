@@ -17,6 +17,7 @@
 //! each under [`ServeConfig::timeout`] (Oxigraph's cancellation token) and
 //! [`ServeConfig::max_results`].
 
+mod args;
 mod catalog;
 mod page;
 mod protocol;
@@ -33,6 +34,7 @@ use tokio::sync::Notify;
 
 use crate::graph::GraphError;
 
+pub use args::ServeArgs;
 pub use catalog::{Catalog, Param, ParamKind, ShippedQuery};
 
 /// Where `cbrrel serve` listens unless told otherwise: loopback only.

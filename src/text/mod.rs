@@ -6,6 +6,7 @@
 //! relation it cannot place; `run` labels a whole corpus and reports it (`cbrrel text`).
 //! Imports only from `corpus`.
 
+pub mod args;
 pub mod labels;
 pub mod run;
 pub mod segment;

@@ -3,6 +3,7 @@
 //! settings, batches, run directory and the predictor used for the dev evaluation live in
 //! `infer`, which extraction shares.
 
+pub mod args;
 pub mod ema;
 pub mod fgm;
 pub mod report;

@@ -1,0 +1,31 @@
+//! `cbrrel predict`'s flags: a trained model and the records or text to run it on.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::corpus::Format;
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A trained model directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Records to predict (doccano or spo JSONL; ids and texts are used).
+    #[arg(long, required_unless_present = "text", conflicts_with = "text")]
+    pub input: Option<PathBuf>,
+    /// One text to predict (record id `text`).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Output corpus format.
+    #[arg(long, value_enum, default_value_t = Format::Doccano)]
+    pub output_format: Format,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
