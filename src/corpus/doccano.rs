@@ -9,7 +9,7 @@ use std::io::Write;
 use serde_json::{json, Map, Value};
 
 use super::fields::{
-    confidence, grapheme_boundaries, id_string, json_object, problem_sink, round4,
+    confidence, grapheme_boundaries, id_string, json_object, problem_sink, required_text, round4,
 };
 use super::problem::{Action, Problem, ProblemKind};
 use super::record::{char_slice, Arg, Entity, Record, Relation};
@@ -34,24 +34,7 @@ pub(crate) fn parse(
         return None;
     };
     let rid = Some(id.as_str());
-    let Some(text) = obj.get("text").and_then(Value::as_str) else {
-        problem(
-            rid,
-            ProblemKind::MalformedJson,
-            Action::RecordRejected,
-            "missing or non-string `text`".into(),
-        );
-        return None;
-    };
-    if text.trim().is_empty() {
-        problem(
-            rid,
-            ProblemKind::EmptyText,
-            Action::RecordRejected,
-            "text is empty".into(),
-        );
-        return None;
-    }
+    let text = required_text(obj, rid, &mut problem)?;
     let list = |key: &str| -> Result<Vec<Value>, String> {
         match obj.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),

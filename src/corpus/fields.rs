@@ -42,6 +42,34 @@ pub(crate) fn json_object<'v>(
     obj
 }
 
+/// A record's `text`: a non-blank string, or a rejected record (missing, not a string, or
+/// only whitespace) with the problem that says which.
+pub(crate) fn required_text<'v>(
+    obj: &'v Map<String, Value>,
+    record: Option<&str>,
+    problem: &mut impl FnMut(Option<&str>, ProblemKind, Action, String),
+) -> Option<&'v str> {
+    let Some(text) = obj.get("text").and_then(Value::as_str) else {
+        problem(
+            record,
+            ProblemKind::MalformedJson,
+            Action::RecordRejected,
+            "missing or non-string `text`".into(),
+        );
+        return None;
+    };
+    if text.trim().is_empty() {
+        problem(
+            record,
+            ProblemKind::EmptyText,
+            Action::RecordRejected,
+            "text is empty".into(),
+        );
+        return None;
+    }
+    Some(text)
+}
+
 /// A record id as text: a non-empty string, or a number written as JSON writes it.
 pub(crate) fn id_string(v: &serde_json::Value) -> Option<String> {
     match v {

@@ -16,7 +16,7 @@ use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
-use super::fields::{confidence, id_string, json_object, problem_sink, round4};
+use super::fields::{confidence, id_string, json_object, problem_sink, required_text, round4};
 use super::problem::{Action, Problem, ProblemKind};
 use super::record::{char_slice, Arg, Entity, Record, Relation};
 use super::schema::Schema;
@@ -87,24 +87,7 @@ pub(crate) fn parse(
         .and_then(id_string)
         .unwrap_or_else(|| line.to_string());
     let rid = Some(id.as_str());
-    let Some(text) = obj.get("text").and_then(Value::as_str) else {
-        problem(
-            rid,
-            ProblemKind::MalformedJson,
-            Action::RecordRejected,
-            "missing or non-string `text`".into(),
-        );
-        return None;
-    };
-    if text.trim().is_empty() {
-        problem(
-            rid,
-            ProblemKind::EmptyText,
-            Action::RecordRejected,
-            "text is empty".into(),
-        );
-        return None;
-    }
+    let text = required_text(obj, rid, &mut problem)?;
     let items = match obj.get("spo_list") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),

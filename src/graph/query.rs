@@ -316,16 +316,9 @@ pub fn answer(
                 QueryResultsSerializer::from_format(formats.results.expect("checked above"))
                     .serialize_solutions_to_writer(&mut *out, vars)
                     .map_err(io)?;
-            let mut n = 0;
-            for s in solutions {
-                let s = s.map_err(|e| watchdog.error(e))?;
-                if n == limit {
-                    status = AnswerStatus::TooManyResults;
-                    break;
-                }
-                ser.serialize(&s).map_err(io)?;
-                n += 1;
-            }
+            let n = write_limited(solutions, limit, &watchdog, &mut status, |s| {
+                ser.serialize(&s)
+            })?;
             ser.finish().map_err(io)?;
             n
         }
@@ -335,21 +328,36 @@ pub fn answer(
                     .with_prefix("cb", "https://w3id.org/cbrrel/ontology#")
                     .map_err(|e| GraphError::Query(e.to_string()))?
                     .for_writer(&mut *out);
-            let mut n = 0;
-            for t in triples {
-                let t = t.map_err(|e| watchdog.error(e))?;
-                if n == limit {
-                    status = AnswerStatus::TooManyResults;
-                    break;
-                }
-                ser.serialize_triple(&t).map_err(io)?;
-                n += 1;
-            }
+            let n = write_limited(triples, limit, &watchdog, &mut status, |t| {
+                ser.serialize_triple(&t)
+            })?;
             ser.finish().map_err(io)?;
             n
         }
     };
     Ok(Answer { kind, rows, status })
+}
+
+/// Write each item of an answer with `write` until `limit`; one more item marks the answer
+/// [`AnswerStatus::TooManyResults`] (never cut silently). Returns the items written.
+fn write_limited<T>(
+    items: impl Iterator<Item = Result<T, QueryEvaluationError>>,
+    limit: usize,
+    watchdog: &Watchdog,
+    status: &mut AnswerStatus,
+    mut write: impl FnMut(T) -> std::io::Result<()>,
+) -> Result<usize, GraphError> {
+    let mut n = 0;
+    for item in items {
+        let item = item.map_err(|e| watchdog.error(e))?;
+        if n == limit {
+            *status = AnswerStatus::TooManyResults;
+            break;
+        }
+        write(item)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Run `sparql` on the store at `dir` with statistics and write Oxigraph's plan as JSON: each
