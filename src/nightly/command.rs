@@ -56,7 +56,9 @@ pub fn run_command(
         _ => NightlySummary::from_work_dir(&cfg),
     };
     match command {
-        NightlyCommand::Ingest => run_ingest(&cfg, &mut s).map_err(stage("ingest"))?,
+        NightlyCommand::Ingest => {
+            run_ingest(&cfg, &mut s).map_err(stage("ingest"))?;
+        }
         NightlyCommand::Extract(worker) => {
             let opts = extract_options(&cfg, worker)?;
             s.stages.clear();

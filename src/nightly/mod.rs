@@ -12,6 +12,6 @@ pub use command::{run_command, NightlyCommand, Worker};
 pub use config::{DumpKind, NightlyConfig, Overrides};
 pub use error::NightlyError;
 pub use run::{
-    run_extract, run_ingest, run_load, run_rebuild, run_retract, ExtractOptions, NightlySummary,
-    Stage,
+    run_extract, run_ingest, run_load, run_rebuild, run_retract, ExtractOptions, ExtractReport,
+    IngestReport, NightlySummary, Stage,
 };

@@ -215,10 +215,10 @@ impl NightlySummary {
     /// Fill the numbers of stages this command did not run from their summary.json files.
     pub fn from_work_dir(cfg: &NightlyConfig) -> NightlySummary {
         let mut s = NightlySummary::default();
-        if let Some(i) = read_json::<IngestSummaryFile>(&cfg.ingest_dir().join(SUMMARY_FILE)) {
+        if let Some(i) = read_json::<IngestReport>(&cfg.ingest_dir().join(SUMMARY_FILE)) {
             s.ingest = i.summary;
         }
-        if let Some(e) = read_json::<ExtractSummaryFile>(&cfg.extract_dir().join(SUMMARY_FILE)) {
+        if let Some(e) = read_json::<ExtractReport>(&cfg.extract_dir().join(SUMMARY_FILE)) {
             s.reports_extracted = e.reports;
             s.sentences = e.sentences;
             s.shards = e.shards;
@@ -245,23 +245,25 @@ impl NightlySummary {
     }
 }
 
-/// ingest/summary.json
+/// What the ingest stage reports: exactly its `ingest/summary.json` ([`run_ingest`] returns it
+/// and writes it; a later command reads it back).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct IngestSummaryFile {
-    inputs: Vec<PathBuf>,
+pub struct IngestReport {
+    pub inputs: Vec<PathBuf>,
     #[serde(flatten)]
-    summary: IngestSummary,
+    pub summary: IngestSummary,
 }
 
-/// extract/summary.json (the whole plan, whichever workers ran).
+/// What the extract stage reports: exactly its `extract/summary.json` — the whole plan,
+/// whichever workers ran it ([`run_extract`] returns it once every shard exists).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ExtractSummaryFile {
-    model_id: String,
-    reports: usize,
-    sentences: usize,
-    shards: usize,
-    triples: usize,
-    per_relation: BTreeMap<String, usize>,
+pub struct ExtractReport {
+    pub model_id: String,
+    pub reports: usize,
+    pub sentences: usize,
+    pub shards: usize,
+    pub triples: usize,
+    pub per_relation: BTreeMap<String, usize>,
 }
 
 /// The class/property IRIs of the CASMeD schema (ontology/casmed.toml).
@@ -269,8 +271,11 @@ pub fn vocabulary(schema: &Schema) -> Result<Vocabulary, GraphError> {
     Vocabulary::from_schema(schema).map_err(GraphError::Ontology)
 }
 
-/// Stage 1: ingest the dump(s) into `{work}/ingest/`.
-pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(), NightlyError> {
+/// Stage 1: ingest the dump(s) into `{work}/ingest/`; returns what it wrote as summary.json.
+pub fn run_ingest(
+    cfg: &NightlyConfig,
+    summary: &mut NightlySummary,
+) -> Result<IngestReport, NightlyError> {
     let t0 = Instant::now();
     let vocab = vocabulary(&Schema::casmed())?;
     let previous = stored_hashes(&cfg.store.dir, &vocab)?;
@@ -284,12 +289,10 @@ pub fn run_ingest(cfg: &NightlyConfig, summary: &mut NightlySummary) -> Result<(
         &cfg.ingest_dir(),
     )?;
     summary.ingest = s.clone();
-    write_json(
-        &cfg.ingest_dir().join(SUMMARY_FILE),
-        &IngestSummaryFile { inputs, summary: s },
-    )?;
+    let report = IngestReport { inputs, summary: s };
+    write_json(&cfg.ingest_dir().join(SUMMARY_FILE), &report)?;
     summary.finished(Stage::Ingest, t0);
-    Ok(())
+    Ok(report)
 }
 
 /// The reports of the last ingest that need extraction and loading (new or changed).
@@ -317,12 +320,14 @@ pub struct ExtractOptions {
     pub abort_after: Option<usize>,
 }
 
-/// Stage 2: extract triples from the ingested reports into `{work}/extract/`.
+/// Stage 2: extract triples from the ingested reports into `{work}/extract/`. Returns the
+/// stage's report (its summary.json) when this worker's shards completed the plan; None while
+/// other workers still have shards to write.
 pub fn run_extract(
     cfg: &NightlyConfig,
     opts: &ExtractOptions,
     summary: &mut NightlySummary,
-) -> Result<(), NightlyError> {
+) -> Result<Option<ExtractReport>, NightlyError> {
     let t0 = Instant::now();
     let reports = reports_to_process(cfg)?;
     let model =
@@ -344,12 +349,13 @@ pub fn run_extract(
     summary.add_extract(&s);
     // The summary file describes the whole plan: written when every shard exists (by the
     // last worker to finish), from the shard files themselves.
+    let mut report = None;
     if let Ok((plan, triples)) = read_extraction(&cfg.extract_dir()) {
         let mut per_relation = BTreeMap::new();
         for t in &triples {
             *per_relation.entry(t.relation.clone()).or_default() += 1;
         }
-        let file = ExtractSummaryFile {
+        let file = ExtractReport {
             model_id: plan.model_id.clone(),
             reports: plan.reports,
             sentences: plan.sentences,
@@ -360,9 +366,10 @@ pub fn run_extract(
         write_json(&cfg.extract_dir().join(SUMMARY_FILE), &file)?;
         summary.triples = triples.len();
         summary.per_relation = per_relation;
+        report = Some(file);
     }
     summary.finished(Stage::Extract, t0);
-    Ok(())
+    Ok(report)
 }
 
 /// The stored reports a full dump withdraws (none for an incremental dump), checked against
@@ -380,7 +387,7 @@ fn withdrawn_reports(cfg: &NightlyConfig) -> Result<Vec<String>, NightlyError> {
     // its retraction) the rest are gone already.
     let stored = stored_hashes(&cfg.store.dir, &vocabulary(&Schema::casmed())?)?;
     ids.retain(|id| stored.contains_key(id));
-    let in_store = read_json::<IngestSummaryFile>(&cfg.ingest_dir().join(SUMMARY_FILE))
+    let in_store = read_json::<IngestReport>(&cfg.ingest_dir().join(SUMMARY_FILE))
         .map(|f| f.summary.in_store)
         .unwrap_or(ids.len());
     if !ids.is_empty() && ids.len() as f64 > cfg.input.max_missing_share * in_store as f64 {
@@ -502,4 +509,41 @@ pub fn run_rebuild(
     summary.store_bytes = dir_bytes(&cfg.store.dir);
     summary.finished(Stage::Rebuild, t0);
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stage's report is exactly its summary.json, and a later command's summary reads the
+    /// same numbers back from it.
+    #[test]
+    fn the_ingest_report_is_its_summary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dump = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reports.csv");
+        let toml = format!(
+            "work_dir = {:?}\n[input]\npaths = [{:?}]\n[model]\ndir = {:?}\n[store]\ndir = {:?}\n",
+            dir.path().join("work"),
+            dump,
+            dir.path().join("model"),
+            dir.path().join("store")
+        );
+        let path = dir.path().join("nightly.toml");
+        std::fs::write(&path, toml).unwrap();
+        let cfg = NightlyConfig::load(&path).unwrap();
+        let mut summary = NightlySummary::default();
+        let report = run_ingest(&cfg, &mut summary).unwrap();
+        let file: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(cfg.ingest_dir().join(SUMMARY_FILE)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(serde_json::to_value(&report).unwrap(), file);
+        assert_eq!((report.summary.read, report.summary.accepted), (60, 60));
+        assert_eq!(summary.stages, [Stage::Ingest]);
+        let later = NightlySummary::from_work_dir(&cfg);
+        assert_eq!(
+            serde_json::to_value(&later.ingest).unwrap(),
+            serde_json::to_value(&report.summary).unwrap()
+        );
+    }
 }
