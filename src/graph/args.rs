@@ -33,7 +33,7 @@ pub struct QueryArgs {
 impl QueryArgs {
     /// `--timeout` as the library takes it (None: no limit).
     pub fn timeout(&self) -> Option<std::time::Duration> {
-        (self.timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.timeout))
+        limit(self.timeout)
     }
 
     /// The query: the argument, or the text of `--file`.
@@ -59,6 +59,11 @@ impl QueryArgs {
         }
         Ok(out.flush()?)
     }
+}
+
+/// A time limit given in seconds, 0 meaning none.
+pub fn limit(seconds: f64) -> Option<std::time::Duration> {
+    (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
 }
 
 /// A non-negative, finite number of seconds (`30` or `30s`).
@@ -93,28 +98,21 @@ impl ExportArgs {
         };
         match &self.out {
             Some(path) => {
-                // The export's own error (store, disk) wins; a failure to create or rename the
-                // file is reported with the file's path.
-                let mut result = None;
-                let written = crate::atomic::write_with(path, |file| -> std::io::Result<()> {
-                    let r = export(file);
-                    let failed = r.is_err();
-                    result = Some(r);
-                    match failed {
-                        true => Err(std::io::Error::other("export failed")),
-                        false => Ok(()),
-                    }
-                });
-                match (result, written) {
-                    (Some(Err(e)), _) => Err(e),
-                    (_, Err(source)) => Err(crate::atomic::WriteError {
+                let mut summary = None;
+                crate::atomic::write_with(path, |file| -> Result<(), GraphError> {
+                    summary = Some(export(file)?);
+                    Ok(())
+                })
+                // An I/O failure here is the file's (create, write, rename): name it.
+                .map_err(|e| match e {
+                    GraphError::Output(source) => crate::atomic::WriteError {
                         path: path.clone(),
                         source,
                     }
-                    .into()),
-                    (Some(Ok(summary)), Ok(())) => Ok(summary),
-                    (None, Ok(())) => unreachable!("write_with calls its fill on success"),
-                }
+                    .into(),
+                    other => other,
+                })?;
+                Ok(summary.expect("written"))
             }
             None => export(&mut std::io::stdout().lock()),
         }

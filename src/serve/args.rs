@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::graph::args::seconds;
+use crate::graph::args::{limit, seconds};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -39,7 +39,7 @@ impl ServeArgs {
     pub fn config(&self) -> crate::serve::ServeConfig {
         let mut c = crate::serve::ServeConfig::new(&self.store);
         c.bind = self.bind;
-        c.timeout = (self.timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.timeout));
+        c.timeout = limit(self.timeout);
         c.max_results = (self.max_results > 0).then_some(self.max_results);
         c.texts = self.texts.clone();
         c.queries_dir = self.queries.clone();
