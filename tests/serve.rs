@@ -503,7 +503,7 @@ fn health_queries_by_name_and_provenance() {
 
     let list = get(a, "/queries", "application/json").json();
     let list = list.as_array().unwrap();
-    assert_eq!(list.len(), 11);
+    assert_eq!(list.len(), 12);
     let stenosis = list
         .iter()
         .find(|q| q["name"] == "body_parts_with_stenosis")

@@ -9,7 +9,12 @@
 //! - `Link(s, p, o)`: the report asserts `s p o` (symptoms per body part, treatments per body
 //!   part, findings per examination, stents per vessel, …);
 //! - `SiteFinding(x, o)`: a body part of coronary segment or vessel `x` has finding `o`
-//!   (findings per segment, counted once per report however many body-part names reach `x`).
+//!   (findings per segment, counted once per report however many body-part names reach `x`);
+//! - `SiteStenosis(x, p)`: the report's highest stenosis at segment or vessel `x` is `p` %
+//!   (one key per report and site). The report graph also points at this node
+//!   (`<report> cb:stenosisAt <node>`, [`membership_quads`]), so "which reports have ≥ 70 % in
+//!   segment 6" scans the few percent nodes of the site and then exactly the reports behind
+//!   them — no walk over every finding of every body part that names the segment.
 //!
 //! Each key is a node of the counts graph with `cb:reports` (reports with the key) and
 //! `cb:assertions` (their assertions); a link node says what it counts with `cb:countSubject`,
@@ -39,6 +44,39 @@ pub enum CountKey {
     Relation(NamedNode),
     Link(NamedNode, NamedNode, NamedNode),
     SiteFinding(NamedNode, NamedNode),
+    /// (site, percent): the percent is the canonical `xsd:decimal` lexical form of the
+    /// findings' `cb:stenosisMax`.
+    SiteStenosis(NamedNode, String),
+}
+
+/// What the keys need to know of an entity of the report: the segments and vessels of a body
+/// part, the highest stenosis percent of a finding (its `cb:stenosisMax`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityFacts {
+    pub sites: Vec<NamedNode>,
+    pub stenosis_max: Option<String>,
+}
+
+impl EntityFacts {
+    /// The facts in an entity's description quads (as built, or as read from the store).
+    pub fn from_quads<'q>(quads: impl IntoIterator<Item = &'q Quad>, vocab: &Vocabulary) -> Self {
+        let (v, s, m) = (
+            vocab.term("vessel"),
+            vocab.term("segment"),
+            vocab.term("stenosisMax"),
+        );
+        let mut f = EntityFacts::default();
+        for q in quads {
+            match &q.object {
+                Term::NamedNode(n) if q.predicate == v || q.predicate == s => {
+                    f.sites.push(n.clone())
+                }
+                Term::Literal(l) if q.predicate == m => f.stenosis_max = Some(l.value().into()),
+                _ => {}
+            }
+        }
+        f
+    }
 }
 
 /// One report's keys, each with its number of assertions in the report.
@@ -68,6 +106,9 @@ impl CountKey {
             CountKey::Relation(p) => hashed("relation", &[p]),
             CountKey::Link(s, p, o) => hashed("link", &[s, p, o]),
             CountKey::SiteFinding(x, o) => hashed("site-finding", &[x, o]),
+            CountKey::SiteStenosis(x, p) => {
+                hashed("site-stenosis", &[x, &NamedNode::new_unchecked(p.as_str())])
+            }
         }
     }
 
@@ -93,6 +134,14 @@ impl CountKey {
                 g.add(n.clone(), vocab.term("site"), x.clone());
                 g.add(n, vocab.term("countObject"), o.clone());
             }
+            CountKey::SiteStenosis(x, p) => {
+                g.add(n.clone(), vocab.term("stenosisSite"), x.clone());
+                g.add(
+                    n,
+                    vocab.term("percent"),
+                    Literal::new_typed_literal(p.as_str(), xsd::DECIMAL),
+                );
+            }
         }
     }
 
@@ -106,11 +155,12 @@ fn int(v: u64) -> Literal {
 }
 
 /// The keys of one report graph (its quads, as built or as read back from the store).
-/// `sites(bp)` gives the vessel and segment nodes a body-part entity links to.
+/// `facts(e)` gives what the keys need of an entity (sites of a body part, stenosis of a
+/// finding).
 pub fn report_keys(
     quads: &[Quad],
     vocab: &Vocabulary,
-    sites: &mut dyn FnMut(&NamedNode) -> Vec<NamedNode>,
+    facts: &mut dyn FnMut(&NamedNode) -> EntityFacts,
 ) -> ReportKeys {
     // Assertions per asserted triple: provenance nodes pointing at it (RDF 1.2 reifiers, or
     // rdf:subject/predicate/object statements in the benchmark's alternative layout).
@@ -160,19 +210,50 @@ pub fn report_keys(
     }
     let has_finding = vocab.property("BpSy").cloned();
     let mut keys = ReportKeys::new();
+    // Per site: the report's highest stenosis (as a number to compare, and its lexical form)
+    // and the assertions with a stenosis there.
+    let mut stenosis: BTreeMap<NamedNode, (f64, String, u64)> = BTreeMap::new();
     for ((s, p, o), n) in asserted {
         let n = n.max(1);
         *keys.entry(CountKey::Entity(s.clone())).or_default() += n;
         *keys.entry(CountKey::Entity(o.clone())).or_default() += n;
         *keys.entry(CountKey::Relation(p.clone())).or_default() += n;
         if Some(&p) == has_finding.as_ref() {
-            for x in sites(&s) {
+            let percent = facts(&o)
+                .stenosis_max
+                .and_then(|v| v.parse::<f64>().ok().map(|x| (x, v)));
+            for x in facts(&s).sites {
+                if let Some((value, text)) = &percent {
+                    let e =
+                        stenosis
+                            .entry(x.clone())
+                            .or_insert((f64::NEG_INFINITY, String::new(), 0));
+                    if *value > e.0 {
+                        (e.0, e.1) = (*value, text.clone());
+                    }
+                    e.2 += n;
+                }
                 *keys.entry(CountKey::SiteFinding(x, o.clone())).or_default() += n;
             }
         }
         *keys.entry(CountKey::Link(s, p, o)).or_default() += n;
     }
+    for (x, (_, percent, n)) in stenosis {
+        keys.insert(CountKey::SiteStenosis(x, percent), n);
+    }
     keys
+}
+
+/// The report graph's pointers to its per-site stenosis nodes (`<report> cb:stenosisAt
+/// <node>`): derived from the keys like the counts, but stored in the report's own graph, so
+/// replacing or retracting the report replaces them with it. The report node is the graph's
+/// name.
+pub fn membership_quads(report: &NamedNode, keys: &ReportKeys, vocab: &Vocabulary) -> Vec<Quad> {
+    let at = vocab.term("stenosisAt");
+    keys.keys()
+        .filter(|k| matches!(k, CountKey::SiteStenosis(..)))
+        .map(|k| Quad::new(report.clone(), at.clone(), k.node(), report.clone()))
+        .collect()
 }
 
 /// Add `keys` (sign +1) or take them away (sign -1) from `deltas`.
@@ -381,7 +462,10 @@ mod tests {
         )
         .unwrap();
         let seg = NamedNode::new_unchecked("https://example.org/seg");
-        let keys = report_keys(&r.quads, &vocab, &mut |_| vec![seg.clone()]);
+        let keys = report_keys(&r.quads, &vocab, &mut |_| EntityFacts {
+            sites: vec![seg.clone()],
+            stenosis_max: None,
+        });
         let bp = crate::graph::rdf::entity_iri("Bp", "前降支近段");
         let sy = crate::graph::rdf::entity_iri("Sy", "狭窄90%");
         let p = vocab.property("BpSy").unwrap().clone();
@@ -392,12 +476,68 @@ mod tests {
         // The statement form counts the same.
         let st = report_graph(&input("R", triples), &run, &vocab, Provenance::Statement).unwrap();
         assert_eq!(
-            report_keys(&st.quads, &vocab, &mut |_| vec![]).len() + 2,
+            report_keys(&st.quads, &vocab, &mut |_| EntityFacts::default()).len() + 2,
             keys.len()
         );
         let mut d = Deltas::new();
         add_keys(&mut d, &keys, 1);
         add_keys(&mut d, &keys, -1);
         assert!(d.values().all(|v| *v == (0, 0)));
+    }
+
+    #[test]
+    fn a_site_keeps_the_reports_highest_stenosis_and_the_report_points_at_it() {
+        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
+        let run = RunInfo {
+            model_id: "m".into(),
+            ended_at: "2026-11-25T02:00:00Z".into(),
+        };
+        // Two names of the same segment with 70 % and 95 %, a finding without a percent, and
+        // another segment at 50 %.
+        let triples = vec![
+            bpsy("前降支近段", "狭窄70%", 0),
+            bpsy("lad近段", "狭窄95%", 20),
+            bpsy("lad近段", "钙化", 40),
+            bpsy("回旋支远段", "狭窄50%", 60),
+        ];
+        let r = report_graph(&input("R", triples), &run, &vocab, Provenance::Rdf12).unwrap();
+        let (lad_p, lcx_d) = (
+            NamedNode::new_unchecked("https://example.org/lad-p"),
+            NamedNode::new_unchecked("https://example.org/lcx-d"),
+        );
+        let bp = |t: &str| crate::graph::rdf::entity_iri("Bp", t);
+        let sy = |t: &str| crate::graph::rdf::entity_iri("Sy", t);
+        let keys = report_keys(&r.quads, &vocab, &mut |e| {
+            let mut f = EntityFacts::default();
+            if *e == bp("前降支近段") || *e == bp("lad近段") {
+                f.sites.push(lad_p.clone());
+            } else if *e == bp("回旋支远段") {
+                f.sites.push(lcx_d.clone());
+            }
+            for (t, p) in [("狭窄70%", "70"), ("狭窄95%", "95"), ("狭窄50%", "50")] {
+                if *e == sy(t) {
+                    f.stenosis_max = Some(p.into());
+                }
+            }
+            f
+        });
+        let stenosis: Vec<(&NamedNode, &str, u64)> = keys
+            .iter()
+            .filter_map(|(k, n)| match k {
+                CountKey::SiteStenosis(x, p) => Some((x, p.as_str(), *n)),
+                _ => None,
+            })
+            .collect();
+        // One key per site: the highest percent, with the site's assertions that had one.
+        assert_eq!(stenosis, [(&lad_p, "95", 2), (&lcx_d, "50", 1)]);
+        let members = membership_quads(&r.graph, &keys, &vocab);
+        assert_eq!(members.len(), 2);
+        assert!(members.iter().all(|q| q.subject == r.graph.clone().into()
+            && q.predicate == vocab.term("stenosisAt")
+            && q.graph_name == r.graph.clone().into()));
+        assert!(members.iter().any(|q| q.object
+            == CountKey::SiteStenosis(lad_p.clone(), "95".into())
+                .node()
+                .into()));
     }
 }

@@ -372,6 +372,12 @@ mod tests {
             ),
             ["LAD 3 18 1"]
         );
+        // Each report once per site at its highest stenosis: R1 at the proximal LAD (and the
+        // LAD), R2 at the distal circumflex (and the LCX).
+        assert_eq!(
+            rows("stenosis_per_segment.rq", &["site", "syntax", "reports"]),
+            ["LAD - 1", "LAD-proximal 6 1", "LCX - 1", "LCX-distal 13 1"]
+        );
         let per_segment = rows("findings_per_segment.rq", &["site", "finding", "reports"]);
         for row in [
             "LAD 狭窄90% 1",

@@ -7,10 +7,12 @@
 //! - **one named graph per report** (graph name = the report's IRI): the report node (id,
 //!   content hash, patient pseudonym, date, department, the extraction run), and per extracted
 //!   relation the asserted triple `s p o` plus one provenance node
-//!   `a rdf:reifies <<( s p o )>> ; cb:confidence ; cb:subjectSpan "12-15" ; cb:objectSpan …`
-//!   (RDF 1.2 triple terms). The mention nodes of the first layout fold into that node as the
-//!   two char spans; the surface text is the report's text at the span (the EMR keeps it) and
-//!   the entity's normalised text is one hop away. 5 quads per relation, 7 with the RDF 1.1
+//!   `a rdf:reifies <<( s p o )>> ; cb:confidence 9.7e-1 ; cb:spans "12-15 20-24"`
+//!   (RDF 1.2 triple terms), and per coronary site where the report finds a stenosis with a
+//!   percent, `<report> cb:stenosisAt <site stenosis node>` (derived, [`super::counts`]).
+//!   The mention nodes of the first layout fold into that node as the two char spans (one
+//!   literal); the surface text is the report's text at the span (the EMR keeps it) and the
+//!   entity's normalised text is one hop away. 4 quads per relation, 6 with the RDF 1.1
 //!   statement form (`rdf:subject`/`predicate`/`object`), which [`Provenance::Statement`]
 //!   still writes for the layout benchmark.
 //! - **store graph** (`…/graph/store`): the layout version, the segment table's hash and the
@@ -57,8 +59,11 @@ pub const STORE_NODE: &str = "https://w3id.org/cbrrel/data/store";
 /// written into: `cbrrel load --rebuild` migrates it. 1 (unmarked): issue 4's entity copies
 /// and mention nodes; 2: shared entity nodes, RDF 1.2 provenance, counts graph (issue 8);
 /// 3: value classes on entity nodes (cb:StenosisFinding, cb:TimiFinding, cb:SizedDevice), which
-/// the shipped questions start from — a layout-2 store would answer them with no rows.
-pub const LAYOUT_VERSION: u32 = 3;
+/// the shipped questions start from — a layout-2 store would answer them with no rows;
+/// 4: per-site stenosis nodes in the counts graph and `<report> cb:stenosisAt <node>` in each
+/// report graph (the segment question's report list, [`super::counts`]); the two spans of a
+/// relation in one `cb:spans` literal (4 quads per relation in the report graph, not 5).
+pub const LAYOUT_VERSION: u32 = 4;
 
 pub(crate) const PROV: &str = "http://www.w3.org/ns/prov#";
 pub(crate) const DCTERMS: &str = "http://purl.org/dc/terms/";
@@ -168,12 +173,24 @@ pub fn graph(iri: &str) -> GraphName {
     GraphName::NamedNode(named(iri))
 }
 
-/// A char span as its literal: `"12-15"` ([start, end) in characters of the report text).
-pub fn span_literal(span: (u64, u64)) -> Literal {
-    Literal::new_simple_literal(format!("{}-{}", span.0, span.1))
+/// The two char spans of a relation as one literal: `"12-15 20-24"` — subject, a space, object,
+/// each [start, end) in characters of the report text. One quad instead of two per relation
+/// (layout 4); SPARQL reads either half with STRBEFORE/STRAFTER(?spans, " ").
+pub fn spans_literal(subject: (u64, u64), object: (u64, u64)) -> Literal {
+    Literal::new_simple_literal(format!(
+        "{}-{} {}-{}",
+        subject.0, subject.1, object.0, object.1
+    ))
 }
 
-/// The inverse of [`span_literal`].
+/// The inverse of [`spans_literal`].
+pub fn parse_spans(s: &str) -> Option<((u64, u64), (u64, u64))> {
+    let (a, b) = s.split_once(' ')?;
+    Some((parse_span(a)?, parse_span(b)?))
+}
+
+/// One span, `"12-15"` (a half of [`spans_literal`]; layouts 2 and 3 wrote each end as its own
+/// `cb:subjectSpan` / `cb:objectSpan`).
 pub fn parse_span(s: &str) -> Option<(u64, u64)> {
     let (a, b) = s.split_once('-')?;
     let span = (a.parse().ok()?, b.parse().ok()?);
@@ -440,13 +457,8 @@ pub fn report_graph(
         );
         g.add(
             a.clone(),
-            vocab.term("subjectSpan"),
-            span_literal(t.subject_span()),
-        );
-        g.add(
-            a.clone(),
-            vocab.term("objectSpan"),
-            span_literal(t.object_span()),
+            vocab.term("spans"),
+            spans_literal(t.subject_span(), t.object_span()),
         );
         entities.insert(s);
         entities.insert(o);
@@ -606,7 +618,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn five_quads_per_relation_with_rdf12_and_seven_as_statements() {
+    fn four_quads_per_relation_with_rdf12_and_six_as_statements() {
         let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
         // Texts already normalised: no surface-text quad.
         let triples = vec![
@@ -625,8 +637,8 @@ pub(crate) mod tests {
         )
         .unwrap();
         let st = report_graph(&input("R", triples), &run(), &vocab, Provenance::Statement).unwrap();
-        assert_eq!((r12.quads.len() - header) / 2, 5);
-        assert_eq!((st.quads.len() - header) / 2, 7);
+        assert_eq!((r12.quads.len() - header) / 2, 4);
+        assert_eq!((st.quads.len() - header) / 2, 6);
         // A surface text that normalisation changes adds nothing: the span points at it.
         let r = report_graph(
             &input("R", vec![bpsy("LAD近段", "狭窄90%", 0)]),
@@ -635,8 +647,15 @@ pub(crate) mod tests {
             Provenance::Rdf12,
         )
         .unwrap();
-        assert_eq!(r.quads.len() - header, 5);
+        assert_eq!(r.quads.len() - header, 4);
         assert_eq!(parse_span("12-15"), Some((12, 15)));
         assert_eq!(parse_span("15-12"), None);
+        assert_eq!(parse_spans("0-5 5-10"), Some(((0, 5), (5, 10))));
+        assert_eq!(parse_spans("0-5"), None);
+        assert_eq!(
+            spans_literal((0, 5), (5, 10)).value(),
+            "0-5 5-10",
+            "subject first"
+        );
     }
 }

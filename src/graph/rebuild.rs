@@ -24,8 +24,8 @@ use oxigraph::store::Store;
 use serde::Serialize;
 
 use super::rdf::{
-    entity_type_of, graph, parse_span, report_id_of, ReportInput, RunInfo, Vocabulary, DCTERMS,
-    ENTITIES_GRAPH, PROV, STORE_GRAPH,
+    entity_type_of, graph, parse_span, parse_spans, report_id_of, ReportInput, RunInfo, Vocabulary,
+    DCTERMS, ENTITIES_GRAPH, PROV, STORE_GRAPH,
 };
 use super::store::{load, open_store, read_mark, LoadContext, LoadSummary};
 use super::GraphError;
@@ -246,13 +246,19 @@ pub fn read_reports(store: &Store, vocab: &Vocabulary) -> Result<Vec<StoredRepor
             let confidence = get(qs, term("confidence").as_str())
                 .and_then(|t| lit(&t).and_then(|v| v.parse::<f64>().ok()))
                 .ok_or_else(|| bad(&format!("{subject}: no confidence")))?;
-            // Text and span of each end: layout 2 on the provenance node (the text only where it
-            // differs from the entity's normalised text); layout 1 on mention nodes.
+            // Text and span of each end: layouts 2–4 on the provenance node (the text only where
+            // it differs from the entity's normalised text); layout 1 on mention nodes.
             let end =
                 |which: &str, entity: &NamedNode| -> Result<(String, (u64, u64)), GraphError> {
                     if reifies.is_some() {
-                        let span = get(qs, term(&format!("{which}Span")).as_str())
-                            .and_then(|t| lit(&t).and_then(parse_span))
+                        // Layout 4: both spans in one literal; layouts 2 and 3: one each.
+                        let span = get(qs, term("spans").as_str())
+                            .and_then(|t| lit(&t).and_then(parse_spans))
+                            .map(|(s, o)| if which == "subject" { s } else { o })
+                            .or_else(|| {
+                                get(qs, term(&format!("{which}Span")).as_str())
+                                    .and_then(|t| lit(&t).and_then(parse_span))
+                            })
                             .ok_or_else(|| bad(&format!("{subject}: no {which} span")))?;
                         let text = match get(qs, term(&format!("{which}Text")).as_str())
                             .and_then(|t| lit(&t).map(str::to_owned))

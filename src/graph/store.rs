@@ -29,7 +29,7 @@ use oxigraph::store::{Store, Transaction};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::counts::{self, add_keys, report_keys, CountKey, Deltas};
+use super::counts::{self, add_keys, report_keys, CountKey, Deltas, EntityFacts};
 use super::entity::{concept_quads, entity_quads, EntityStats};
 use super::rdf::{
     graph, named, ontology_graph, report_graph, run_quads, BuiltReport, EntityKey, Provenance,
@@ -269,21 +269,16 @@ pub fn check_mark(
     Ok(())
 }
 
-/// The vessel and segment nodes of a body-part entity, from its description quads.
-fn sites_in(quads: &[Quad], vocab: &Vocabulary) -> Vec<NamedNode> {
-    let (v, s) = (vocab.term("vessel"), vocab.term("segment"));
-    quads
-        .iter()
-        .filter(|q| q.predicate == v || q.predicate == s)
-        .filter_map(|q| match &q.object {
-            Term::NamedNode(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The described entities of a batch: IRI → (quads, stats).
 type Described = HashMap<NamedNode, (Vec<Quad>, EntityStats)>;
+
+/// What the count keys need of a described entity (nothing for one the batch lacks).
+fn facts(described: &Described, e: &NamedNode, cx: &LoadContext<'_>) -> EntityFacts {
+    described
+        .get(e)
+        .map(|d| EntityFacts::from_quads(&d.0, cx.vocab))
+        .unwrap_or_default()
+}
 
 fn describe_all<'k>(
     keys: impl Iterator<Item = &'k EntityKey>,
@@ -364,28 +359,13 @@ pub fn remove_report(
         .quads_for_pattern(None, None, None, Some(g.into()))
         .collect::<Result<_, _>>()?;
     let entities = graph(ENTITIES_GRAPH);
-    let (vp, sp) = (vocab.term("vessel"), vocab.term("segment"));
     let mut lookup_error = None;
-    let keys = report_keys(&old, vocab, &mut |bp| {
-        let mut out = Vec::new();
-        for p in [&vp, &sp] {
-            for q in t.quads_for_pattern(
-                Some(bp.as_ref().into()),
-                Some(p.as_ref()),
-                None,
-                Some(entities.as_ref()),
-            ) {
-                match q {
-                    Ok(Quad {
-                        object: Term::NamedNode(n),
-                        ..
-                    }) => out.push(n),
-                    Ok(_) => {}
-                    Err(e) => lookup_error = Some(e),
-                }
-            }
-        }
-        out
+    let keys = report_keys(&old, vocab, &mut |e| {
+        let quads: Vec<Quad> = t
+            .quads_for_pattern(Some(e.as_ref().into()), None, None, Some(entities.as_ref()))
+            .filter_map(|q| q.map_err(|err| lookup_error = Some(err)).ok())
+            .collect();
+        EntityFacts::from_quads(&quads, vocab)
     });
     if let Some(e) = lookup_error {
         return Err(e.into());
@@ -484,23 +464,20 @@ pub fn load(
         for chunk in reports.chunks(CHECK_CHUNK) {
             let built = build_checked(chunk, run, cx, &mut described, &concepts)?;
             count_bp_mentions(chunk, &described, &mut summary);
-            for b in &built {
-                let keys = report_keys(&b.quads, cx.vocab, &mut |bp| {
-                    described
-                        .get(bp)
-                        .map(|d| sites_in(&d.0, cx.vocab))
-                        .unwrap_or_default()
-                });
+            let mut quads = Vec::new();
+            for b in built {
+                let keys = report_keys(&b.quads, cx.vocab, &mut |e| facts(&described, e, cx));
+                quads.extend(counts::membership_quads(&b.graph, &keys, cx.vocab));
+                quads.extend(b.quads);
                 for (k, n) in keys {
                     let tot = totals.entry(k).or_default();
                     tot.0 += 1;
                     tot.1 += n;
                 }
             }
-            let n: usize = built.iter().map(|b| b.quads.len()).sum();
-            summary.report_quads += n;
-            summary.quads_written += n;
-            loader.load_quads(built.into_iter().flat_map(|b| b.quads))?;
+            summary.report_quads += quads.len();
+            summary.quads_written += quads.len();
+            loader.load_quads(quads)?;
         }
         let mut rest = counts::count_quads(&totals, cx.vocab);
         summary.count_keys_touched = totals.len();
@@ -557,13 +534,11 @@ pub fn load(
                 }
                 t.insert_named_graph(b.graph.as_ref());
                 t.extend(b.quads.iter());
-                summary.quads_written += b.quads.len();
-                let keys = report_keys(&b.quads, cx.vocab, &mut |bp| {
-                    described
-                        .get(bp)
-                        .map(|d| sites_in(&d.0, cx.vocab))
-                        .unwrap_or_default()
-                });
+                let keys = report_keys(&b.quads, cx.vocab, &mut |e| facts(&described, e, cx));
+                let members = counts::membership_quads(&b.graph, &keys, cx.vocab);
+                t.extend(members.iter());
+                summary.quads_written += b.quads.len() + members.len();
+                summary.report_quads += members.len();
                 add_keys(&mut deltas, &keys, 1);
             }
             let applied = counts::apply(&mut t, &deltas, cx.vocab, &mut |e| {

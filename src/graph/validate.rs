@@ -206,13 +206,13 @@ mod tests {
             // Range: a body part with a body part as finding.
             ("range", edit(&good, &format!("<{r}> {{ <{bp}> <{cb}hasFinding> <{bp}> . }}"), &none)),
             // Datatype: confidence as a string.
-            ("datatype", edit(&good, &format!("<{r}> {{ <{r}/x> <http://www.w3.org/1999/02/22-rdf-syntax-ns#reifies> <<( <{bp}> <{cb}hasFinding> <{sy}> )>> ; <{cb}confidence> \"high\" ; <{cb}subjectSpan> \"0-5\" ; <{cb}objectSpan> \"10-15\" . }}"), &none)),
+            ("datatype", edit(&good, &format!("<{r}> {{ <{r}/x> <http://www.w3.org/1999/02/22-rdf-syntax-ns#reifies> <<( <{bp}> <{cb}hasFinding> <{sy}> )>> ; <{cb}confidence> \"high\" ; <{cb}spans> \"0-5 10-15\" . }}"), &none)),
             // Required property missing: no spans on any provenance node.
-            ("minCount", edit(&good, "", &pred("subjectSpan"))),
+            ("minCount", edit(&good, "", &pred("spans"))),
             // Two content hashes on one report.
             ("maxCount", edit(&good, &format!("<{r}> {{ <{r}> <{cb}contentHash> \"other\" . }}"), &none)),
             // A span that is not start-end.
-            ("pattern", edit(&good, &format!("<{r}> {{ <{r}/y> <http://www.w3.org/1999/02/22-rdf-syntax-ns#reifies> <<( <{bp}> <{cb}hasFinding> <{sy}> )>> ; <{cb}confidence> 0.5e0 ; <{cb}subjectSpan> \"zero to five\" ; <{cb}objectSpan> \"10-15\" . }}"), &none)),
+            ("pattern", edit(&good, &format!("<{r}> {{ <{r}/y> <http://www.w3.org/1999/02/22-rdf-syntax-ns#reifies> <<( <{bp}> <{cb}hasFinding> <{sy}> )>> ; <{cb}confidence> 0.5e0 ; <{cb}spans> \"zero to five 10-15\" . }}"), &none)),
             // A stenosis value that is not a decimal.
             ("value datatype", edit(&good, &format!("<https://w3id.org/cbrrel/graph/entities> {{ <{sy}> <{cb}stenosisMax> \"90%\" . }}"), &pred("stenosisMax"))),
             // A segment link to something that is not a segment concept.

@@ -17,7 +17,7 @@ use oxigraph::store::Store;
 use serde::Serialize;
 
 /// ontology/queries as compiled into the binary.
-const SHIPPED: [(&str, &str); 11] = [
+const SHIPPED: [(&str, &str); 12] = [
     (
         "body_parts_with_stenosis",
         include_str!("../../ontology/queries/body_parts_with_stenosis.rq"),
@@ -45,6 +45,10 @@ const SHIPPED: [(&str, &str); 11] = [
     (
         "stenosis_in_segment",
         include_str!("../../ontology/queries/stenosis_in_segment.rq"),
+    ),
+    (
+        "stenosis_per_segment",
+        include_str!("../../ontology/queries/stenosis_per_segment.rq"),
     ),
     (
         "stents_per_vessel",

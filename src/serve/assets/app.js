@@ -16,6 +16,7 @@ const TITLES = {
   stenosis_in_segment: "某冠脉节段狭窄 ≥ 阈值的报告 · Reports with stenosis in a segment",
   findings_of_body_part: "某部位的发现 · Findings of one body part",
   findings_per_segment: "各冠脉节段的发现 · Findings per coronary segment",
+  stenosis_per_segment: "各冠脉节段狭窄 ≥ 阈值的报告数 · Reports with stenosis ≥ threshold per segment",
   symptoms_per_body_part: "各部位的症状与发现 · Findings per body part",
   treatments_per_body_part: "各部位的治疗 · Treatments per body part",
   examinations_and_findings: "检查及其发现 · Examinations and their findings",
@@ -42,7 +43,6 @@ const LINKS = {
   findings_of_body_part: ["@body_part", "finding"],
   treatments_per_body_part: ["body_part", "treatment"],
   examinations_and_findings: ["examination", "finding"],
-  stenosis_in_segment: ["body_part", "finding"],
   timi_below_3_after_pci: ["where", "finding"],
 };
 
@@ -393,17 +393,15 @@ async function drawCharts() {
     const rel = await fetchJson("/queries/relation_counts", { headers: { Accept: "application/sparql-results+json" } });
     barChart($("#chart-relations"), rel.results.bindings.map((b) => [
       `${value(b, "relation")} ${value(b, "label")}`, Number(value(b, "assertions"))]));
-    const seg = await fetchJson("/queries/findings_per_segment", { headers: { Accept: "application/sparql-results+json" } });
+    // Reports with ≥ 70 % stenosis per site (each report once per site): the vessel rows
+    // (notation without a position) are the bars, the numbered segments the tree.
+    const seg = await fetchJson("/queries/stenosis_per_segment", { headers: { Accept: "application/sparql-results+json" } });
     const perVessel = {}, perSegment = {};
     for (const b of seg.results.bindings) {
       const site = value(b, "site"), n = Number(value(b, "reports"));
-      const vessel = site.split("-")[0];
-      perVessel[vessel] = (perVessel[vessel] || 0) + n;
+      if (!site.includes("-")) perVessel[site] = n;
       const syn = value(b, "syntax");
-      if (syn) {
-        const s = (perSegment[syn] = perSegment[syn] || { reports: 0, site });
-        s.reports += n;
-      }
+      if (syn && (site.includes("-") || !perSegment[syn])) perSegment[syn] = { reports: n, site };
     }
     barChart($("#chart-vessels"), Object.entries(perVessel).sort((a, b) => b[1] - a[1]));
     treeChart($("#chart-tree"), perSegment);
