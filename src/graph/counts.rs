@@ -17,9 +17,12 @@
 //!   them — no walk over every finding of every body part that names the segment.
 //!
 //! Each key is a node of the counts graph with `cb:reports` (reports with the key) and
-//! `cb:assertions` (their assertions); a link node says what it counts with `cb:countSubject`,
-//! `cb:relation`, `cb:countObject` (5 quads), a site node with `cb:site`, `cb:countObject`, and
-//! the eight relation nodes are typed `cb:RelationCount`. An entity's count is one quad on the
+//! `cb:assertions` (their assertions). A link is stated once in the counts graph, `s p o`, and
+//! its node says which with `cb:countedLink <<( s p o )>>` (4 quads): a question about one body
+//! part scans that body part's links in the counts graph and binds each node in one seek
+//! (layout 4; the counts graph is also the store's distinct-links view, each link once however
+//! many reports assert it). A site node has `cb:site`, `cb:countObject`, a site stenosis node
+//! `cb:stenosisSite`, `cb:percent`, and the eight relation nodes are typed `cb:RelationCount`. An entity's count is one quad on the
 //! entity node. A load or retraction computes the keys of the reports it
 //! removes (read back from their stored graphs) and of those it adds, and applies the
 //! difference in the same transaction as the graph changes — only the keys tonight's reports
@@ -29,7 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use oxigraph::model::vocab::{rdf, xsd};
 use oxigraph::model::{
-    GraphNameRef, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, Term,
+    GraphNameRef, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, QuadRef, Term, Triple,
 };
 use oxigraph::store::Transaction;
 use sha2::{Digest, Sha256};
@@ -126,9 +129,12 @@ impl CountKey {
                 g.add(n, vocab.term("relation"), p.clone());
             }
             CountKey::Link(s, p, o) => {
-                g.add(n.clone(), vocab.term("countSubject"), s.clone());
-                g.add(n.clone(), vocab.term("relation"), p.clone());
-                g.add(n, vocab.term("countObject"), o.clone());
+                g.add(s.clone(), p.clone(), o.clone());
+                g.add(
+                    n,
+                    vocab.term("countedLink"),
+                    Triple::new(s.clone(), p.clone(), o.clone()),
+                );
             }
             CountKey::SiteFinding(x, o) => {
                 g.add(n.clone(), vocab.term("site"), x.clone());
@@ -383,17 +389,29 @@ pub fn apply(
             t.remove(q);
         }
         if r1 == 0 {
-            // The key is gone: its description too, and an entity's node with it.
-            let rest: Vec<Quad> = t
-                .quads_for_pattern(
-                    Some(node.as_ref().into()),
-                    None,
-                    None,
-                    Some(counts.as_ref()),
-                )
-                .collect::<Result<_, _>>()?;
-            for q in &rest {
-                t.remove(q);
+            // The key is gone: its description too, and an entity's node with it. (An entity's
+            // node also heads the counts graph's copies of its links, each removed with its
+            // own key: an entity without reports has no links left.)
+            if !k.is_entity() {
+                let rest: Vec<Quad> = t
+                    .quads_for_pattern(
+                        Some(node.as_ref().into()),
+                        None,
+                        None,
+                        Some(counts.as_ref()),
+                    )
+                    .collect::<Result<_, _>>()?;
+                for q in &rest {
+                    t.remove(q);
+                }
+            }
+            if let CountKey::Link(s, p, o) = k {
+                t.remove(QuadRef::new(
+                    s.as_ref(),
+                    p.as_ref(),
+                    o.as_ref(),
+                    counts.as_ref(),
+                ));
             }
             if k.is_entity() {
                 let desc: Vec<Quad> = t

@@ -62,7 +62,9 @@ pub const STORE_NODE: &str = "https://w3id.org/cbrrel/data/store";
 /// the shipped questions start from — a layout-2 store would answer them with no rows;
 /// 4: per-site stenosis nodes in the counts graph and `<report> cb:stenosisAt <node>` in each
 /// report graph (the segment question's report list, [`super::counts`]); the two spans of a
-/// relation in one `cb:spans` literal (4 quads per relation in the report graph, not 5).
+/// relation in one `cb:spans` literal (4 quads per relation in the report graph, not 5); a
+/// link count node is `s p o` in the counts graph plus `cb:countedLink <<( s p o )>>` (4 quads,
+/// not 5: cb:countSubject, cb:relation and cb:countObject go).
 pub const LAYOUT_VERSION: u32 = 4;
 
 pub(crate) const PROV: &str = "http://www.w3.org/ns/prov#";

@@ -172,7 +172,7 @@ async function suggestions(name) {
   // Datalists of the values a parameter can take, from the store itself.
   const lists = {
     syntax: `${PREFIXES}SELECT DISTINCT ?v ?label WHERE { GRAPH <https://w3id.org/cbrrel/graph/segments> { ?s cb:syntaxSegment ?v ; skos:notation ?label } } ORDER BY xsd:integer(?v)`,
-    body_part: `${PREFIXES}SELECT DISTINCT ?v WHERE { GRAPH <https://w3id.org/cbrrel/graph/counts> { ?c cb:relation cb:hasFinding ; cb:countSubject ?bp } GRAPH <https://w3id.org/cbrrel/graph/entities> { ?bp cb:normalizedText ?v } } ORDER BY ?v`,
+    body_part: `${PREFIXES}SELECT DISTINCT ?v WHERE { GRAPH <https://w3id.org/cbrrel/graph/counts> { ?bp cb:hasFinding ?sy } GRAPH <https://w3id.org/cbrrel/graph/entities> { ?bp cb:normalizedText ?v } } ORDER BY ?v`,
     rel: `${PREFIXES}SELECT DISTINCT ?v ?label WHERE { GRAPH <https://w3id.org/cbrrel/graph/ontology> { ?p skos:notation ?n ; rdfs:label ?label . FILTER(LANG(?label) = "zh") BIND(STRAFTER(STR(?p), "#") AS ?v) } } ORDER BY ?v`,
   };
   const q = lists[name] || (name === "subject" ? lists.body_part : null);
@@ -454,7 +454,8 @@ async function init() {
 SELECT ?body_part ?finding ?reports
 WHERE {
   GRAPH <https://w3id.org/cbrrel/graph/counts> {
-    ?c cb:relation cb:hasFinding ; cb:countSubject ?bp ; cb:countObject ?sy ; cb:reports ?reports .
+    ?bp cb:hasFinding ?sy .
+    ?c cb:countedLink <<( ?bp cb:hasFinding ?sy )>> ; cb:reports ?reports .
   }
   GRAPH <https://w3id.org/cbrrel/graph/entities> {
     ?bp cb:normalizedText ?body_part .
