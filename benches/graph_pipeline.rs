@@ -8,7 +8,9 @@
 //! model), or `make bench-graph`. Settings: CBRREL_BENCH_REPORTS (default 10000),
 //! CBRREL_BENCH_MODEL (default runs/fixtures-model), CBRREL_BENCH_DEVICE (default cpu),
 //! CBRREL_BENCH_QUERY_RUNS (default 21), CBRREL_BENCH_KEEP=DIR (keep the work directory and
-//! stores there), CBRREL_BENCH_STORE=DIR (only time the shipped queries on that store).
+//! stores there), CBRREL_BENCH_RESUME=DIR (a kept run's directory: load and what follows only,
+//! from its finished extraction), CBRREL_BENCH_STORE=DIR (only time the shipped queries on that
+//! store).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -63,25 +65,40 @@ fn main() {
     // CBRREL_BENCH_KEEP=DIR keeps the work directory and the stores there (to ask the store
     // questions afterwards: `cbrrel query --store DIR/store --explain …`).
     let kept = std::env::var_os("CBRREL_BENCH_KEEP").map(PathBuf::from);
-    let dir = match &kept {
-        Some(d) => {
+    // CBRREL_BENCH_RESUME=DIR: a directory a kept run left (its dump.csv and work/ with the
+    // finished ingest and extraction): only the load and what follows run again, on fresh
+    // stores — to measure a graph-layout change without hours of extraction at 100,000 reports.
+    let resume = std::env::var_os("CBRREL_BENCH_RESUME").map(PathBuf::from);
+    let dir = match (&resume, &kept) {
+        (Some(d), _) => {
+            for old in ["store", "store2", "store-statement", "all.nq"] {
+                let p = d.join(old);
+                let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+            }
+            Workdir::Given(d.clone())
+        }
+        (None, Some(d)) => {
             let _ = std::fs::remove_dir_all(d);
             std::fs::create_dir_all(d).expect("keep dir");
-            tempfile::Builder::new()
-                .prefix("bench")
-                .tempdir_in(d)
-                .expect("tempdir")
+            Workdir::Temp(
+                tempfile::Builder::new()
+                    .prefix("bench")
+                    .tempdir_in(d)
+                    .expect("tempdir"),
+            )
         }
-        None => tempfile::tempdir().expect("tempdir"),
+        (None, None) => Workdir::Temp(tempfile::tempdir().expect("tempdir")),
     };
     let dump = dir.path().join("dump.csv");
-    let reports = generate(&GeneratorConfig {
-        reports: n,
-        seed: 7,
-        ..Default::default()
-    });
-    write_reports_csv(&reports, std::fs::File::create(&dump).expect("dump")).expect("write dump");
-    drop(reports);
+    if resume.is_none() {
+        let reports = generate(&GeneratorConfig {
+            reports: n,
+            seed: 7,
+            ..Default::default()
+        });
+        write_reports_csv(&reports, std::fs::File::create(&dump).expect("dump"))
+            .expect("write dump");
+    }
     let cfg = NightlyConfig {
         work_dir: dir.path().join("work"),
         input: InputConfig {
@@ -103,16 +120,20 @@ fn main() {
         },
     };
     let mut s = NightlySummary::default();
-    run_ingest(&cfg, &mut s).expect("ingest");
-    let opts = ExtractOptions {
-        device,
-        worker: 0,
-        workers: 1,
-        progress: true,
-        abort_after: None,
-    };
-    run_extract(&cfg, &opts, &mut s).expect("extract");
+    if resume.is_none() {
+        run_ingest(&cfg, &mut s).expect("ingest");
+        let opts = ExtractOptions {
+            device,
+            worker: 0,
+            workers: 1,
+            progress: true,
+            abort_after: None,
+        };
+        run_extract(&cfg, &opts, &mut s).expect("extract");
+    }
     let loaded = run_load(&cfg, &mut s).expect("load");
+    // Resumed: the reports and relations of the kept extraction (what the load read).
+    let n = if resume.is_some() { loaded.reports } else { n };
 
     // The same quads through Oxigraph's own bulk loader, in this process.
     let nq = dir.path().join("all.nq");
@@ -184,29 +205,38 @@ fn main() {
 
     let per_sec = |k: &str| n as f64 / s.seconds[k];
     println!(
-        "## graph pipeline, {n} generated reports ({} sentences), model {}, device {device:?}\n",
+        "## graph pipeline, {n} generated reports ({} sentences{}), model {}, device {device:?}\n",
         s.sentences,
+        if resume.is_some() {
+            ", extraction resumed"
+        } else {
+            ""
+        },
         model.display()
     );
     println!("| stage | seconds | reports/s |\n|---|---:|---:|");
     for k in ["ingest", "extract", "load"] {
-        println!("| {k} | {:.2} | {:.0} |", s.seconds[k], per_sec(k));
+        if s.seconds.contains_key(k) {
+            println!("| {k} | {:.2} | {:.0} |", s.seconds[k], per_sec(k));
+        }
+    }
+    if let Some(secs) = s.seconds.get("extract") {
+        println!("\nextract: {:.0} sentences/s", s.sentences as f64 / secs);
     }
     println!(
-        "\nextract: {:.0} sentences/s; {} triples; store {} quads, {:.1} MiB",
-        s.sentences as f64 / s.seconds["extract"],
-        s.triples,
+        "{} triples; store {} quads, {:.1} MiB",
+        loaded.triples,
         s.store_quads,
         s.store_bytes as f64 / 1048576.0
     );
     println!(
         "layout: RDF 1.2 (rdf:reifies) {} quads = {:.2} per relation (report graphs alone {:.2}), {:.1} MiB; RDF 1.1 statements {} quads = {:.2} per relation, {:.1} MiB",
         s.store_quads,
-        s.store_quads as f64 / s.triples.max(1) as f64,
-        loaded.report_quads as f64 / s.triples.max(1) as f64,
+        s.store_quads as f64 / loaded.triples.max(1) as f64,
+        loaded.report_quads as f64 / loaded.triples.max(1) as f64,
         s.store_bytes as f64 / 1048576.0,
         statement.store_quads,
-        statement.store_quads as f64 / s.triples.max(1) as f64,
+        statement.store_quads as f64 / loaded.triples.max(1) as f64,
         statement_bytes as f64 / 1048576.0
     );
     println!(
@@ -235,8 +265,30 @@ fn main() {
         update_secs, update.count_keys_touched, update.replaced
     );
     time_queries(&root, &cfg.store.dir);
-    if kept.is_some() {
+    if kept.is_some() || resume.is_some() {
         println!("\nkept {}", dir.keep().display());
+    }
+}
+
+/// The bench's directory: a temporary one (removed at the end unless kept) or a resumed one.
+enum Workdir {
+    Temp(tempfile::TempDir),
+    Given(PathBuf),
+}
+
+impl Workdir {
+    fn path(&self) -> &Path {
+        match self {
+            Workdir::Temp(t) => t.path(),
+            Workdir::Given(p) => p,
+        }
+    }
+
+    fn keep(self) -> PathBuf {
+        match self {
+            Workdir::Temp(t) => t.keep(),
+            Workdir::Given(p) => p,
+        }
     }
 }
 
