@@ -272,7 +272,10 @@ pub fn add_keys(deltas: &mut Deltas, keys: &ReportKeys, sign: i64) {
 }
 
 /// Counts graph quads of keys with known totals (a fresh store's bulk load).
-pub fn count_quads(totals: &HashMap<CountKey, (u64, u64)>, vocab: &Vocabulary) -> Vec<Quad> {
+pub fn count_quads<'k>(
+    totals: impl IntoIterator<Item = (&'k CountKey, &'k (u64, u64))>,
+    vocab: &Vocabulary,
+) -> Vec<Quad> {
     let mut out = Vec::new();
     let mut g = GraphWriter {
         graph: graph(COUNTS_GRAPH),

@@ -27,6 +27,7 @@ use oxigraph::model::{
 };
 use oxigraph::store::{Store, Transaction};
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use super::counts::{self, add_keys, report_keys, CountKey, Deltas, EntityFacts};
@@ -270,7 +271,7 @@ pub fn check_mark(
 }
 
 /// The described entities of a batch: IRI → (quads, stats).
-type Described = HashMap<NamedNode, (Vec<Quad>, EntityStats)>;
+type Described = FxHashMap<NamedNode, (Vec<Quad>, EntityStats)>;
 
 /// What the count keys need of a described entity (nothing for one the batch lacks).
 fn facts(described: &Described, e: &NamedNode, cx: &LoadContext<'_>) -> EntityFacts {
@@ -317,7 +318,7 @@ fn build_checked(
         .flat_map(|r| run_quads(r, cx.vocab))
         .collect();
     let mut batch: Vec<&Quad> = static_quads.iter().chain(&run_quads).collect();
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     for b in &built {
         batch.extend(&b.quads);
         for e in &b.entities {
@@ -444,7 +445,7 @@ pub fn load(
     }
     let runs: HashSet<&RunInfo> = reports.iter().map(|r| r.run.unwrap_or(run)).collect();
     let store = open_store(dir)?;
-    let mut described: Described = HashMap::new();
+    let mut described: Described = FxHashMap::default();
     if store.is_empty()? {
         // A fresh store, one pass: each chunk is built, checked and handed to the bulk loader,
         // which writes nothing visible until its commit; a violation in any chunk returns
@@ -460,7 +461,7 @@ pub fn load(
         }
         summary.quads_written += fixed.len();
         loader.load_quads(fixed)?;
-        let mut totals: HashMap<CountKey, (u64, u64)> = HashMap::new();
+        let mut totals: FxHashMap<CountKey, (u64, u64)> = FxHashMap::default();
         for chunk in reports.chunks(CHECK_CHUNK) {
             let built = build_checked(chunk, run, cx, &mut described, &concepts)?;
             count_bp_mentions(chunk, &described, &mut summary);

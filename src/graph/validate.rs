@@ -11,38 +11,48 @@
 //! use (the load describes every entity of the batch, stored or not), the extraction run, and
 //! the segment concepts.
 
-use std::collections::{HashMap, HashSet};
-
 use oxigraph::model::vocab::rdf;
-use oxigraph::model::{NamedNode, Quad, Term};
+use oxigraph::model::{NamedNode, NamedNodeRef, Quad, Term, TermRef};
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::shacl::{Rule, Shapes, Target, Violation};
 
-/// The batch, indexed: types per node, distinct values per (node, path), subjects per path.
+/// The batch, indexed by reference (no term is copied: a load validates every quad it writes,
+/// and copying them made validation a third of the load's time): types per node, distinct
+/// values per (node, path), subjects per path.
 struct Index<'a> {
-    types: HashMap<Term, HashSet<&'a NamedNode>>,
-    values: HashMap<(Term, &'a str), HashSet<&'a Term>>,
-    subjects_of: HashMap<&'a str, HashSet<Term>>,
+    types: HashMap<TermRef<'a>, HashSet<NamedNodeRef<'a>>>,
+    values: HashMap<TermRef<'a>, HashMap<&'a str, Vec<TermRef<'a>>>>,
+    subjects_of: HashMap<&'a str, HashSet<TermRef<'a>>>,
 }
 
 impl<'a> Index<'a> {
     fn new(quads: impl IntoIterator<Item = &'a Quad>) -> Index<'a> {
         let mut ix = Index {
-            types: HashMap::new(),
-            values: HashMap::new(),
-            subjects_of: HashMap::new(),
+            types: HashMap::default(),
+            values: HashMap::default(),
+            subjects_of: HashMap::default(),
         };
         for q in quads {
-            let s: Term = q.subject.clone().into();
+            let s: TermRef<'a> = q.subject.as_ref().into();
+            let o = q.object.as_ref();
             if q.predicate.as_ref() == rdf::TYPE {
-                if let Term::NamedNode(c) = &q.object {
-                    ix.types.entry(s.clone()).or_default().insert(c);
+                if let TermRef::NamedNode(c) = o {
+                    ix.types.entry(s).or_default().insert(c);
                 }
             }
-            ix.values
-                .entry((s.clone(), q.predicate.as_str()))
+            // Distinct values (a graph is a set, but the batch is the union of several): a
+            // node has a handful of values per path, so a scan beats a set.
+            let vs = ix
+                .values
+                .entry(s)
                 .or_default()
-                .insert(&q.object);
+                .entry(q.predicate.as_str())
+                .or_default();
+            if !vs.contains(&o) {
+                vs.push(o);
+            }
             ix.subjects_of
                 .entry(q.predicate.as_str())
                 .or_default()
@@ -51,78 +61,84 @@ impl<'a> Index<'a> {
         ix
     }
 
-    fn has_type(&self, node: &Term, class: &NamedNode) -> bool {
-        self.types.get(node).is_some_and(|t| t.contains(class))
+    fn has_type(&self, node: TermRef<'_>, class: &NamedNode) -> bool {
+        self.types
+            .get(&node)
+            .is_some_and(|t| t.contains(&class.as_ref()))
     }
 
-    fn focus(&self, target: &Target) -> Vec<Term> {
-        let mut v: Vec<Term> = match target {
+    /// The focus nodes of a target, in no particular order (violations are sorted at the end).
+    fn focus(&self, target: &Target) -> Vec<TermRef<'a>> {
+        match target {
             Target::Class(c) => self
                 .types
                 .iter()
-                .filter(|(_, t)| t.contains(c))
-                .map(|(n, _)| n.clone())
+                .filter(|(_, t)| t.contains(&c.as_ref()))
+                .map(|(n, _)| *n)
                 .collect(),
             Target::SubjectsOf(p) => self
                 .subjects_of
                 .get(p.as_str())
-                .map(|s| s.iter().cloned().collect())
+                .map(|s| s.iter().copied().collect())
                 .unwrap_or_default(),
-        };
-        v.sort_by_cached_key(|t| t.to_string());
-        v
+        }
     }
 
-    fn values(&self, node: &Term, path: &NamedNode) -> Vec<&'a Term> {
+    fn values(&self, node: TermRef<'a>, path: &NamedNode) -> &[TermRef<'a>] {
         self.values
-            .get(&(node.clone(), path.as_str()))
-            .map(|v| v.iter().copied().collect())
-            .unwrap_or_default()
+            .get(&node)
+            .and_then(|p| p.get(path.as_str()))
+            .map_or(&[], Vec::as_slice)
     }
 }
 
-/// Every violation of `shapes` in `quads` (the union of their graphs).
+/// Every violation of `shapes` in `quads` (the union of their graphs). The constraints are
+/// checked in parallel over one shared index.
 pub fn validate_quads<'a>(
     shapes: &Shapes,
     quads: impl IntoIterator<Item = &'a Quad>,
 ) -> Vec<Violation> {
     let ix = Index::new(quads);
-    let mut out = Vec::new();
-    let mut patterns: HashMap<&str, regex::Regex> = HashMap::new();
-    for c in &shapes.constraints {
-        for focus in ix.focus(&c.target) {
-            let bad = match &c.rule {
-                Rule::NodeClass(class) => !ix.has_type(&focus, class),
-                Rule::Class { path, class } => ix
-                    .values(&focus, path)
-                    .iter()
-                    .any(|v| !ix.has_type(v, class)),
-                Rule::Datatype { path, datatype } => ix
-                    .values(&focus, path)
-                    .iter()
-                    .any(|v| !matches!(v, Term::Literal(l) if l.datatype() == datatype.as_ref())),
-                Rule::MinCount { path, n } => (ix.values(&focus, path).len() as u64) < *n,
-                Rule::MaxCount { path, n } => (ix.values(&focus, path).len() as u64) > *n,
-                Rule::Pattern { path, pattern } => {
-                    let re = patterns.entry(pattern.as_str()).or_insert_with(|| {
-                        regex::Regex::new(pattern).expect("checked by Shapes::parse")
-                    });
-                    ix.values(&focus, path).iter().any(|v| match v {
-                        Term::Literal(l) => !re.is_match(l.value()),
-                        Term::NamedNode(n) => !re.is_match(n.as_str()),
-                        _ => true,
-                    })
+    let mut out: Vec<Violation> = shapes
+        .constraints
+        .par_iter()
+        .flat_map_iter(|c| {
+            let re = match &c.rule {
+                Rule::Pattern { pattern, .. } => {
+                    Some(regex::Regex::new(pattern).expect("checked by Shapes::parse"))
                 }
+                _ => None,
             };
-            if bad {
-                out.push(Violation {
+            let ix = &ix;
+            ix.focus(&c.target).into_iter().filter_map(move |focus| {
+                let bad = match &c.rule {
+                    Rule::NodeClass(class) => !ix.has_type(focus, class),
+                    Rule::Class { path, class } => ix
+                        .values(focus, path)
+                        .iter()
+                        .any(|v| !ix.has_type(*v, class)),
+                    Rule::Datatype { path, datatype } => ix.values(focus, path).iter().any(
+                        |v| !matches!(v, TermRef::Literal(l) if l.datatype() == datatype.as_ref()),
+                    ),
+                    Rule::MinCount { path, n } => (ix.values(focus, path).len() as u64) < *n,
+                    Rule::MaxCount { path, n } => (ix.values(focus, path).len() as u64) > *n,
+                    Rule::Pattern { path, .. } => {
+                        let re = re.as_ref().expect("compiled above");
+                        ix.values(focus, path).iter().any(|v| match v {
+                            TermRef::Literal(l) => !re.is_match(l.value()),
+                            TermRef::NamedNode(n) => !re.is_match(n.as_str()),
+                            _ => true,
+                        })
+                    }
+                };
+                bad.then(|| Violation {
                     shape: c.shape.clone(),
-                    focus: focus.to_string(),
+                    focus: Term::from(focus).to_string(),
                     message: c.message.clone(),
-                });
-            }
-        }
-    }
+                })
+            })
+        })
+        .collect();
     out.sort();
     out.dedup();
     out
