@@ -107,6 +107,7 @@ fn main() {
             format: None,
             dump: DumpKind::Incremental,
             max_missing_share: 0.2,
+            phi: Default::default(),
         },
         columns: ColumnMap::default(),
         limits: Limits::default(),

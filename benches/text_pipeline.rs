@@ -1,6 +1,8 @@
 //! Segment + tokenize + label throughput (segments/second) on the coronary corpus, all rayon
-//! threads. Reads ../shared/data directly; falls back to 400 generated fixture reports when the
-//! shared folder is absent. Run: `make bench`; numbers go into BENCHMARKS.md.
+//! threads, and the PHI guard next to the ingest stage (reports/second). Reads ../shared/data
+//! directly; falls back to 400 generated fixture reports when the shared folder is absent.
+//! Run: `make bench` (or `cargo bench --bench text_pipeline -- phi_guard`); numbers go into
+//! BENCHMARKS.md.
 
 use std::path::Path;
 
@@ -59,5 +61,53 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The PHI guard next to the ingest stage it runs in: reports/s of `phi::find` alone, and of
+/// `ingest` (read the CSV dump, validate, hash, write Parquet) with the guard off and on, over
+/// the same 400 texts written as a dump.
+fn bench_phi(c: &mut Criterion) {
+    use cbrrel::ingest::{ingest, phi, ColumnMap};
+    let (records, name) = records();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dump = dir.path().join("dump.csv");
+    let mut w = csv::Writer::from_path(&dump).expect("dump");
+    w.write_record(["report_id", "text"]).expect("header");
+    for r in &records {
+        w.write_record([r.id.as_str(), r.text.as_str()])
+            .expect("row");
+    }
+    w.flush().expect("flush");
+    let mut group = c.benchmark_group(format!("phi_guard/{name}"));
+    group.throughput(Throughput::Elements(records.len() as u64));
+    group.sample_size(20);
+    group.bench_function("find", |b| {
+        b.iter(|| {
+            records
+                .iter()
+                .map(|r| phi::find(&r.text).len())
+                .sum::<usize>()
+        })
+    });
+    for (label, policy) in [
+        ("ingest_phi_off", phi::PhiPolicy::Off),
+        ("ingest_phi_quarantine", phi::PhiPolicy::Quarantine),
+    ] {
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                ingest(
+                    std::slice::from_ref(&dump),
+                    None,
+                    &ColumnMap::default(),
+                    20_000,
+                    policy,
+                    &Default::default(),
+                    &dir.path().join("out"),
+                )
+                .expect("ingest")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_phi);
 criterion_main!(benches);

@@ -375,3 +375,29 @@ fn coronary_values_and_segments_are_understood() {
         }
     }
 }
+
+/// The PHI guard on the 400 coronary reports, which are anonymized: it must find nothing
+/// (each hit would be a false positive that quarantines a clean report). Its speed next to
+/// ingest's is in BENCHMARKS.md (`cargo bench --bench text_pipeline`).
+#[test]
+fn the_phi_guard_finds_no_identifier_in_the_anonymized_coronary_reports() {
+    let Some(file) = shared(CORONARY) else { return };
+    let corpus = read_corpus(&file, None, None).unwrap();
+    assert_eq!(corpus.records.len(), 400);
+    let hits: Vec<String> = corpus
+        .records
+        .iter()
+        .flat_map(|r| {
+            cbrrel::ingest::phi::find(&r.text).into_iter().map(|h| {
+                let around: String = r
+                    .text
+                    .chars()
+                    .skip(h.start.saturating_sub(8))
+                    .take(h.end - h.start.saturating_sub(8) + 8)
+                    .collect();
+                format!("{} {:?} {around}", r.id, h.kind)
+            })
+        })
+        .collect();
+    assert_eq!(hits, Vec::<String>::new(), "false positives");
+}

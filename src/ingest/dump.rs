@@ -448,7 +448,7 @@ mod tests {
         ];
         let p = write(dir.path(), "d.ndjson", lines.join("\n").as_bytes());
         let rows = read_dump(&p, None, &ColumnMap::default()).unwrap();
-        let v = validate(rows, 1000);
+        let v = validate(rows, 1000, crate::ingest::phi::PhiPolicy::Quarantine);
         assert_eq!(
             v.accepted.len() + v.quarantined.len(),
             5,

@@ -13,6 +13,8 @@ pub const REPORTS_FILE: &str = "reports.parquet";
 pub const QUARANTINE_FILE: &str = "quarantine.csv";
 /// Reports in the store that tonight's dump does not mention (one `report_id` column).
 pub const MISSING_FILE: &str = "missing.csv";
+/// The spans the PHI guard masked (`phi = "mask"`): report id, kind, char start, char end.
+pub const PHI_MASKED_FILE: &str = "phi_masked.csv";
 
 /// Whether a report needs extraction tonight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,6 +234,33 @@ pub fn write_missing(path: &Path, ids: &[String]) -> Result<(), IngestError> {
         .map_err(|e| err(e.to_string()))?;
     for id in ids {
         w.write_record([id]).map_err(|e| err(e.to_string()))?;
+    }
+    let bytes = w.into_inner().map_err(|e| err(e.to_string()))?;
+    crate::atomic::write(path, &bytes).map_err(|e| err(e.to_string()))
+}
+
+/// Write `phi_masked.csv`: one row per masked span (the kind and where, never the text).
+pub fn write_phi_masked(
+    path: &Path,
+    masked: &[(String, Vec<super::phi::PhiHit>)],
+) -> Result<(), IngestError> {
+    let err = |e: String| IngestError::Format {
+        path: path.to_owned(),
+        message: e,
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["report_id", "kind", "start", "end"])
+        .map_err(|e| err(e.to_string()))?;
+    for (id, hits) in masked {
+        for h in hits {
+            w.write_record([
+                id.as_str(),
+                h.kind.code(),
+                &h.start.to_string(),
+                &h.end.to_string(),
+            ])
+            .map_err(|e| err(e.to_string()))?;
+        }
     }
     let bytes = w.into_inner().map_err(|e| err(e.to_string()))?;
     crate::atomic::write(path, &bytes).map_err(|e| err(e.to_string()))

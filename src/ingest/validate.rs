@@ -9,15 +9,19 @@
 //! 4. `empty_text`: only whitespace.
 //! 5. `text_too_long`: more than the configured number of chars (a dump bug, or a report the
 //!    extractor cannot hold in memory at night).
-//! 6. `conflicting_texts`: one id with two different texts in the dump: every row of that id
+//! 6. `phi_detected`: the text holds a direct identifier (super::phi) and the policy is
+//!    `quarantine`; the row's text is masked before it is kept, so quarantine.csv's preview
+//!    never shows the identifier. Under `mask` the text is masked and the row goes on.
+//! 7. `conflicting_texts`: one id with two different texts in the dump: every row of that id
 //!    is quarantined, because which one is right cannot be told.
-//! 7. `duplicate_row`: the same id and the same text again: the first is accepted, the repeats
+//! 8. `duplicate_row`: the same id and the same text again: the first is accepted, the repeats
 //!    are quarantined as duplicates (a report is processed once).
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::phi::{self, PhiHit, PhiPolicy};
 use super::RawRow;
 
 /// Why a row was quarantined.
@@ -26,12 +30,29 @@ pub enum QuarantineReason {
     Malformed(String),
     MissingId,
     MissingText,
-    WrongType { field: String, found: &'static str },
-    InvalidUtf8 { field: &'static str, byte: usize },
+    WrongType {
+        field: String,
+        found: &'static str,
+    },
+    InvalidUtf8 {
+        field: &'static str,
+        byte: usize,
+    },
     EmptyText,
-    TextTooLong { chars: usize, limit: usize },
-    ConflictingTexts { rows: usize },
-    DuplicateRow { first_row: usize },
+    TextTooLong {
+        chars: usize,
+        limit: usize,
+    },
+    ConflictingTexts {
+        rows: usize,
+    },
+    DuplicateRow {
+        first_row: usize,
+    },
+    /// The kinds of identifier found (never the identifiers).
+    PhiDetected {
+        kinds: Vec<&'static str>,
+    },
 }
 
 impl QuarantineReason {
@@ -47,6 +68,7 @@ impl QuarantineReason {
             QuarantineReason::TextTooLong { .. } => "text_too_long",
             QuarantineReason::ConflictingTexts { .. } => "conflicting_texts",
             QuarantineReason::DuplicateRow { .. } => "duplicate_row",
+            QuarantineReason::PhiDetected { .. } => "phi_detected",
         }
     }
 
@@ -72,6 +94,10 @@ impl QuarantineReason {
             QuarantineReason::DuplicateRow { first_row } => {
                 format!("same id and text as row {first_row}, which was accepted")
             }
+            QuarantineReason::PhiDetected { kinds } => format!(
+                "direct identifiers in the text: {} (masked in text_preview; anonymize the dump, or set [input] phi = \"mask\")",
+                kinds.join(", ")
+            ),
         }
     }
 }
@@ -88,6 +114,23 @@ pub struct QuarantinedRow {
 pub struct Validated {
     pub accepted: Vec<RawRow>,
     pub quarantined: Vec<QuarantinedRow>,
+    /// Under `phi = "mask"`: the accepted reports whose text was masked (report id, spans).
+    pub masked: Vec<(String, Vec<PhiHit>)>,
+}
+
+/// The PHI guard on a row that passed the other checks: mask its text in place when it holds
+/// an identifier and say what was found (None: nothing, or the guard is off).
+fn guard(row: &mut RawRow, policy: PhiPolicy) -> Option<Vec<PhiHit>> {
+    if policy == PhiPolicy::Off {
+        return None;
+    }
+    let text = row.text_str()?;
+    let hits = phi::find(text);
+    if hits.is_empty() {
+        return None;
+    }
+    row.text = Some(phi::mask(text, &hits).into_bytes());
+    Some(hits)
 }
 
 fn row_problem(row: &RawRow, max_chars: usize) -> Option<QuarantineReason> {
@@ -139,13 +182,27 @@ fn row_problem(row: &RawRow, max_chars: usize) -> Option<QuarantineReason> {
 }
 
 /// Validate rows (in dump order; files in the order given).
-pub fn validate(rows: Vec<RawRow>, max_text_chars: usize) -> Validated {
+pub fn validate(rows: Vec<RawRow>, max_text_chars: usize, phi: PhiPolicy) -> Validated {
     let mut out = Validated::default();
     let mut good: Vec<RawRow> = Vec::new();
-    for row in rows {
-        match row_problem(&row, max_text_chars) {
-            Some(reason) => out.quarantined.push(QuarantinedRow { row, reason }),
-            None => good.push(row),
+    let mut masked: HashMap<usize, Vec<PhiHit>> = HashMap::new();
+    for mut row in rows {
+        if let Some(reason) = row_problem(&row, max_text_chars) {
+            out.quarantined.push(QuarantinedRow { row, reason });
+            continue;
+        }
+        match (guard(&mut row, phi), phi) {
+            (Some(hits), PhiPolicy::Quarantine) => out.quarantined.push(QuarantinedRow {
+                row,
+                reason: QuarantineReason::PhiDetected {
+                    kinds: phi::kinds(&hits),
+                },
+            }),
+            (Some(hits), _) => {
+                masked.insert(row.row, hits);
+                good.push(row);
+            }
+            (None, _) => good.push(row),
         }
     }
     // Group the valid rows by id: distinct texts per id decide conflicts.
@@ -185,7 +242,10 @@ pub fn validate(rows: Vec<RawRow>, max_text_chars: usize) -> Validated {
                 reason: QuarantineReason::DuplicateRow { first_row: first },
             });
         } else {
-            first_row.insert(id, row.row);
+            first_row.insert(id.clone(), row.row);
+            if let Some(hits) = masked.remove(&row.row) {
+                out.masked.push((id, hits));
+            }
             out.accepted.push(row);
         }
     }
@@ -230,7 +290,7 @@ mod tests {
             row(12, Some(b"\xff"), Some("右冠通畅。".as_bytes())),
         ];
         let n = rows.len();
-        let v = validate(rows, 30);
+        let v = validate(rows, 30, PhiPolicy::Quarantine);
         assert_eq!(
             v.accepted.len() + v.quarantined.len(),
             n,

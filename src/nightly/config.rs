@@ -2,6 +2,7 @@
 //! shard, where the work files and the store live. Every path and size can be overridden on
 //! the command line; relative paths are relative to the directory the command runs in.
 
+use crate::ingest::phi::PhiPolicy;
 use std::path::{Path, PathBuf};
 
 use super::error::NightlyError;
@@ -43,6 +44,11 @@ pub struct InputConfig {
     /// {work_dir}/ingest/missing.csv` retracts them once a person has checked.
     #[serde(default = "default_max_missing_share")]
     pub max_missing_share: f64,
+    /// The PHI guard: what to do with a report whose text holds a direct identifier (resident
+    /// id, phone, record number, name, address, birth date): `quarantine` (default), `mask`
+    /// or `off` (crate::ingest::phi).
+    #[serde(default)]
+    pub phi: PhiPolicy,
 }
 
 fn default_max_missing_share() -> f64 {
@@ -160,6 +166,9 @@ impl NightlyConfig {
         if let Some(n) = o.max_text_chars {
             cfg.limits.max_text_chars = n;
         }
+        if let Some(p) = o.phi {
+            cfg.input.phi = p;
+        }
         if let Some(d) = &o.device {
             cfg.extract.device = d.clone();
         }
@@ -214,6 +223,9 @@ pub struct Overrides {
     /// Longest accepted report text, in chars.
     #[arg(long)]
     pub max_text_chars: Option<usize>,
+    /// The PHI guard (replaces `[input] phi`).
+    #[arg(long, value_enum)]
+    pub phi: Option<PhiPolicy>,
     /// auto | cpu | cuda | cuda:N
     #[arg(long)]
     pub device: Option<String>,

@@ -143,6 +143,13 @@ impl std::fmt::Display for NightlySummary {
             for (reason, n) in &s.ingest.quarantine_reasons {
                 writeln!(out, "  quarantined {reason}: {n}")?;
             }
+            if s.ingest.phi_masked > 0 {
+                writeln!(
+                    out,
+                    "  PHI masked in {} accepted reports (ingest/phi_masked.csv)",
+                    s.ingest.phi_masked
+                )?;
+            }
         }
         if s.ran(&[Stage::Extract, Stage::Load]) {
             writeln!(
@@ -285,6 +292,7 @@ pub fn run_ingest(
         cfg.input.format,
         &cfg.columns,
         cfg.limits.max_text_chars,
+        cfg.input.phi,
         &previous,
         &cfg.ingest_dir(),
     )?;
