@@ -450,6 +450,12 @@ pub fn load(
         // A fresh store, one pass: each chunk is built, checked and handed to the bulk loader,
         // which writes nothing visible until its commit; a violation in any chunk returns
         // before the commit, and dropping the loader deletes what it had prepared.
+        //
+        // One stream for the whole load: a thread builds and checks the chunks while the
+        // loader writes the batches it cuts from the stream. (One `load_quads` call per chunk
+        // flushed each chunk as its own small batch, with nothing built meanwhile: at 100,000
+        // reports the store came out 1.7 times the size of Oxigraph's own load of the same
+        // quads — each batch writes its strings again — and the load ran at 0.66 of it.)
         summary.bulk = true;
         summary.ontology_updated = true;
         let mut loader = store.bulk_loader();
@@ -460,38 +466,63 @@ pub fn load(
             fixed.extend(run_quads(r, cx.vocab));
         }
         summary.quads_written += fixed.len();
-        loader.load_quads(fixed)?;
-        let mut totals: FxHashMap<CountKey, (u64, u64)> = FxHashMap::default();
-        for chunk in reports.chunks(CHECK_CHUNK) {
-            let built = build_checked(chunk, run, cx, &mut described, &concepts)?;
-            count_bp_mentions(chunk, &described, &mut summary);
-            let mut quads = Vec::new();
-            for b in built {
-                let keys = report_keys(&b.quads, cx.vocab, &mut |e| facts(&described, e, cx));
-                quads.extend(counts::membership_quads(&b.graph, &keys, cx.vocab));
-                quads.extend(b.quads);
-                for (k, n) in keys {
-                    let tot = totals.entry(k).or_default();
-                    tot.0 += 1;
-                    tot.1 += n;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Quad>, GraphError>>(1);
+        let loaded: Result<(), GraphError> = std::thread::scope(|scope| {
+            let (summary, described) = (&mut summary, &mut described);
+            let concepts = &concepts;
+            scope.spawn(move || {
+                let mut totals: FxHashMap<CountKey, (u64, u64)> = FxHashMap::default();
+                for chunk in reports.chunks(CHECK_CHUNK) {
+                    let built = match build_checked(chunk, run, cx, described, concepts) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    count_bp_mentions(chunk, described, summary);
+                    let mut quads = Vec::new();
+                    for b in built {
+                        let keys =
+                            report_keys(&b.quads, cx.vocab, &mut |e| facts(described, e, cx));
+                        quads.extend(counts::membership_quads(&b.graph, &keys, cx.vocab));
+                        quads.extend(b.quads);
+                        for (k, n) in keys {
+                            let tot = totals.entry(k).or_default();
+                            tot.0 += 1;
+                            tot.1 += n;
+                        }
+                    }
+                    summary.report_quads += quads.len();
+                    summary.quads_written += quads.len();
+                    if tx.send(Ok(quads)).is_err() {
+                        return; // the loader stopped: its error is the load's
+                    }
                 }
-            }
-            summary.report_quads += quads.len();
-            summary.quads_written += quads.len();
-            loader.load_quads(quads)?;
-        }
-        let mut rest = counts::count_quads(&totals, cx.vocab);
-        summary.count_keys_touched = totals.len();
-        for k in totals.keys() {
-            if let CountKey::Entity(e) = k {
-                if let Some((q, _)) = described.get(e) {
-                    rest.extend(q.iter().cloned());
-                    summary.entities_added += 1;
+                let mut rest = counts::count_quads(&totals, cx.vocab);
+                summary.count_keys_touched = totals.len();
+                for k in totals.keys() {
+                    if let CountKey::Entity(e) = k {
+                        if let Some((q, _)) = described.get(e) {
+                            rest.extend(q.iter().cloned());
+                            summary.entities_added += 1;
+                        }
+                    }
                 }
-            }
-        }
-        summary.quads_written += rest.len();
-        loader.load_quads(rest)?;
+                summary.quads_written += rest.len();
+                let _ = tx.send(Ok(rest));
+            });
+            let stream = fixed.into_iter().map(Ok).chain(rx.into_iter().flat_map(
+                |chunk| -> Box<dyn Iterator<Item = Result<Quad, GraphError>>> {
+                    match chunk {
+                        Ok(quads) => Box::new(quads.into_iter().map(Ok)),
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    }
+                },
+            ));
+            loader.load_ok_quads::<GraphError, GraphError>(stream)
+        });
+        loaded?;
         // Nothing is in the store until this commit.
         loader.commit()?;
         // Every quad written is distinct (each graph's are, and no two graphs share a name),
