@@ -219,6 +219,12 @@ pub fn report_keys(
     // Per site: the report's highest stenosis (as a number to compare, and its lexical form)
     // and the assertions with a stenosis there.
     let mut stenosis: BTreeMap<NamedNode, (f64, String, u64)> = BTreeMap::new();
+    // Each entity's facts once per report (a body part has several findings, and on the
+    // retraction path each look-up reads the store).
+    let mut known: HashMap<NamedNode, EntityFacts> = HashMap::new();
+    let mut facts = |e: &NamedNode| -> EntityFacts {
+        known.entry(e.clone()).or_insert_with(|| facts(e)).clone()
+    };
     for ((s, p, o), n) in asserted {
         let n = n.max(1);
         *keys.entry(CountKey::Entity(s.clone())).or_default() += n;

@@ -225,18 +225,7 @@ pub fn write_quarantine(path: &Path, rows: &[QuarantinedRow]) -> Result<(), Inge
 
 /// Write the ids of stored reports absent from the dump as a one-column CSV, atomically.
 pub fn write_missing(path: &Path, ids: &[String]) -> Result<(), IngestError> {
-    let err = |e: String| IngestError::Format {
-        path: path.to_owned(),
-        message: e,
-    };
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["report_id"])
-        .map_err(|e| err(e.to_string()))?;
-    for id in ids {
-        w.write_record([id]).map_err(|e| err(e.to_string()))?;
-    }
-    let bytes = w.into_inner().map_err(|e| err(e.to_string()))?;
-    crate::atomic::write(path, &bytes).map_err(|e| err(e.to_string()))
+    write_csv(path, &["report_id"], ids.iter().map(|id| vec![id.clone()]))
 }
 
 /// Write `phi_masked.csv`: one row per masked span (the kind and where, never the text).
@@ -244,23 +233,33 @@ pub fn write_phi_masked(
     path: &Path,
     masked: &[(String, Vec<super::phi::PhiHit>)],
 ) -> Result<(), IngestError> {
+    let rows = masked.iter().flat_map(|(id, hits)| {
+        hits.iter().map(move |h| {
+            vec![
+                id.clone(),
+                h.kind.code().to_owned(),
+                h.start.to_string(),
+                h.end.to_string(),
+            ]
+        })
+    });
+    write_csv(path, &["report_id", "kind", "start", "end"], rows)
+}
+
+/// A small CSV written atomically (missing.csv, phi_masked.csv).
+fn write_csv(
+    path: &Path,
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> Result<(), IngestError> {
     let err = |e: String| IngestError::Format {
         path: path.to_owned(),
         message: e,
     };
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["report_id", "kind", "start", "end"])
-        .map_err(|e| err(e.to_string()))?;
-    for (id, hits) in masked {
-        for h in hits {
-            w.write_record([
-                id.as_str(),
-                h.kind.code(),
-                &h.start.to_string(),
-                &h.end.to_string(),
-            ])
-            .map_err(|e| err(e.to_string()))?;
-        }
+    w.write_record(header).map_err(|e| err(e.to_string()))?;
+    for row in rows {
+        w.write_record(&row).map_err(|e| err(e.to_string()))?;
     }
     let bytes = w.into_inner().map_err(|e| err(e.to_string()))?;
     crate::atomic::write(path, &bytes).map_err(|e| err(e.to_string()))
