@@ -187,7 +187,7 @@ impl std::fmt::Display for NightlySummary {
         let secs: Vec<String> = names
             .iter()
             .copied()
-            .chain(["total"])
+            .chain(["load compaction", "total"])
             .filter_map(|k| s.seconds.get(k).map(|v| format!("{k} {v:.2}s")))
             .collect();
         writeln!(out, "time: {}", secs.join(", "))?;
@@ -244,6 +244,11 @@ impl NightlySummary {
         self.values_unparsed += s.values_unparsed.values().sum::<usize>();
         self.bp_mentions += s.bp_mentions;
         self.bp_mentions_linked += s.bp_mentions_linked;
+        if s.optimize_seconds > 0.0 {
+            // Part of the load's time: the compaction after a bulk load.
+            self.seconds
+                .insert("load compaction".into(), s.optimize_seconds);
+        }
     }
 
     /// `read = accepted + quarantined`, and accepted = new + changed + skipped.
