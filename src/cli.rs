@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use cbrrel::annotate::args::AnnotateCommand;
 use cbrrel::corpus::overlap::Unit;
 use cbrrel::corpus::CorpusInput;
 use cbrrel::eval::EvalArgs;
@@ -65,6 +66,10 @@ pub enum Command {
     /// A read-only SPARQL 1.1 Protocol endpoint and the clinicians' page over the store's
     /// published snapshot (see the README: how it runs beside the nightly job).
     Serve(ServeArgs),
+    /// The annotation loop: predictions on a dump out to doccano (`export`), the annotators'
+    /// corrections back as a training corpus (`import`).
+    #[command(subcommand)]
+    Annotate(AnnotateCommand),
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,8 @@
 //! (P/R/F1) → `model` (CBRRel) → `infer` (a trained model's directory, batches, decoding,
 //! prediction) → `train`; the nightly graph: `ingest` (EMR dumps) → `extract` (sharded
 //! prediction) → `graph` (RDF, Oxigraph, SPARQL, exports), run in order by `nightly`; `serve`
-//! answers SPARQL over HTTP and serves the clinician's page (`cbrrel serve`).
+//! answers SPARQL over HTTP and serves the clinician's page (`cbrrel serve`); `annotate` sends
+//! predictions on a dump to doccano and reads the annotators' corrections back as a corpus.
 //! `fixtures` writes the synthetic reports the project ships; `atomic` is the one way files are
 //! written; `output` is how every command prints its summary (text or JSON). Each stage's
 //! command-line flags live beside it (`args.rs`: `#[derive(clap::Args)]` structs and the typed
@@ -18,8 +19,9 @@
 //! other in a cycle; `tests/layers.rs` checks both against this line:
 //!
 //! Layers, lowest first: output → atomic → corpus → text → eval → model → infer → train → ingest →
-//! extract → graph → serve → nightly → fixtures
+//! extract → graph → serve → nightly → annotate → fixtures
 
+pub mod annotate;
 pub mod atomic;
 pub mod corpus;
 pub mod eval;

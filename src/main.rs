@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
+use cbrrel::annotate::args::AnnotateCommand;
 use cbrrel::corpus::{self, read_corpus, Corpus, CorpusInput, Schema};
 use cbrrel::nightly::{run_command, NightlyCommand};
 use cbrrel::output::{print, print_with, OutputFormat};
@@ -150,6 +151,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(a) => {
             cbrrel::serve::Server::bind(a.config())?.run()?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Annotate(AnnotateCommand::Export(a)) => print_out(a.format, &a.run()?),
+        Command::Annotate(AnnotateCommand::Import(a)) => {
+            let summary = a.run()?;
+            print(a.format, &summary)?;
+            // 1 when a record, entity or relation was left out; problems kept as the file says
+            // them (overlapping spans the model itself predicted, say) are listed only.
+            Ok(if summary.dropped() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

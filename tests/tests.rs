@@ -2,6 +2,7 @@
 //! public corpora in ../shared/data (read directly, never copied). One test binary, because
 //! linking libtorch is slow.
 
+mod annotate;
 mod cli;
 mod corpus_shared;
 mod graph;

@@ -40,6 +40,12 @@ pub enum ProblemKind {
     DuplicateRelation,
     /// An spo subject or object string does not occur in the text.
     NotFoundInText,
+    /// `annotate import`: the text is not the one exported (its SHA-256 differs from the
+    /// task's `content_hash`), so its offsets no longer point into the report.
+    TextEdited,
+    /// `annotate import`: the record lacks the `report_id` or `content_hash` that
+    /// `annotate export` writes, so it cannot be traced to a report.
+    NotATask,
 }
 
 impl ProblemKind {
@@ -60,6 +66,8 @@ impl ProblemKind {
             ProblemKind::LabelMismatch => "label_mismatch",
             ProblemKind::DuplicateRelation => "duplicate_relation",
             ProblemKind::NotFoundInText => "not_found_in_text",
+            ProblemKind::TextEdited => "text_edited",
+            ProblemKind::NotATask => "not_a_task",
         }
     }
 }

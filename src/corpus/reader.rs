@@ -87,24 +87,34 @@ pub fn read_corpus_str(
     read_corpus_bytes(Path::new("<string>"), text.as_bytes(), format, schema)
 }
 
-fn read_corpus_bytes(
-    path: &Path,
-    bytes: &[u8],
-    format: Option<Format>,
-    schema: Option<&Schema>,
-) -> Result<Corpus, CorpusError> {
-    let mut lines: Vec<(usize, Result<&str, ()>)> = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+/// The lines of a JSON-lines file with their 1-based numbers, blank ones included, without the
+/// `\r` of CRLF files and the UTF-8 byte-order mark of the first.
+pub(crate) fn jsonl_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    bytes.split(|&b| b == b'\n').enumerate().map(|(i, raw)| {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let raw = if i == 0 {
             raw.strip_prefix("\u{feff}".as_bytes()).unwrap_or(raw)
         } else {
             raw
         };
+        (i + 1, raw)
+    })
+}
+
+/// Read a corpus from bytes already in memory (`path` names it in problems); `cbrrel annotate
+/// import` reads doccano's export this way after rewriting each line to the shape read here.
+pub fn read_corpus_bytes(
+    path: &Path,
+    bytes: &[u8],
+    format: Option<Format>,
+    schema: Option<&Schema>,
+) -> Result<Corpus, CorpusError> {
+    let mut lines: Vec<(usize, Result<&str, ()>)> = Vec::new();
+    for (line, raw) in jsonl_lines(bytes) {
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        lines.push((i + 1, std::str::from_utf8(raw).map_err(|_| ())));
+        lines.push((line, std::str::from_utf8(raw).map_err(|_| ())));
     }
     let format = match format {
         Some(f) => f,
