@@ -15,13 +15,14 @@ BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system build test lint graph bench bench-graph fixtures clean
+.PHONY: help setup system build test lint graph bench bench-graph bench-serve fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
 	@echo "make test    run the test suite"
 	@echo "make lint    cargo fmt --check and clippy -D warnings (CI runs it)"
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
+	@echo "make bench-serve STORE=DIR   cbrrel serve under load, beside oxigraph serve-read-only"
 	@echo "make setup   check/install system packages, create .venv with torch==$(TORCH_VERSION)"
 
 setup: system $(STAMP)
@@ -82,6 +83,15 @@ bench: setup
 # The nightly graph on 10,000 generated reports (needs the fixture model of `make graph`).
 bench-graph: build $(FIXTURE_MODEL)/config.json
 	cargo bench --locked --bench graph_pipeline
+
+# `cbrrel serve` under load on a built store (STORE=DIR, default the one `make graph` writes),
+# next to Oxigraph's own `oxigraph serve-read-only` on the same store: its CLI comes prebuilt in
+# the `oxigraph` package on PyPI (the same 0.5.13 as the library), installed into the venv.
+STORE ?= work/store
+bench-serve: setup
+	pip install --quiet oxigraph==0.5.13
+	CBRREL_BENCH_STORE=$(STORE) CBRREL_BENCH_OXIGRAPH=$(CURDIR)/$(VENV)/bin/oxigraph \
+	  cargo bench --locked --bench serve_load
 
 # Regenerate the committed fixtures (deterministic: the same seed gives the same bytes).
 fixtures: build
