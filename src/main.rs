@@ -252,7 +252,20 @@ fn eval(a: cbrrel::eval::EvalArgs) -> Result<ExitCode> {
         _ => bail!("give --gold and --pred, or --model and --data"),
     };
     let report = evaluate(&gold, &pred, &EvalOptions { unit: a.unit })?;
-    let titled = TitledReport { report, title };
+    let mut figures = cbrrel::eval::figures(&gold, &pred);
+    // A run directory's metrics.jsonl: its training curves join the pictures.
+    if let Some(text) = a
+        .model
+        .as_ref()
+        .and_then(|m| std::fs::read_to_string(m.join("metrics.jsonl")).ok())
+    {
+        figures.training = Some(cbrrel::eval::training_curve(&text).0);
+    }
+    let titled = TitledReport {
+        report,
+        title,
+        figures,
+    };
     if let Some(dir) = &a.report {
         titled.write_to(dir)?;
     }

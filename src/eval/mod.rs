@@ -6,14 +6,23 @@
 //! variant when both files carry offsets, and the breakdowns of the paper's tables — per
 //! relation, per overlap class (Table 5) and per entity type (Table 6). `report` renders it as
 //! Markdown; the report itself serializes to JSON; `titled` pairs it with what was scored
-//! (`cbrrel eval`'s output and `--report` files). Imports only from `corpus`.
+//! (`cbrrel eval`'s output and `--report` files); `figures` computes what only the pictures
+//! show (confusion matrix, threshold curve, worst sentences, training curves), `charts` draws
+//! SVG (plotters), `raster` renders PNG (resvg), `pictures` picks the charts, `html` lays out
+//! `eval.html`. Imports only from `corpus`.
 
 mod args;
+pub mod charts;
+pub mod figures;
+mod html;
 mod metrics;
+pub mod pictures;
+mod raster;
 mod report;
 mod titled;
 
 pub use args::EvalArgs;
+pub use figures::{figures, training_curve, Figures};
 pub use metrics::{evaluate, Counts, EvalOptions, EvalReport, PerOverlap, Prf};
 pub use report::to_markdown;
 pub use titled::TitledReport;

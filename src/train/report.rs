@@ -23,17 +23,65 @@ pub struct TrainReport {
     pub seconds: f64,
 }
 
-/// Train, timed: [`train`] and the report of it.
+/// Train, timed: [`train`] and the report of it. With a dev set, the saved model's evaluation
+/// report on it (the one `cbrrel eval --report` writes, with the training curves) goes into
+/// `<run>/eval/`.
 pub fn train_report(job: TrainJob<'_>) -> Result<TrainReport, TrainError> {
     let (out, device) = (job.out.clone(), job.device);
+    let (dev, schema) = (job.dev, job.schema);
     let t0 = Instant::now();
     let summary = train(job)?;
+    if let Some(dev) = dev.filter(|d| !d.is_empty()) {
+        write_eval_report(&out, device, dev, schema)?;
+    }
     Ok(TrainReport {
         summary,
         out,
         device,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// The saved run scored on `dev`, written as an evaluation report into `<run>/eval/`.
+fn write_eval_report(
+    out: &std::path::Path,
+    device: Device,
+    dev: &[crate::corpus::Record],
+    schema: &crate::corpus::Schema,
+) -> Result<(), TrainError> {
+    use crate::eval::{evaluate, figures, training_curve, EvalOptions, TitledReport};
+    let loaded = crate::infer::LoadedModel::load(out, device)?;
+    let (pred, _) = loaded.predict_corpus(dev, 32)?;
+    let gold = crate::corpus::Corpus {
+        path: out.join("dev"),
+        format: crate::corpus::Format::Doccano,
+        schema: Some(schema.clone()),
+        read: dev.len(),
+        records: dev.to_vec(),
+        problems: Vec::new(),
+    };
+    let report = evaluate(&gold, &pred, &EvalOptions::default())?;
+    let mut fig = figures(&gold, &pred);
+    let metrics = out.join(crate::infer::run_dir::METRICS_FILE);
+    let text = std::fs::read_to_string(&metrics).map_err(|source| TrainError::Io {
+        path: metrics.clone(),
+        source,
+    })?;
+    fig.training = Some(training_curve(&text).0);
+    let titled = TitledReport {
+        report,
+        title: format!(
+            "{} on its dev set (end of training)",
+            loaded.config.model_id
+        ),
+        figures: fig,
+    };
+    titled
+        .write_to(&out.join("eval"))
+        .map_err(|e| TrainError::Io {
+            path: e.path,
+            source: e.source,
+        })
 }
 
 impl Serialize for TrainReport {
