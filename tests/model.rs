@@ -156,15 +156,9 @@ fn tiny_model_learns_fixture_reports_and_reloads_identically() {
     }
 }
 
-/// Train the whole path (dropout, FGM, EMA, warm-up, shuffling) for two epochs with `seed`;
-/// the run directory's weights, as tensors by name.
-fn short_run(
-    records: &[Record],
-    tokenizer: &BertTokenizer,
-    root: &Path,
-    seed: u64,
-) -> Vec<(String, tch::Tensor)> {
-    let settings = Settings::load(
+/// Two epochs of the whole path (dropout, FGM, EMA, warm-up, shuffling) with `seed`, tiny.
+fn short_settings(seed: u64) -> Settings {
+    Settings::load(
         None,
         &[
             "train.epochs=2".into(),
@@ -175,7 +169,18 @@ fn short_run(
             "model.object_hidden=16".into(),
         ],
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Train the whole path (dropout, FGM, EMA, warm-up, shuffling) for two epochs with `seed`;
+/// the run directory's weights, as tensors by name.
+fn short_run(
+    records: &[Record],
+    tokenizer: &BertTokenizer,
+    root: &Path,
+    seed: u64,
+) -> Vec<(String, tch::Tensor)> {
+    let settings = short_settings(seed);
     assert!(
         settings.train.fgm && settings.train.ema && settings.model.dropout > 0.0,
         "the run exercises every random part"
@@ -220,4 +225,48 @@ fn a_cpu_run_repeats_bit_for_bit_under_the_same_seed() {
         a.iter().zip(&c).any(|((_, x), (_, y))| !x.equal(y)),
         "another seed gives other weights"
     );
+}
+
+/// `cbrrel train --dev` ends with the evaluation report of the saved run on its dev set, the
+/// training curves included, in `<run>/eval/`.
+#[test]
+fn training_with_a_dev_set_writes_its_evaluation_report() {
+    let _rng = crate::util::TORCH_RNG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let records = fixture_records(2, root.path());
+    let tokenizer = fixture_vocab(&records, root.path());
+    let dir = root.path().join("run");
+    let report = cbrrel::train::train_report(TrainJob {
+        train: &records,
+        dev: Some(&records),
+        schema: &Schema::casmed(),
+        tokenizer: &tokenizer,
+        encoder: EncoderSource::Random(BertConfig::sized(tokenizer.vocab_size() as i64, 32, 1, 2)),
+        settings: short_settings(7),
+        device: tch::Device::Cpu,
+        out: dir.clone(),
+        progress: false,
+    })
+    .unwrap();
+    let eval = dir.join("eval");
+    for f in [
+        "eval.md",
+        "eval.json",
+        "eval.html",
+        "figures/per_relation.svg",
+        "figures/per_relation.png",
+        "figures/training_loss.svg",
+        "figures/training_dev.png",
+    ] {
+        assert!(eval.join(f).is_file(), "{f}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["figures"]["training"].as_array().map(Vec::len),
+        Some(report.summary.epochs_run)
+    );
+    assert_eq!(json["records"].as_u64(), Some(2));
 }
