@@ -205,14 +205,26 @@ fn short_run(
     w
 }
 
-#[test]
-fn a_cpu_run_repeats_bit_for_bit_under_the_same_seed() {
-    let _rng = crate::util::TORCH_RNG
+/// For a short training: libtorch's generator held, a scratch folder, two fixture reports and
+/// their vocabulary.
+fn two_reports() -> (
+    std::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    Vec<Record>,
+    BertTokenizer,
+) {
+    let rng = crate::util::TORCH_RNG
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let root = tempfile::tempdir().unwrap();
     let records = fixture_records(2, root.path());
     let tokenizer = fixture_vocab(&records, root.path());
+    (rng, root, records, tokenizer)
+}
+
+#[test]
+fn a_cpu_run_repeats_bit_for_bit_under_the_same_seed() {
+    let (_rng, root, records, tokenizer) = two_reports();
     let a = short_run(&records, &tokenizer, root.path(), 7);
     let b = short_run(&records, &tokenizer, root.path(), 7);
     assert_eq!(a.len(), b.len());
@@ -231,12 +243,7 @@ fn a_cpu_run_repeats_bit_for_bit_under_the_same_seed() {
 /// training curves included, in `<run>/eval/`.
 #[test]
 fn training_with_a_dev_set_writes_its_evaluation_report() {
-    let _rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let root = tempfile::tempdir().unwrap();
-    let records = fixture_records(2, root.path());
-    let tokenizer = fixture_vocab(&records, root.path());
+    let (_rng, root, records, tokenizer) = two_reports();
     let dir = root.path().join("run");
     let report = cbrrel::train::train_report(TrainJob {
         train: &records,
