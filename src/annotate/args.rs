@@ -122,8 +122,11 @@ impl ExportArgs {
         summary.inputs = inputs;
         summary.read = read;
         summary.count_quarantine(&v.quarantined);
-        if !v.quarantined.is_empty() {
-            let path = quarantine_path(&self.out);
+        let path = quarantine_path(&self.out);
+        if v.quarantined.is_empty() {
+            // A quarantine file left by an earlier export would belong to other tasks.
+            let _ = std::fs::remove_file(&path);
+        } else {
             write_quarantine(&path, &v.quarantined)?;
             summary.quarantine_file = Some(path);
         }
