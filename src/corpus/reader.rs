@@ -53,6 +53,19 @@ pub struct Corpus {
 }
 
 impl Corpus {
+    /// Records made in memory (predictions, a dev set) as a doccano corpus named `path`, with
+    /// nothing rejected: what `evaluate` takes.
+    pub fn in_memory(path: PathBuf, schema: &Schema, records: Vec<Record>) -> Corpus {
+        Corpus {
+            path,
+            format: Format::Doccano,
+            schema: Some(schema.clone()),
+            read: records.len(),
+            records,
+            problems: Vec::new(),
+        }
+    }
+
     /// Records rejected whole.
     pub fn rejected(&self) -> usize {
         self.problems

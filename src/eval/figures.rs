@@ -94,12 +94,6 @@ pub struct Figures {
 /// Sentences in the error list.
 pub const WORST: usize = 50;
 
-fn has_offsets(c: &Corpus) -> bool {
-    c.records
-        .iter()
-        .any(|r| r.relations.iter().any(|x| x.subject.entity.is_some()))
-}
-
 fn by_id(c: &Corpus) -> HashMap<&str, &Record> {
     c.records.iter().map(|r| (r.id.as_str(), r)).collect()
 }
@@ -107,7 +101,8 @@ fn by_id(c: &Corpus) -> HashMap<&str, &Record> {
 /// Everything but the training curves (see [`training_curve`]).
 pub fn figures(gold: &Corpus, pred: &Corpus) -> Figures {
     let mut f = Figures::default();
-    if has_offsets(gold) && has_offsets(pred) {
+    // As the span-exact score decides: by the files' format (spo spans are string matches).
+    if gold.format.has_offsets() && pred.format.has_offsets() {
         f.confusion = Some(confusion(gold, pred));
         let (worst, n) = worst_sentences(gold, pred, WORST);
         f.worst_sentences = Some(worst);

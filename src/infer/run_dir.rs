@@ -86,14 +86,7 @@ impl LoadedModel {
         let predictor = self.predictor(batch_size);
         let examples = predictor.prepare(records)?;
         let predicted = predictor.predict_prepared(records, &examples);
-        let corpus = Corpus {
-            path: self.dir.clone(),
-            format: crate::corpus::Format::Doccano,
-            schema: Some(self.config.schema.clone()),
-            read: predicted.len(),
-            records: predicted,
-            problems: Vec::new(),
-        };
+        let corpus = Corpus::in_memory(self.dir.clone(), &self.config.schema, predicted);
         Ok((corpus, examples.len()))
     }
 

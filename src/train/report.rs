@@ -52,14 +52,7 @@ fn write_eval_report(
     use crate::eval::{evaluate, figures, training_curve, EvalOptions, TitledReport};
     let loaded = crate::infer::LoadedModel::load(out, device)?;
     let (pred, _) = loaded.predict_corpus(dev, 32)?;
-    let gold = crate::corpus::Corpus {
-        path: out.join("dev"),
-        format: crate::corpus::Format::Doccano,
-        schema: Some(schema.clone()),
-        read: dev.len(),
-        records: dev.to_vec(),
-        problems: Vec::new(),
-    };
+    let gold = crate::corpus::Corpus::in_memory(out.join("dev"), schema, dev.to_vec());
     let report = evaluate(&gold, &pred, &EvalOptions::default())?;
     let mut fig = figures(&gold, &pred);
     let metrics = out.join(crate::infer::run_dir::METRICS_FILE);

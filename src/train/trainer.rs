@@ -19,7 +19,7 @@ use tch::{Device, Kind};
 use super::ema::Ema;
 use super::fgm::Fgm;
 use super::schedule::lr_factor;
-use crate::corpus::{Corpus, Format, Record, Schema};
+use crate::corpus::{Corpus, Record, Schema};
 use crate::eval::{evaluate, EvalOptions, EvalReport};
 use crate::infer::batch::{bucket_batches, make_batch};
 use crate::infer::run_dir::{copy_tokenizer, write_config, METRICS_FILE, WEIGHTS_FILE};
@@ -96,14 +96,7 @@ pub fn dev_scores(
     schema: &Schema,
 ) -> Result<EvalReport, TrainError> {
     let predicted = predictor.predict(gold)?;
-    let as_corpus = |records: Vec<Record>| Corpus {
-        path: PathBuf::from("<memory>"),
-        format: Format::Doccano,
-        schema: Some(schema.clone()),
-        read: records.len(),
-        records,
-        problems: Vec::new(),
-    };
+    let as_corpus = |records| Corpus::in_memory(PathBuf::from("<memory>"), schema, records);
     Ok(evaluate(
         &as_corpus(gold.to_vec()),
         &as_corpus(predicted),
