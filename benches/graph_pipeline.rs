@@ -11,7 +11,7 @@
 //! stores there), CBRREL_BENCH_RESUME=DIR (a kept run's directory: load and what follows only,
 //! from its finished extraction), CBRREL_BENCH_STATEMENT=0 (skip the RDF 1.1 statement-form
 //! comparison load), CBRREL_BENCH_STORE=DIR (only time the shipped queries on that
-//! store).
+//! store), CBRREL_BENCH_QUERIES=DIR (time that folder's .rq files instead of the shipped ones).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -316,9 +316,15 @@ fn time_queries(root: &Path, store_dir: &Path) {
         t.elapsed().as_secs_f64() * 1000.0
     );
     println!("\n| query | p50 ms | p95 ms | rows |\n|---|---:|---:|---:|");
-    let mut queries: Vec<PathBuf> = std::fs::read_dir(root.join("ontology/queries"))
+    // CBRREL_BENCH_QUERIES=DIR: time the .rq files of another folder (a query being rewritten)
+    // instead of the shipped ones.
+    let dir = std::env::var_os("CBRREL_BENCH_QUERIES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("ontology/queries"));
+    let mut queries: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("queries")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rq"))
         .collect();
     queries.sort();
     for q in queries {

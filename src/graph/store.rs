@@ -693,10 +693,14 @@ mod tests {
         );
         // Report B changes: its old finding and its treatment are gone (the treatment's entity
         // node with them), A's are untouched; the store equals a clean load of A and B2.
+        // B2 also asserts A's link, whose count (and tally) goes from 1 to 2.
         let b2 = report(
             "B",
             "h3",
-            vec![t("BpSy", ("前降支近段", "Bp", 3), ("狭窄50%", "Sy", 9))],
+            vec![
+                t("BpSy", ("前降支近段", "Bp", 3), ("狭窄50%", "Sy", 9)),
+                t("BpSy", ("前降支近段", "Bp", 3), ("狭窄80%", "Sy", 20)),
+            ],
         );
         let s = fx.load(dir.path(), std::slice::from_ref(&b2)).unwrap();
         assert_eq!(
@@ -711,6 +715,28 @@ mod tests {
             dump(clean.path()),
             "incremental load = clean load"
         );
+        // The tallies followed the counts: one per link, at its current report count.
+        let store = Store::open_read_only(dir.path()).unwrap();
+        let tallies = crate::graph::query::query_store(
+            &store,
+            "PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT ?f ?n WHERE { GRAPH <https://w3id.org/cbrrel/graph/entities> { ?bp cb:normalizedText \"前降支近段\" } GRAPH <https://w3id.org/cbrrel/graph/counts> { ?bp cb:hasFindingTally <<( ?sy cb:reports ?n )>> } GRAPH <https://w3id.org/cbrrel/graph/entities> { ?sy cb:normalizedText ?f } } ORDER BY ?f",
+            crate::graph::query::ResultFormat::Csv,
+            &mut Vec::new(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(tallies, 2, "no stale tally beside the new one");
+        let mut csv = Vec::new();
+        crate::graph::query::query_store(
+            &store,
+            "PREFIX cb: <https://w3id.org/cbrrel/ontology#> SELECT ?n WHERE { GRAPH <https://w3id.org/cbrrel/graph/counts> { ?bp cb:hasFindingTally <<( ?sy cb:reports ?n )>> } } ORDER BY ?n",
+            crate::graph::query::ResultFormat::Csv,
+            &mut csv,
+            None,
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(csv).unwrap(), "n\r\n1\r\n2\r\n");
+        drop(store);
         let hashes = stored_hashes(dir.path(), &fx.0.vocab).unwrap();
         assert_eq!(hashes.get("B").map(String::as_str), Some("h3"));
         assert_eq!(hashes.get("A").map(String::as_str), Some("h1"));
