@@ -10,6 +10,9 @@
 //!   part, findings per examination, stents per vessel, …);
 //! - `SiteFinding(x, o)`: a body part of coronary segment or vessel `x` has finding `o`
 //!   (findings per segment, counted once per report however many body-part names reach `x`);
+//! - `VesselStent(v, d, l)`: the report places a stent of `d` × `l` mm (a consumable whose text
+//!   names 支架 and carries both sizes) in a body part of vessel `v` (stents per vessel: a
+//!   few hundred nodes to read, not every consumable link of the store with its sizes);
 //! - `SiteStenosis(x, p)`: the report's highest stenosis at segment or vessel `x` is `p` %
 //!   (one key per report and site). The report graph also points at this node
 //!   (`<report> cb:stenosisAt <node>`, [`membership_quads`]), so "which reports have ≥ 70 % in
@@ -55,17 +58,26 @@ pub enum CountKey {
     Relation(NamedNode),
     Link(NamedNode, NamedNode, NamedNode),
     SiteFinding(NamedNode, NamedNode),
+    /// (vessel, diameter mm, length mm), the sizes as the canonical `xsd:decimal` lexical
+    /// forms of the device's `cb:diameterMm` and `cb:lengthMm`.
+    VesselStent(NamedNode, String, String),
     /// (site, percent): the percent is the canonical `xsd:decimal` lexical form of the
     /// findings' `cb:stenosisMax`.
     SiteStenosis(NamedNode, String),
 }
 
 /// What the keys need to know of an entity of the report: the segments and vessels of a body
-/// part, the highest stenosis percent of a finding (its `cb:stenosisMax`).
+/// part, the highest stenosis percent of a finding (its `cb:stenosisMax`), the diameter and
+/// length of a stent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntityFacts {
+    /// Vessels and segments.
     pub sites: Vec<NamedNode>,
+    /// Vessels only.
+    pub vessels: Vec<NamedNode>,
     pub stenosis_max: Option<String>,
+    /// (diameter, length) in mm of a consumable whose text names a stent (支架).
+    pub stent: Option<(String, String)>,
 }
 
 impl EntityFacts {
@@ -76,15 +88,29 @@ impl EntityFacts {
             vocab.term("segment"),
             vocab.term("stenosisMax"),
         );
+        let (d, l, text) = (
+            vocab.term("diameterMm"),
+            vocab.term("lengthMm"),
+            vocab.term("normalizedText"),
+        );
         let mut f = EntityFacts::default();
+        let (mut diameter, mut length, mut stent) = (None, None, false);
         for q in quads {
             match &q.object {
-                Term::NamedNode(n) if q.predicate == v || q.predicate == s => {
-                    f.sites.push(n.clone())
+                Term::NamedNode(n) if q.predicate == v => {
+                    f.sites.push(n.clone());
+                    f.vessels.push(n.clone());
                 }
-                Term::Literal(l) if q.predicate == m => f.stenosis_max = Some(l.value().into()),
+                Term::NamedNode(n) if q.predicate == s => f.sites.push(n.clone()),
+                Term::Literal(x) if q.predicate == m => f.stenosis_max = Some(x.value().into()),
+                Term::Literal(x) if q.predicate == d => diameter = Some(x.value().to_owned()),
+                Term::Literal(x) if q.predicate == l => length = Some(x.value().to_owned()),
+                Term::Literal(x) if q.predicate == text => stent = x.value().contains("支架"),
                 _ => {}
             }
+        }
+        if let (true, Some(d), Some(l)) = (stent, diameter, length) {
+            f.stent = Some((d, l));
         }
         f
     }
@@ -117,6 +143,14 @@ impl CountKey {
             CountKey::Relation(p) => hashed("relation", &[p]),
             CountKey::Link(s, p, o) => hashed("link", &[s, p, o]),
             CountKey::SiteFinding(x, o) => hashed("site-finding", &[x, o]),
+            CountKey::VesselStent(v, d, l) => hashed(
+                "vessel-stent",
+                &[
+                    v,
+                    &NamedNode::new_unchecked(d.as_str()),
+                    &NamedNode::new_unchecked(l.as_str()),
+                ],
+            ),
             CountKey::SiteStenosis(x, p) => {
                 hashed("site-stenosis", &[x, &NamedNode::new_unchecked(p.as_str())])
             }
@@ -147,6 +181,19 @@ impl CountKey {
             CountKey::SiteFinding(x, o) => {
                 g.add(n.clone(), vocab.term("site"), x.clone());
                 g.add(n, vocab.term("countObject"), o.clone());
+            }
+            CountKey::VesselStent(v, d, l) => {
+                g.add(n.clone(), vocab.term("stentVessel"), v.clone());
+                g.add(
+                    n.clone(),
+                    vocab.term("stentDiameterMm"),
+                    Literal::new_typed_literal(d.as_str(), xsd::DECIMAL),
+                );
+                g.add(
+                    n,
+                    vocab.term("stentLengthMm"),
+                    Literal::new_typed_literal(l.as_str(), xsd::DECIMAL),
+                );
             }
             CountKey::SiteStenosis(x, p) => {
                 g.add(n.clone(), vocab.term("stenosisSite"), x.clone());
@@ -240,6 +287,7 @@ pub fn report_keys(
         }
     }
     let has_finding = vocab.property("BpSy").cloned();
+    let reaches = vocab.property("McBp").cloned();
     let mut keys = ReportKeys::new();
     // Per site: the report's highest stenosis (as a number to compare, and its lexical form)
     // and the assertions with a stenosis there.
@@ -271,6 +319,15 @@ pub fn report_keys(
                     e.2 += n;
                 }
                 *keys.entry(CountKey::SiteFinding(x, o.clone())).or_default() += n;
+            }
+        }
+        if Some(&p) == reaches.as_ref() {
+            if let Some((d, l)) = facts(&s).stent {
+                for v in facts(&o).vessels {
+                    *keys
+                        .entry(CountKey::VesselStent(v, d.clone(), l.clone()))
+                        .or_default() += n;
+                }
             }
         }
         *keys.entry(CountKey::Link(s, p, o)).or_default() += n;
@@ -522,7 +579,7 @@ mod tests {
         let seg = NamedNode::new_unchecked("https://example.org/seg");
         let keys = report_keys(&r.quads, &vocab, &mut |_| EntityFacts {
             sites: vec![seg.clone()],
-            stenosis_max: None,
+            ..EntityFacts::default()
         });
         let bp = crate::graph::rdf::entity_iri("Bp", "前降支近段");
         let sy = crate::graph::rdf::entity_iri("Sy", "狭窄90%");

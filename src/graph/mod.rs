@@ -368,9 +368,15 @@ mod tests {
         assert_eq!(
             rows(
                 "stents_per_vessel.rq",
-                &["vessel", "diameter_mm", "length_mm", "placements"]
+                &[
+                    "vessel",
+                    "diameter_mm",
+                    "length_mm",
+                    "reports",
+                    "placements"
+                ]
             ),
-            ["LAD 3 18 1"]
+            ["LAD 3 18 1 1"]
         );
         // Each report once per site at its highest stenosis: R1 at the proximal LAD (and the
         // LAD), R2 at the distal circumflex (and the LCX).

@@ -66,7 +66,8 @@ pub const STORE_NODE: &str = "https://w3id.org/cbrrel/data/store";
 /// link count node is `s p o` in the counts graph plus `cb:countedLink <<( s p o )>>` (4 quads,
 /// not 5: cb:countSubject, cb:relation and cb:countObject go); 5: each link's tally,
 /// `s <p>Tally <<( o cb:reports n )>>`, in the counts graph (a body part's findings by report
-/// count in one scan, [`super::counts`]).
+/// count in one scan, [`super::counts`]), and per (vessel, stent size) count nodes (stents per
+/// vessel without a seek per consumable link).
 pub const LAYOUT_VERSION: u32 = 5;
 
 pub(crate) const PROV: &str = "http://www.w3.org/ns/prov#";

@@ -674,15 +674,25 @@ mod tests {
             vec![
                 t("BpSy", ("LAD近段", "Bp", 3), ("狭窄90%", "Sy", 9)),
                 t("BpTm", ("前降支近段", "Bp", 3), ("支架植入术", "Tm", 20)),
+                t("McBp", ("3.0*18mm支架", "Mc", 30), ("LAD近段", "Bp", 3)),
             ],
         );
         let first = fx.load(dir.path(), &[a.clone(), b.clone()]).unwrap();
         assert!(first.bulk && first.ontology_updated);
         assert_eq!(
             (first.triples, first.bp_mentions, first.bp_mentions_linked),
-            (3, 3, 3)
+            (4, 4, 4)
         );
-        assert_eq!(first.entities_added, 5);
+        assert_eq!(first.entities_added, 6);
+        let stent_nodes = |dir: &Path| {
+            dump(dir)
+                .iter()
+                .filter(|q| {
+                    q.split(' ').nth(1) == Some("<https://w3id.org/cbrrel/ontology#stentVessel>")
+                })
+                .count()
+        };
+        assert_eq!(stent_nodes(dir.path()), 1, "B's stent in the LAD");
         let n = first.store_quads;
         // The same input again: nothing changes.
         let again = fx.load(dir.path(), &[a.clone(), b.clone()]).unwrap();
@@ -705,9 +715,10 @@ mod tests {
         let s = fx.load(dir.path(), std::slice::from_ref(&b2)).unwrap();
         assert_eq!(
             (s.replaced, s.entities_removed),
-            (1, 3),
-            "LAD近段, 狭窄90%, 支架植入术 have no report left"
+            (1, 4),
+            "LAD近段, 狭窄90%, 支架植入术 and the stent have no report left"
         );
+        assert_eq!(stent_nodes(dir.path()), 0, "no stale stent count");
         let clean = tempfile::tempdir().unwrap();
         fx.load(clean.path(), &[a.clone(), b2.clone()]).unwrap();
         assert_eq!(
