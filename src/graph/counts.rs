@@ -13,13 +13,20 @@
 //! - `VesselStent(v, d, l)`: the report places a stent of `d` × `l` mm (a consumable whose text
 //!   names 支架 and carries both sizes) in a body part of vessel `v` (stents per vessel: a
 //!   few hundred nodes to read, not every consumable link of the store with its sizes);
+//! - `PostInterventionTimi(g)`: the report's lowest TIMI grade below 3 mentioned after an
+//!   intervention is `g` (a TIMI finding of a body part or an examination whose span starts
+//!   after that of a treatment naming PCI, PTCA, a stent, a balloon, 介入, 扩张 or 植入: slow
+//!   flow or no-reflow). The report graph points at the node (`<report>
+//!   cb:timiAfterIntervention <node>`), so the TIMI question reads the few reports with one
+//!   instead of every treatment of every report with a TIMI finding;
 //! - `SiteStenosis(x, p)`: the report's highest stenosis at segment or vessel `x` is `p` %
 //!   (one key per report and site). The report graph also points at this node
 //!   (`<report> cb:stenosisAt <node>`, [`membership_quads`]), so "which reports have ≥ 70 % in
 //!   segment 6" scans the few percent nodes of the site and then exactly the reports behind
 //!   them — no walk over every finding of every body part that names the segment.
 //!
-//! A link also has a **tally** in the counts graph, `s <p>Tally <<( o cb:reports n )>>`
+//! A link also has a **tally** in the counts graph (and a site finding its own, `x
+//! cb:siteFindingTally <<( o cb:reports n )>>), `s <p>Tally <<( o cb:reports n )>>`
 //! (`cb:hasFindingTally` for `cb:hasFinding`, layout 5): the link's report count folded into a
 //! triple term, which Oxigraph stores inline in the index key. "The findings of 前降支近段, most
 //! reports first" is then one range scan of the body part's tallies — no seek per finding —
@@ -61,6 +68,8 @@ pub enum CountKey {
     /// (vessel, diameter mm, length mm), the sizes as the canonical `xsd:decimal` lexical
     /// forms of the device's `cb:diameterMm` and `cb:lengthMm`.
     VesselStent(NamedNode, String, String),
+    /// A TIMI grade (0–2) after an intervention, the report's lowest.
+    PostInterventionTimi(u8),
     /// (site, percent): the percent is the canonical `xsd:decimal` lexical form of the
     /// findings' `cb:stenosisMax`.
     SiteStenosis(NamedNode, String),
@@ -78,7 +87,15 @@ pub struct EntityFacts {
     pub stenosis_max: Option<String>,
     /// (diameter, length) in mm of a consumable whose text names a stent (支架).
     pub stent: Option<(String, String)>,
+    /// The TIMI grade of a finding (its `cb:timiGrade`).
+    pub timi: Option<u8>,
+    /// A treatment whose text names an intervention ([`INTERVENTION_WORDS`]).
+    pub intervention: bool,
 }
+
+/// Words of a treatment's normalised text that make it an intervention, for the TIMI-after-
+/// intervention key (the same list as ontology/queries/timi_below_3_after_pci.rq's REGEX).
+pub const INTERVENTION_WORDS: [&str; 7] = ["pci", "ptca", "支架", "球囊", "介入", "扩张", "植入"];
 
 impl EntityFacts {
     /// The facts in an entity's description quads (as built, or as read from the store).
@@ -88,10 +105,11 @@ impl EntityFacts {
             vocab.term("segment"),
             vocab.term("stenosisMax"),
         );
-        let (d, l, text) = (
+        let (d, l, text, timi) = (
             vocab.term("diameterMm"),
             vocab.term("lengthMm"),
             vocab.term("normalizedText"),
+            vocab.term("timiGrade"),
         );
         let mut f = EntityFacts::default();
         let (mut diameter, mut length, mut stent) = (None, None, false);
@@ -105,7 +123,11 @@ impl EntityFacts {
                 Term::Literal(x) if q.predicate == m => f.stenosis_max = Some(x.value().into()),
                 Term::Literal(x) if q.predicate == d => diameter = Some(x.value().to_owned()),
                 Term::Literal(x) if q.predicate == l => length = Some(x.value().to_owned()),
-                Term::Literal(x) if q.predicate == text => stent = x.value().contains("支架"),
+                Term::Literal(x) if q.predicate == text => {
+                    stent = x.value().contains("支架");
+                    f.intervention = INTERVENTION_WORDS.iter().any(|w| x.value().contains(w));
+                }
+                Term::Literal(x) if q.predicate == timi => f.timi = x.value().parse().ok(),
                 _ => {}
             }
         }
@@ -154,6 +176,10 @@ impl CountKey {
             CountKey::SiteStenosis(x, p) => {
                 hashed("site-stenosis", &[x, &NamedNode::new_unchecked(p.as_str())])
             }
+            CountKey::PostInterventionTimi(g) => hashed(
+                "post-intervention-timi",
+                &[&NamedNode::new_unchecked(g.to_string())],
+            ),
         }
     }
 
@@ -195,6 +221,9 @@ impl CountKey {
                     Literal::new_typed_literal(l.as_str(), xsd::DECIMAL),
                 );
             }
+            CountKey::PostInterventionTimi(grade) => {
+                g.add(n, vocab.term("postInterventionTimi"), int(*grade as u64));
+            }
             CountKey::SiteStenosis(x, p) => {
                 g.add(n.clone(), vocab.term("stenosisSite"), x.clone());
                 g.add(
@@ -221,15 +250,21 @@ pub fn tally_predicate(p: &NamedNode) -> NamedNode {
     NamedNode::new_unchecked(format!("{}Tally", p.as_str()))
 }
 
-/// `s <p>Tally <<( o cb:reports n )>>` in the counts graph: the link's report count where a
-/// scan of `s`'s links finds it (see the module doc).
-fn tally(s: &NamedNode, p: &NamedNode, o: &NamedNode, reports: u64, vocab: &Vocabulary) -> Quad {
-    Quad::new(
+/// The tally of a key with `reports` reports, if the key has one: a link's `s <p>Tally <<( o
+/// cb:reports n )>>`, a site finding's `x cb:siteFindingTally <<( o cb:reports n )>>` — the
+/// report count where a scan of `s`'s links (or `x`'s findings) finds it (see the module doc).
+fn tally(k: &CountKey, reports: u64, vocab: &Vocabulary) -> Option<Quad> {
+    let (s, p, o) = match k {
+        CountKey::Link(s, p, o) => (s, tally_predicate(p), o),
+        CountKey::SiteFinding(x, o) => (x, vocab.term("siteFindingTally"), o),
+        _ => return None,
+    };
+    Some(Quad::new(
         s.clone(),
-        tally_predicate(p),
+        p,
         Triple::new(o.clone(), vocab.term("reports"), int(reports)),
         graph(COUNTS_GRAPH),
-    )
+    ))
 }
 
 /// The keys of one report graph (its quads, as built or as read back from the store).
@@ -244,6 +279,11 @@ pub fn report_keys(
     // rdf:subject/predicate/object statements in the benchmark's alternative layout).
     let mut asserted: BTreeMap<(NamedNode, NamedNode, NamedNode), u64> = BTreeMap::new();
     let mut statements: HashMap<&NamedOrBlankNode, [Option<&Term>; 3]> = HashMap::new();
+    // Where each provenance node's object starts in the text (its `cb:spans`), and the triple
+    // it points at (RDF 1.2 reifier): what the TIMI-after-intervention key compares.
+    let spans_p = vocab.term("spans");
+    let mut object_start: HashMap<&NamedOrBlankNode, u64> = HashMap::new();
+    let mut reified: Vec<(&NamedOrBlankNode, &Triple)> = Vec::new();
     for q in quads {
         if vocab.is_relation(q.predicate.as_ref()) {
             if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) = (&q.subject, &q.object) {
@@ -255,8 +295,17 @@ pub fn report_keys(
     }
     for q in quads {
         let p = q.predicate.as_ref();
+        if p == spans_p.as_ref() {
+            if let Some((_, (start, _))) = match &q.object {
+                Term::Literal(l) => super::rdf::parse_spans(l.value()),
+                _ => None,
+            } {
+                object_start.insert(&q.subject, start);
+            }
+        }
         if p == rdf::REIFIES {
             if let Term::Triple(t) = &q.object {
+                reified.push((&q.subject, t));
                 if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) =
                     (&t.subject, &t.object)
                 {
@@ -335,18 +384,55 @@ pub fn report_keys(
     for (x, (_, percent, n)) in stenosis {
         keys.insert(CountKey::SiteStenosis(x, percent), n);
     }
+    // TIMI below 3 after an intervention: the first intervention's start, then the TIMI
+    // findings of body parts and examinations that start after it.
+    let (treated, findings) = (
+        vocab.property("BpTm").cloned(),
+        [
+            vocab.property("BpSy").cloned(),
+            vocab.property("InSy").cloned(),
+        ],
+    );
+    let mut first_intervention: Option<u64> = None;
+    let mut timi: Vec<(u64, u8)> = Vec::new();
+    for (node, t) in &reified {
+        let (Some(start), Term::NamedNode(o)) = (object_start.get(node), &t.object) else {
+            continue;
+        };
+        if Some(&t.predicate) == treated.as_ref() && facts(o).intervention {
+            first_intervention = Some(first_intervention.map_or(*start, |f| f.min(*start)));
+        } else if findings.contains(&Some(t.predicate.clone())) {
+            if let Some(g) = facts(o).timi.filter(|g| *g < 3) {
+                timi.push((*start, g));
+            }
+        }
+    }
+    if let Some(first) = first_intervention {
+        let after: Vec<&(u64, u8)> = timi.iter().filter(|(s, _)| *s > first).collect();
+        if let Some(lowest) = after.iter().map(|(_, g)| *g).min() {
+            keys.insert(CountKey::PostInterventionTimi(lowest), after.len() as u64);
+        }
+    }
     keys
 }
 
 /// The report graph's pointers to its per-site stenosis nodes (`<report> cb:stenosisAt
+/// <node>`) and to its TIMI-after-intervention node (`<report> cb:timiAfterIntervention
 /// <node>`): derived from the keys like the counts, but stored in the report's own graph, so
 /// replacing or retracting the report replaces them with it. The report node is the graph's
 /// name.
 pub fn membership_quads(report: &NamedNode, keys: &ReportKeys, vocab: &Vocabulary) -> Vec<Quad> {
-    let at = vocab.term("stenosisAt");
+    let (at, timi) = (
+        vocab.term("stenosisAt"),
+        vocab.term("timiAfterIntervention"),
+    );
     keys.keys()
-        .filter(|k| matches!(k, CountKey::SiteStenosis(..)))
-        .map(|k| Quad::new(report.clone(), at.clone(), k.node(), report.clone()))
+        .filter_map(|k| match k {
+            CountKey::SiteStenosis(..) => Some((k, &at)),
+            CountKey::PostInterventionTimi(..) => Some((k, &timi)),
+            _ => None,
+        })
+        .map(|(k, p)| Quad::new(report.clone(), p.clone(), k.node(), report.clone()))
         .collect()
 }
 
@@ -393,9 +479,7 @@ fn write_numbers(
         g.add(n.clone(), vocab.term("reports"), int(reports));
         g.add(n, vocab.term("assertions"), int(assertions));
     }
-    if let CountKey::Link(s, p, o) = k {
-        g.out.push(tally(s, p, o, reports, vocab));
-    }
+    g.out.extend(tally(k, reports, vocab));
 }
 
 /// What applying deltas did.
@@ -482,8 +566,8 @@ pub fn apply(
         if let Some((q, _)) = &old_assertions {
             t.remove(q);
         }
-        if let (CountKey::Link(s, p, o), Some(_)) = (k, &old) {
-            t.remove(&tally(s, p, o, r0 as u64, vocab));
+        if let (Some(q), Some(_)) = (tally(k, r0 as u64, vocab), &old) {
+            t.remove(&q);
         }
         if r1 == 0 {
             // The key is gone: its description too, and an entity's node with it. (An entity's
@@ -598,6 +682,98 @@ mod tests {
         add_keys(&mut d, &keys, 1);
         add_keys(&mut d, &keys, -1);
         assert!(d.values().all(|v| *v == (0, 0)));
+    }
+
+    #[test]
+    fn timi_below_3_counts_only_after_an_intervention() {
+        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
+        let run = RunInfo {
+            model_id: "m".into(),
+            ended_at: "2026-11-25T02:00:00Z".into(),
+        };
+        let t = crate::graph::testkit::triple;
+        let sy = |text: &str| crate::graph::rdf::entity_iri("Sy", text);
+        let tm = |text: &str| crate::graph::rdf::entity_iri("Tm", text);
+        // What the entities graph would say: grades of the TIMI findings, the interventions.
+        let mut facts = |e: &NamedNode| {
+            let mut f = EntityFacts::default();
+            for (text, grade) in [("timi血流0级", 0), ("timi血流1级", 1), ("timi血流2级", 2)]
+            {
+                if *e == sy(text) {
+                    f.timi = Some(grade);
+                }
+            }
+            f.intervention = *e == tm("pci") || *e == tm("球囊扩张");
+            f
+        };
+        let keys_of = |triples: Vec<crate::extract::TripleRow>,
+                       facts: &mut dyn FnMut(&NamedNode) -> EntityFacts| {
+            let r = report_graph(&input("R", triples), &run, &vocab, Provenance::Rdf12).unwrap();
+            let keys = report_keys(&r.quads, &vocab, facts);
+            let timi: Vec<(u8, u64)> = keys
+                .iter()
+                .filter_map(|(k, n)| match k {
+                    CountKey::PostInterventionTimi(g) => Some((*g, *n)),
+                    _ => None,
+                })
+                .collect();
+            let marks = membership_quads(&r.graph, &keys, &vocab)
+                .iter()
+                .filter(|q| q.predicate == vocab.term("timiAfterIntervention"))
+                .count();
+            (timi, marks)
+        };
+        // TIMI 0 before the PCI, TIMI 2 and (from an examination) TIMI 1 after it: the lowest
+        // after, with the two findings after it as assertions; one mark in the report graph.
+        let after = vec![
+            t("BpSy", ("前降支", "Bp", 0), ("TIMI血流0级", "Sy", 4)),
+            t("BpTm", ("前降支", "Bp", 0), ("PCI", "Tm", 20)),
+            t("BpSy", ("前降支", "Bp", 0), ("TIMI血流2级", "Sy", 40)),
+            t("InSy", ("造影", "In", 50), ("TIMI血流1级", "Sy", 60)),
+        ];
+        assert_eq!(keys_of(after, &mut facts), (vec![(1, 2)], 1));
+        // Only before the intervention, or no intervention at all (a treatment that is not
+        // one): no key, no mark.
+        let before = vec![
+            t("BpSy", ("前降支", "Bp", 0), ("TIMI血流0级", "Sy", 4)),
+            t("BpTm", ("前降支", "Bp", 0), ("球囊扩张", "Tm", 20)),
+        ];
+        assert_eq!(keys_of(before, &mut facts), (vec![], 0));
+        let no_intervention = vec![
+            t("BpTm", ("前降支", "Bp", 0), ("药物治疗", "Tm", 2)),
+            t("BpSy", ("前降支", "Bp", 0), ("TIMI血流2级", "Sy", 40)),
+        ];
+        assert_eq!(keys_of(no_intervention, &mut facts), (vec![], 0));
+    }
+
+    #[test]
+    fn entity_facts_read_the_stored_values() {
+        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
+        let e = NamedNode::new_unchecked("https://example.org/e");
+        let q = |p: &str, o: Term| Quad::new(e.clone(), vocab.term(p), o, graph(ENTITIES_GRAPH));
+        let dec = |v: &str| Term::from(Literal::new_typed_literal(v, xsd::DECIMAL));
+        let text = |v: &str| Term::from(Literal::new_simple_literal(v));
+        let stent = [
+            q("normalizedText", text("firebird2 3.0*18mm支架")),
+            q("diameterMm", dec("3.0")),
+            q("lengthMm", dec("18")),
+        ];
+        let f = EntityFacts::from_quads(&stent, &vocab);
+        assert_eq!(f.stent, Some(("3.0".into(), "18".into())));
+        // A balloon has sizes but is no stent; a stent without a length is not counted.
+        let balloon = [
+            q("normalizedText", text("2.5*15mm球囊")),
+            q("diameterMm", dec("2.5")),
+            q("lengthMm", dec("15")),
+        ];
+        let f = EntityFacts::from_quads(&balloon, &vocab);
+        assert_eq!((f.stent, f.intervention), (None, true));
+        assert_eq!(EntityFacts::from_quads(&stent[..2], &vocab).stent, None);
+        let timi = [q(
+            "timiGrade",
+            Literal::new_typed_literal("2", xsd::INTEGER).into(),
+        )];
+        assert_eq!(EntityFacts::from_quads(&timi, &vocab).timi, Some(2));
     }
 
     #[test]

@@ -65,9 +65,10 @@ pub const STORE_NODE: &str = "https://w3id.org/cbrrel/data/store";
 /// relation in one `cb:spans` literal (4 quads per relation in the report graph, not 5); a
 /// link count node is `s p o` in the counts graph plus `cb:countedLink <<( s p o )>>` (4 quads,
 /// not 5: cb:countSubject, cb:relation and cb:countObject go); 5: each link's tally,
-/// `s <p>Tally <<( o cb:reports n )>>`, in the counts graph (a body part's findings by report
-/// count in one scan, [`super::counts`]), and per (vessel, stent size) count nodes (stents per
-/// vessel without a seek per consumable link).
+/// `s <p>Tally <<( o cb:reports n )>>`, and each site finding's, in the counts graph (a body
+/// part's findings by report count in one scan, [`super::counts`]); per (vessel, stent size)
+/// count nodes (stents per vessel without a seek per consumable link); per report its lowest
+/// TIMI grade below 3 after an intervention (`<report> cb:timiAfterIntervention <node>`).
 pub const LAYOUT_VERSION: u32 = 5;
 
 pub(crate) const PROV: &str = "http://www.w3.org/ns/prov#";
