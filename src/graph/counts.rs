@@ -31,7 +31,7 @@
 //! triple term, which Oxigraph stores inline in the index key. "The findings of 前降支近段, most
 //! reports first" is then one range scan of the body part's tallies — no seek per finding —
 //! and only the page of rows a clinician sees is looked up further (2,666 findings of one body
-//! part at 100,000 reports: 32 ms for the first page against 140 ms with a seek per row;
+//! part at 100,000 reports: 24–61 ms for the first page against 140 ms with a seek per row;
 //! BENCHMARKS.md). The tally is rewritten whenever the link's report count changes.
 //!
 //! Each key is a node of the counts graph with `cb:reports` (reports with the key) and
