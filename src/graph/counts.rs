@@ -246,7 +246,7 @@ fn int(v: u64) -> Literal {
 
 /// The tally property of relation property `p`: `cb:hasFinding` → `cb:hasFindingTally`
 /// (declared for each relation in ontology/cbrrel.ttl).
-pub fn tally_predicate(p: &NamedNode) -> NamedNode {
+fn tally_predicate(p: &NamedNode) -> NamedNode {
     NamedNode::new_unchecked(format!("{}Tally", p.as_str()))
 }
 
@@ -686,11 +686,8 @@ mod tests {
 
     #[test]
     fn timi_below_3_counts_only_after_an_intervention() {
-        let vocab = Vocabulary::from_schema(&Schema::casmed()).unwrap();
-        let run = RunInfo {
-            model_id: "m".into(),
-            ended_at: "2026-11-25T02:00:00Z".into(),
-        };
+        let kit = crate::graph::testkit::Kit::new();
+        let (vocab, run) = (&kit.vocab, &kit.run);
         let t = crate::graph::testkit::triple;
         let sy = |text: &str| crate::graph::rdf::entity_iri("Sy", text);
         let tm = |text: &str| crate::graph::rdf::entity_iri("Tm", text);
@@ -708,8 +705,8 @@ mod tests {
         };
         let keys_of = |triples: Vec<crate::extract::TripleRow>,
                        facts: &mut dyn FnMut(&NamedNode) -> EntityFacts| {
-            let r = report_graph(&input("R", triples), &run, &vocab, Provenance::Rdf12).unwrap();
-            let keys = report_keys(&r.quads, &vocab, facts);
+            let r = report_graph(&input("R", triples), run, vocab, Provenance::Rdf12).unwrap();
+            let keys = report_keys(&r.quads, vocab, facts);
             let timi: Vec<(u8, u64)> = keys
                 .iter()
                 .filter_map(|(k, n)| match k {
@@ -717,7 +714,7 @@ mod tests {
                     _ => None,
                 })
                 .collect();
-            let marks = membership_quads(&r.graph, &keys, &vocab)
+            let marks = membership_quads(&r.graph, &keys, vocab)
                 .iter()
                 .filter(|q| q.predicate == vocab.term("timiAfterIntervention"))
                 .count();
