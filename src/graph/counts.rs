@@ -246,7 +246,7 @@ fn int(v: u64) -> Literal {
 
 /// The tally property of relation property `p`: `cb:hasFinding` → `cb:hasFindingTally`
 /// (declared for each relation in ontology/cbrrel.ttl).
-fn tally_predicate(p: &NamedNode) -> NamedNode {
+pub(super) fn tally_predicate(p: &NamedNode) -> NamedNode {
     NamedNode::new_unchecked(format!("{}Tally", p.as_str()))
 }
 
@@ -482,13 +482,22 @@ fn write_numbers(
     g.out.extend(tally(k, reports, vocab));
 }
 
+/// A link or site finding whose report count changed: (key, reports before, reports after).
+pub type Change = (CountKey, u64, u64);
+
 /// What applying deltas did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// Count nodes written (created, changed or removed).
     pub keys_touched: usize,
     pub entities_added: usize,
     pub entities_removed: usize,
+    /// The links and site findings whose report counts changed, for the rankings
+    /// (`ranking::update`, in the same transaction).
+    pub changes: Vec<Change>,
+    /// The `cb:stenosisMax` lexical form (or none) of each entity whose node went: the
+    /// rankings need it after the node is gone.
+    pub gone: HashMap<NamedNode, Option<String>>,
 }
 
 fn read_int(
@@ -560,6 +569,9 @@ pub fn apply(
             )));
         }
         applied.keys_touched += 1;
+        if r0 != r1 && matches!(k, CountKey::Link(..) | CountKey::SiteFinding(..)) {
+            applied.changes.push((k.clone(), r0 as u64, r1 as u64));
+        }
         if let Some((q, _)) = &old {
             t.remove(q);
         }
@@ -606,6 +618,15 @@ pub fn apply(
                 for q in &desc {
                     t.remove(q);
                 }
+                let max = vocab.term("stenosisMax");
+                let percent =
+                    desc.iter()
+                        .find(|q| q.predicate == max)
+                        .and_then(|q| match &q.object {
+                            Term::Literal(l) => Some(l.value().to_owned()),
+                            _ => None,
+                        });
+                applied.gone.insert(node.clone(), percent);
                 applied.entities_removed += 1;
             }
             continue;

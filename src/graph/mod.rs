@@ -21,6 +21,7 @@ pub mod entity;
 pub mod export;
 pub mod normalize;
 pub mod query;
+pub mod ranking;
 pub mod rdf;
 pub mod rebuild;
 pub mod retract;
@@ -323,10 +324,10 @@ mod tests {
         )
         .unwrap();
         let store = Store::open_read_only(dir.path()).unwrap();
-        let rows = |name: &str, vars: &[&str]| -> Vec<String> {
+        let rows_in = |folder: &str, name: &str, vars: &[&str]| -> Vec<String> {
             let text = std::fs::read_to_string(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("ontology/queries")
+                    .join(folder)
                     .join(name),
             )
             .unwrap();
@@ -347,6 +348,32 @@ mod tests {
             v.sort();
             v
         };
+        let rows = |name: &str, vars: &[&str]| rows_in("ontology/queries", name, vars);
+        // The first pages (from the rankings) and the exports (every row, from the tallies)
+        // agree on a store whose listings fit on one page.
+        for (name, vars) in [
+            (
+                "symptoms_per_body_part.rq",
+                &["body_part", "finding", "reports"][..],
+            ),
+            (
+                "treatments_per_body_part.rq",
+                &["body_part", "treatment", "reports"],
+            ),
+            (
+                "findings_per_segment.rq",
+                &["site", "syntax", "finding", "reports"],
+            ),
+            (
+                "body_parts_with_stenosis.rq",
+                &["body_part", "finding", "percent", "reports"],
+            ),
+        ] {
+            let page = rows(name, vars);
+            assert!(!page.is_empty(), "{name}");
+            assert_eq!(page, rows_in("ontology/exports", name, vars), "{name}");
+        }
+
         assert_eq!(
             rows(
                 "body_parts_with_stenosis.rq",

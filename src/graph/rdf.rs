@@ -68,8 +68,9 @@ pub const STORE_NODE: &str = "https://w3id.org/cbrrel/data/store";
 /// `s <p>Tally <<( o cb:reports n )>>`, and each site finding's, in the counts graph (a body
 /// part's findings by report count in one scan, [`super::counts`]); per (vessel, stent size)
 /// count nodes (stents per vessel without a seek per consumable link); per report its lowest
-/// TIMI grade below 3 after an intervention (`<report> cb:timiAfterIntervention <node>`).
-pub const LAYOUT_VERSION: u32 = 5;
+/// TIMI grade below 3 after an intervention (`<report> cb:timiAfterIntervention <node>`);
+/// 6: the first 1,000 rows of the four store-wide listings, in order ([`super::ranking`]).
+pub const LAYOUT_VERSION: u32 = 6;
 
 pub(crate) const PROV: &str = "http://www.w3.org/ns/prov#";
 pub(crate) const DCTERMS: &str = "http://purl.org/dc/terms/";

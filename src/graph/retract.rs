@@ -18,6 +18,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::counts::{self, Deltas};
+use super::ranking;
 use super::rdf::{report_iri, Vocabulary};
 use super::segments::SegmentTable;
 use super::store::{check_mark, open_store, remove_report, REPORTS_PER_TRANSACTION};
@@ -81,6 +82,7 @@ pub fn retract(
         // Retraction only takes away: no entity gains a report, so nothing needs describing.
         let applied = counts::apply(&mut t, &deltas, vocab, &mut |_| None)?;
         summary.entities_removed += applied.entities_removed;
+        ranking::update(&mut t, &applied, vocab)?;
         t.commit()?;
     }
     store.flush()?;

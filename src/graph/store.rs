@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use super::counts::{self, add_keys, report_keys, CountKey, Deltas, EntityFacts};
 use super::entity::{concept_quads, entity_quads, EntityStats};
+use super::ranking;
 use super::rdf::{
     graph, named, ontology_graph, report_graph, run_quads, BuiltReport, EntityKey, Provenance,
     ReportInput, RunInfo, Vocabulary, ENTITIES_GRAPH, LAYOUT_VERSION, SEGMENTS_GRAPH, STORE_GRAPH,
@@ -73,6 +74,9 @@ pub struct LoadSummary {
     pub entities_removed: usize,
     /// Count nodes created, changed or removed.
     pub count_keys_touched: usize,
+    /// Ranked listings (ranking.rs) rebuilt from their tallies because entries left them
+    /// (a retraction or a replaced report lowering a ranked link); merged in place otherwise.
+    pub rankings_rebuilt: usize,
     /// Typed values parsed, on the entity nodes the load described.
     pub values_parsed: usize,
     /// Value kinds an entity text called for that did not parse (kept as text), per kind.
@@ -506,6 +510,16 @@ pub fn load(
                     }
                 }
                 let mut rest = counts::count_quads(&totals, cx.vocab);
+                rest.extend(ranking::initial_quads(
+                    totals.iter().map(|(k, (reports, _))| (k, *reports)),
+                    cx.vocab,
+                    &mut |o| {
+                        described
+                            .get(o)
+                            .and_then(|d| d.2.stenosis_max.as_deref())
+                            .and_then(ranking::Percent::parse)
+                    },
+                ));
                 summary.count_keys_touched = totals.len();
                 for k in totals.keys() {
                     if let CountKey::Entity(e) = k {
@@ -594,6 +608,8 @@ pub fn load(
             summary.count_keys_touched += applied.keys_touched;
             summary.entities_added += applied.entities_added;
             summary.entities_removed += applied.entities_removed;
+            summary.rankings_rebuilt +=
+                ranking::update(&mut t, &applied, cx.vocab)?.listings_rebuilt;
             t.commit()?;
         }
         store.flush()?;
