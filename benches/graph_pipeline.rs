@@ -16,6 +16,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The allocator of the `cbrrel` binary (src/main.rs), so the load is measured as it runs
+/// there; Oxigraph's loader, timed in this process beside it, gets the same allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cbrrel::corpus::Schema;
 use cbrrel::fixtures::{generate, write_reports_csv, GeneratorConfig};
 use cbrrel::graph::query::query_store;

@@ -306,6 +306,7 @@ mod tests {
             t("BpSy", ("回旋支远段", "Bp", 0), ("狭窄80%", "Sy", 5)),
             t("BpSy", ("前降支", "Bp", 20), ("TIMI血流0级", "Sy", 23)),
             t("BpTm", ("前降支", "Bp", 40), ("PCI", "Tm", 43)),
+            t("InSy", ("FFR", "In", 60), ("功能性缺血", "Sy", 64)),
         ];
         let report = |id: &'static str, triples: Vec<crate::extract::TripleRow>| ReportInput {
             report_id: id,
@@ -359,6 +360,10 @@ mod tests {
             (
                 "treatments_per_body_part.rq",
                 &["body_part", "treatment", "reports"],
+            ),
+            (
+                "examinations_and_findings.rq",
+                &["examination", "finding", "reports"],
             ),
             (
                 "findings_per_segment.rq",
@@ -430,7 +435,7 @@ mod tests {
         );
         assert_eq!(
             rows("relation_counts.rq", &["relation", "assertions", "reports"]),
-            ["BpSy 4 2", "BpTm 2 2", "McBp 1 1"]
+            ["BpSy 4 2", "BpTm 2 2", "InSy 1 1", "McBp 1 1"]
         );
         assert_eq!(
             rows("reports_behind_link.rq", &["report_id"]),

@@ -1,10 +1,11 @@
 //! Rankings: the first pages of the store-wide listings, kept in order by the load (issue 8
 //! §1 and §4: the aggregates a clinician opens every day answer in milliseconds).
 //!
-//! "Findings per body part", "treatments per body part", "findings per segment" and "body
-//! parts with stenosis ≥ N %" have one row per distinct link: 84,000–120,000 rows at 100,000
-//! reports, 3–7 s to read and sort however the counts are stored (BENCHMARKS.md, layout 5),
-//! and a global "first 100" still reads all of them. A clinician reads the first pages, so
+//! "Findings per body part", "treatments per body part", "examinations and their findings",
+//! "findings per segment" and "body parts with stenosis ≥ N %" have one row per distinct link
+//! (84,000–120,000 rows at 100,000 reports for the largest, 3–7 s to read and sort however the
+//! counts are stored: BENCHMARKS.md, layout 5), and a global "first 100" still reads all of
+//! them. A clinician reads the first pages, so
 //! the counts graph keeps each listing's first [`RANKED`] rows, in order, one entry per rank:
 //!
 //! ```text
@@ -52,6 +53,8 @@ pub enum Listing {
     SymptomsPerBodyPart,
     /// (body part, treatment) links (`cb:treatedBy`), most reports first.
     TreatmentsPerBodyPart,
+    /// (examination, finding) links (`cb:revealsFinding`), most reports first.
+    ExaminationsAndFindings,
     /// (segment or vessel, finding) site findings, most reports first.
     FindingsPerSegment,
     /// (body part, finding) links whose finding has a stenosis percent (`cb:stenosisMax`),
@@ -60,9 +63,10 @@ pub enum Listing {
 }
 
 impl Listing {
-    pub const ALL: [Listing; 4] = [
+    pub const ALL: [Listing; 5] = [
         Listing::SymptomsPerBodyPart,
         Listing::TreatmentsPerBodyPart,
+        Listing::ExaminationsAndFindings,
         Listing::FindingsPerSegment,
         Listing::BodyPartsWithStenosis,
     ];
@@ -72,6 +76,7 @@ impl Listing {
         match self {
             Listing::SymptomsPerBodyPart => "symptoms_per_body_part",
             Listing::TreatmentsPerBodyPart => "treatments_per_body_part",
+            Listing::ExaminationsAndFindings => "examinations_and_findings",
             Listing::FindingsPerSegment => "findings_per_segment",
             Listing::BodyPartsWithStenosis => "body_parts_with_stenosis",
         }
@@ -96,6 +101,7 @@ impl Listing {
         match self {
             Listing::SymptomsPerBodyPart | Listing::BodyPartsWithStenosis => Some("BpSy"),
             Listing::TreatmentsPerBodyPart => Some("BpTm"),
+            Listing::ExaminationsAndFindings => Some("InSy"),
             Listing::FindingsPerSegment => None,
         }
     }
