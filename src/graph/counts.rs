@@ -240,7 +240,7 @@ impl CountKey {
     }
 }
 
-fn int(v: u64) -> Literal {
+pub(super) fn int(v: u64) -> Literal {
     Literal::new_typed_literal(v.to_string(), xsd::INTEGER)
 }
 

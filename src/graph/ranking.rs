@@ -39,7 +39,7 @@ use oxigraph::model::vocab::xsd;
 use oxigraph::model::{Literal, NamedNode, NamedOrBlankNode, Quad, Term};
 use oxigraph::store::Transaction;
 
-use super::counts::{tally_predicate, Applied, Change, CountKey};
+use super::counts::{int, tally_predicate, Applied, Change, CountKey};
 use super::rdf::{graph, Vocabulary, COUNTS_GRAPH, DATA_BASE, ENTITIES_GRAPH};
 use super::GraphError;
 
@@ -182,10 +182,6 @@ pub fn top(mut all: Vec<Entry>, k: usize) -> (Vec<Entry>, bool) {
     }
     all.sort_by(order);
     (all, complete)
-}
-
-fn int(v: u64) -> Literal {
-    Literal::new_typed_literal(v.to_string(), xsd::INTEGER)
 }
 
 fn quad(s: &NamedNode, p: NamedNode, o: impl Into<Term>) -> Quad {
@@ -416,9 +412,7 @@ fn update_listing(
             return Ok(None);
         }
     }
-    let old: Vec<Entry> = (1..=len)
-        .map(|r| read_entry(t, listing, r, vocab))
-        .collect::<Result<_, _>>()?;
+    let old = read_entries(t, listing, len, vocab)?;
     // Every row outside the entries sorts after the last of them.
     let boundary = if complete { None } else { old.last() };
     let touched: HashSet<(&NamedNode, &NamedNode)> =
@@ -628,18 +622,29 @@ fn write(
     }
 }
 
+/// The first `len` entries, in rank order.
+fn read_entries(
+    t: &Transaction<'_>,
+    listing: Listing,
+    len: usize,
+    vocab: &Vocabulary,
+) -> Result<Vec<Entry>, GraphError> {
+    (1..=len)
+        .map(|r| read_entry(t, listing, r, vocab))
+        .collect()
+}
+
 /// The listing's entries as stored, in rank order, and the rows of the whole listing.
-pub fn stored(
+#[cfg(test)]
+fn stored(
     t: &Transaction<'_>,
     listing: Listing,
     vocab: &Vocabulary,
 ) -> Result<(Vec<Entry>, usize), GraphError> {
     let (len, rows) = read_header(t, listing, vocab)?;
-    let entries = (1..=len)
-        .map(|r| read_entry(t, listing, r, vocab))
-        .collect::<Result<_, _>>()?;
-    Ok((entries, rows))
+    Ok((read_entries(t, listing, len, vocab)?, rows))
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
