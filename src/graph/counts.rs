@@ -53,6 +53,7 @@ use oxigraph::model::{
     GraphNameRef, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, QuadRef, Term, Triple,
 };
 use oxigraph::store::Transaction;
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use super::rdf::{graph, GraphWriter, Vocabulary, COUNTS_GRAPH, DATA_BASE, ENTITIES_GRAPH};
@@ -277,19 +278,17 @@ pub fn report_keys(
 ) -> ReportKeys {
     // Assertions per asserted triple: provenance nodes pointing at it (RDF 1.2 reifiers, or
     // rdf:subject/predicate/object statements in the benchmark's alternative layout).
-    let mut asserted: BTreeMap<(NamedNode, NamedNode, NamedNode), u64> = BTreeMap::new();
-    let mut statements: HashMap<&NamedOrBlankNode, [Option<&Term>; 3]> = HashMap::new();
+    let mut asserted: BTreeMap<(&NamedNode, &NamedNode, &NamedNode), u64> = BTreeMap::new();
+    let mut statements: FxHashMap<&NamedOrBlankNode, [Option<&Term>; 3]> = FxHashMap::default();
     // Where each provenance node's object starts in the text (its `cb:spans`), and the triple
     // it points at (RDF 1.2 reifier): what the TIMI-after-intervention key compares.
     let spans_p = vocab.term("spans");
-    let mut object_start: HashMap<&NamedOrBlankNode, u64> = HashMap::new();
+    let mut object_start: FxHashMap<&NamedOrBlankNode, u64> = FxHashMap::default();
     let mut reified: Vec<(&NamedOrBlankNode, &Triple)> = Vec::new();
     for q in quads {
         if vocab.is_relation(q.predicate.as_ref()) {
             if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) = (&q.subject, &q.object) {
-                asserted
-                    .entry((s.clone(), q.predicate.clone(), o.clone()))
-                    .or_insert(0);
+                asserted.entry((s, &q.predicate, o)).or_insert(0);
             }
         }
     }
@@ -309,8 +308,7 @@ pub fn report_keys(
                 if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(o)) =
                     (&t.subject, &t.object)
                 {
-                    if let Some(n) = asserted.get_mut(&(s.clone(), t.predicate.clone(), o.clone()))
-                    {
+                    if let Some(n) = asserted.get_mut(&(s, &t.predicate, o)) {
                         *n += 1;
                     }
                 }
@@ -330,7 +328,7 @@ pub fn report_keys(
     for spo in statements.values() {
         if let [Some(Term::NamedNode(s)), Some(Term::NamedNode(p)), Some(Term::NamedNode(o))] = spo
         {
-            if let Some(n) = asserted.get_mut(&(s.clone(), p.clone(), o.clone())) {
+            if let Some(n) = asserted.get_mut(&(s, p, o)) {
                 *n += 1;
             }
         }
@@ -342,44 +340,60 @@ pub fn report_keys(
     // and the assertions with a stenosis there.
     let mut stenosis: BTreeMap<NamedNode, (f64, String, u64)> = BTreeMap::new();
     // Each entity's facts once per report (a body part has several findings, and on the
-    // retraction path each look-up reads the store).
-    let mut known: HashMap<NamedNode, EntityFacts> = HashMap::new();
-    let mut facts = |e: &NamedNode| -> EntityFacts {
-        known.entry(e.clone()).or_insert_with(|| facts(e)).clone()
-    };
+    // retraction path each look-up reads the store), fetched before they are read.
+    let mut known: FxHashMap<&NamedNode, EntityFacts> = FxHashMap::default();
+    let objects = reified.iter().filter_map(|(_, t)| match &t.object {
+        Term::NamedNode(o) => Some(o),
+        _ => None,
+    });
+    for e in asserted
+        .keys()
+        .flat_map(|(s, _, o)| [*s, *o])
+        .chain(objects)
+    {
+        if !known.contains_key(e) {
+            known.insert(e, facts(e));
+        }
+    }
+    let facts = |e: &NamedNode| -> &EntityFacts { &known[e] };
     for ((s, p, o), n) in asserted {
         let n = n.max(1);
         *keys.entry(CountKey::Entity(s.clone())).or_default() += n;
         *keys.entry(CountKey::Entity(o.clone())).or_default() += n;
         *keys.entry(CountKey::Relation(p.clone())).or_default() += n;
-        if Some(&p) == has_finding.as_ref() {
-            let percent = facts(&o)
+        if Some(p) == has_finding.as_ref() {
+            let percent = facts(o)
                 .stenosis_max
+                .as_ref()
                 .and_then(|v| v.parse::<f64>().ok().map(|x| (x, v)));
-            for x in facts(&s).sites {
+            for x in &facts(s).sites {
                 if let Some((value, text)) = &percent {
                     let e =
                         stenosis
                             .entry(x.clone())
                             .or_insert((f64::NEG_INFINITY, String::new(), 0));
                     if *value > e.0 {
-                        (e.0, e.1) = (*value, text.clone());
+                        (e.0, e.1) = (*value, (*text).clone());
                     }
                     e.2 += n;
                 }
-                *keys.entry(CountKey::SiteFinding(x, o.clone())).or_default() += n;
+                *keys
+                    .entry(CountKey::SiteFinding(x.clone(), o.clone()))
+                    .or_default() += n;
             }
         }
-        if Some(&p) == reaches.as_ref() {
-            if let Some((d, l)) = facts(&s).stent {
-                for v in facts(&o).vessels {
+        if Some(p) == reaches.as_ref() {
+            if let Some((d, l)) = &facts(s).stent {
+                for v in &facts(o).vessels {
                     *keys
-                        .entry(CountKey::VesselStent(v, d.clone(), l.clone()))
+                        .entry(CountKey::VesselStent(v.clone(), d.clone(), l.clone()))
                         .or_default() += n;
                 }
             }
         }
-        *keys.entry(CountKey::Link(s, p, o)).or_default() += n;
+        *keys
+            .entry(CountKey::Link(s.clone(), p.clone(), o.clone()))
+            .or_default() += n;
     }
     for (x, (_, percent, n)) in stenosis {
         keys.insert(CountKey::SiteStenosis(x, percent), n);
@@ -401,7 +415,7 @@ pub fn report_keys(
         };
         if Some(&t.predicate) == treated.as_ref() && facts(o).intervention {
             first_intervention = Some(first_intervention.map_or(*start, |f| f.min(*start)));
-        } else if findings.contains(&Some(t.predicate.clone())) {
+        } else if findings.iter().any(|f| f.as_ref() == Some(&t.predicate)) {
             if let Some(g) = facts(o).timi.filter(|g| *g < 3) {
                 timi.push((*start, g));
             }

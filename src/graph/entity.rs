@@ -57,7 +57,7 @@ pub fn entity_quads(
     let class = vocab
         .class(&key.type_code)
         .ok_or_else(|| format!("unknown entity type {:?}", key.type_code))?;
-    let e = key.iri();
+    let e = key.iri().clone();
     let mut out = Vec::new();
     let mut stats = EntityStats::default();
     let mut g = GraphWriter {

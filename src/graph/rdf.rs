@@ -29,12 +29,13 @@
 //! from constants here.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use oxigraph::model::vocab::{rdf, xsd};
 use oxigraph::model::{
     GraphName, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, Term, Triple,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 
 use super::normalize::normalize;
@@ -208,10 +209,10 @@ pub fn parse_span(s: &str) -> Option<(u64, u64)> {
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
     pub ns: String,
-    classes: HashMap<String, NamedNode>,
-    properties: HashMap<String, NamedNode>,
+    classes: FxHashMap<String, NamedNode>,
+    properties: FxHashMap<String, NamedNode>,
     /// property → (relation code, head type code, tail type code)
-    relations: HashMap<NamedNode, (String, String, String)>,
+    relations: FxHashMap<NamedNode, (String, String, String)>,
 }
 
 impl Vocabulary {
@@ -223,7 +224,7 @@ impl Vocabulary {
                 schema.name
             )
         })?;
-        let mut classes = HashMap::new();
+        let mut classes = FxHashMap::default();
         for e in &schema.entities {
             let iri = e
                 .iri
@@ -234,8 +235,8 @@ impl Vocabulary {
                 NamedNode::new(format!("{ns}{iri}")).map_err(|err| err.to_string())?,
             );
         }
-        let mut properties = HashMap::new();
-        let mut relations = HashMap::new();
+        let mut properties = FxHashMap::default();
+        let mut relations = FxHashMap::default();
         for r in &schema.relations {
             let iri = r
                 .iri
@@ -307,16 +308,27 @@ impl GraphWriter<'_> {
     }
 }
 
-/// An entity a report mentions: its type code and normalised text (the node's key).
+/// An entity a report mentions: its type code and normalised text (the node's key), with its
+/// IRI computed once (a SHA-256 of the text: a load needs it for every mention, every entity
+/// look-up and every shape check).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntityKey {
     pub type_code: String,
     pub normalized: String,
+    iri: NamedNode,
 }
 
 impl EntityKey {
-    pub fn iri(&self) -> NamedNode {
-        entity_iri(&self.type_code, &self.normalized)
+    pub fn new(type_code: &str, normalized: String) -> EntityKey {
+        EntityKey {
+            iri: entity_iri(type_code, &normalized),
+            type_code: type_code.to_owned(),
+            normalized,
+        }
+    }
+
+    pub fn iri(&self) -> &NamedNode {
+        &self.iri
     }
 }
 
@@ -326,15 +338,16 @@ pub struct BuiltReport {
     pub graph: NamedNode,
     /// The quads of the report's named graph.
     pub quads: Vec<Quad>,
-    /// The entities its relations mention (their nodes live in the entities graph).
-    pub entities: BTreeSet<EntityKey>,
+    /// The entities its relations mention (their nodes live in the entities graph), each with
+    /// its number of mentions (the subject and object of every relation row, repeats included).
+    pub entities: BTreeMap<EntityKey, usize>,
 }
 
 /// Quads of one report's graph. Errors name an unknown relation or entity type, a relation
 /// whose entity types contradict its signature, an empty or reversed span, or a confidence
 /// outside [0, 1]: the builder refuses a graph the shapes would reject.
-pub fn report_graph(
-    report: &ReportInput<'_>,
+pub fn report_graph<'r>(
+    report: &'r ReportInput<'_>,
     run: &RunInfo,
     vocab: &Vocabulary,
     provenance: Provenance,
@@ -382,9 +395,13 @@ pub fn report_graph(
         );
     }
     g.add(rep.clone(), ext(PROV, "wasGeneratedBy"), run_iri(run));
-    let mut entities = BTreeSet::new();
-    let mut provenance_done = HashSet::new();
-    let mut asserted = HashSet::new();
+    let mut entities: BTreeMap<EntityKey, usize> = BTreeMap::new();
+    // A report names the same few entities in many rows: each surface text is normalised and
+    // hashed once per report.
+    let mut keys: FxHashMap<(&str, &str), EntityKey> = FxHashMap::default();
+    let mut provenance_done = FxHashSet::default();
+    let mut asserted = FxHashSet::default();
+    let (confidence, spans) = (vocab.term("confidence"), vocab.term("spans"));
     for t in &report.triples {
         let t: &TripleRow = t;
         let bad = |why: String| {
@@ -415,19 +432,29 @@ pub fn report_graph(
         if !(t.confidence.is_finite() && (0.0..=1.0).contains(&t.confidence)) {
             return Err(bad(format!("confidence {} outside [0, 1]", t.confidence)));
         }
-        let (sn, on) = (normalize(&t.subject_text), normalize(&t.object_text));
-        if sn.is_empty() || on.is_empty() {
-            return Err(bad("an entity text that normalises to nothing".into()));
+        let mut key = |ty: &'r str, text: &'r str| -> Result<EntityKey, String> {
+            if let Some(k) = keys.get(&(ty, text)) {
+                return Ok(k.clone());
+            }
+            let normalized = normalize(text);
+            if normalized.is_empty() {
+                return Err(bad("an entity text that normalises to nothing".into()));
+            }
+            let k = EntityKey::new(ty, normalized);
+            keys.insert((ty, text), k.clone());
+            Ok(k)
+        };
+        let s = key(&t.subject_type, &t.subject_text)?;
+        let o = key(&t.object_type, &t.object_text)?;
+        for k in [&s, &o] {
+            match entities.get_mut(k) {
+                Some(n) => *n += 1,
+                None => {
+                    entities.insert(k.clone(), 1);
+                }
+            }
         }
-        let s = EntityKey {
-            type_code: t.subject_type.clone(),
-            normalized: sn,
-        };
-        let o = EntityKey {
-            type_code: t.object_type.clone(),
-            normalized: on,
-        };
-        let (si, oi) = (s.iri(), o.iri());
+        let (si, oi) = (s.iri, o.iri);
         let a = NamedNode::new_unchecked(format!(
             "{}/relation/{}/{}-{}/{}-{}",
             rep.as_str(),
@@ -459,16 +486,14 @@ pub fn report_graph(
         }
         g.add(
             a.clone(),
-            vocab.term("confidence"),
+            confidence.clone(),
             Literal::new_typed_literal(format!("{:e}", t.confidence), xsd::DOUBLE),
         );
         g.add(
             a.clone(),
-            vocab.term("spans"),
+            spans.clone(),
             spans_literal(t.subject_span(), t.object_span()),
         );
-        entities.insert(s);
-        entities.insert(o);
     }
     Ok(BuiltReport {
         graph: rep,

@@ -7,12 +7,15 @@
 //! match the SPARQL reference in shacl.rs exactly — union of the graphs, explicit `rdf:type`
 //! only, distinct values — and a test runs both on the same good and bad graphs.
 //!
-//! A batch must contain what its class constraints look at: the entity nodes its relations
-//! use (the load describes every entity of the batch, stored or not), the extraction run, and
-//! the segment concepts.
+//! A batch must contain what its class constraints look at — the entity nodes its relations
+//! use (the load describes every entity of the batch, stored or not), the extraction run, the
+//! segment concepts — or find their types in [`KnownTypes`]: a load checks each entity's
+//! description and the concepts in the first chunk that has them, and later chunks look the
+//! types up there ([`validate_quads_with`]; a test checks that two batches so split find
+//! what one batch finds).
 
 use oxigraph::model::vocab::rdf;
-use oxigraph::model::{NamedNode, NamedNodeRef, Quad, Term, TermRef};
+use oxigraph::model::{NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, Term, TermRef};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
@@ -21,16 +24,19 @@ use super::shacl::{Rule, Shapes, Target, Violation};
 /// The batch, indexed by reference (no term is copied: a load validates every quad it writes,
 /// and copying them made validation a third of the load's time): types per node, distinct
 /// values per (node, path), subjects per path.
-struct Index<'a> {
+struct Index<'a, 'k> {
     types: HashMap<TermRef<'a>, HashSet<NamedNodeRef<'a>>>,
+    /// Types of nodes outside the batch (checked before it).
+    known: &'k KnownTypes,
     values: HashMap<TermRef<'a>, HashMap<&'a str, Vec<TermRef<'a>>>>,
     subjects_of: HashMap<&'a str, HashSet<TermRef<'a>>>,
 }
 
-impl<'a> Index<'a> {
-    fn new(quads: impl IntoIterator<Item = &'a Quad>) -> Index<'a> {
+impl<'a, 'k> Index<'a, 'k> {
+    fn new(quads: impl IntoIterator<Item = &'a Quad>, known: &'k KnownTypes) -> Index<'a, 'k> {
         let mut ix = Index {
             types: HashMap::default(),
+            known,
             values: HashMap::default(),
             subjects_of: HashMap::default(),
         };
@@ -65,6 +71,13 @@ impl<'a> Index<'a> {
         self.types
             .get(&node)
             .is_some_and(|t| t.contains(&class.as_ref()))
+            || match node {
+                TermRef::NamedNode(n) => self
+                    .known
+                    .get(n.as_str())
+                    .is_some_and(|t| t.contains(class)),
+                _ => false,
+            }
     }
 
     /// The focus nodes of a target, in no particular order (violations are sorted at the end).
@@ -92,13 +105,42 @@ impl<'a> Index<'a> {
     }
 }
 
+/// The classes of nodes checked earlier, by IRI: what a batch's class constraints may look up
+/// outside the batch (a load checks its chunks one at a time).
+pub type KnownTypes = HashMap<String, Vec<NamedNode>>;
+
+/// Add the `rdf:type`s among `quads` to `known`.
+pub fn remember_types<'a>(known: &mut KnownTypes, quads: impl IntoIterator<Item = &'a Quad>) {
+    for q in quads {
+        if let (NamedOrBlankNode::NamedNode(s), Term::NamedNode(c)) = (&q.subject, &q.object) {
+            if q.predicate.as_ref() == rdf::TYPE {
+                let types = known.entry(s.as_str().to_owned()).or_default();
+                if !types.contains(c) {
+                    types.push(c.clone());
+                }
+            }
+        }
+    }
+}
+
 /// Every violation of `shapes` in `quads` (the union of their graphs). The constraints are
 /// checked in parallel over one shared index.
 pub fn validate_quads<'a>(
     shapes: &Shapes,
     quads: impl IntoIterator<Item = &'a Quad>,
 ) -> Vec<Violation> {
-    let ix = Index::new(quads);
+    validate_quads_with(shapes, quads, &KnownTypes::default())
+}
+
+/// [`validate_quads`] where a class constraint that finds no type in the batch also looks in
+/// `known` (nodes the batch points at and an earlier batch checked). Focus nodes are only the
+/// batch's.
+pub fn validate_quads_with<'a>(
+    shapes: &Shapes,
+    quads: impl IntoIterator<Item = &'a Quad>,
+    known: &KnownTypes,
+) -> Vec<Violation> {
+    let ix = Index::new(quads, known);
     let mut out: Vec<Violation> = shapes
         .constraints
         .par_iter()
@@ -150,7 +192,9 @@ mod tests {
     use crate::corpus::Schema;
     use crate::graph::entity::{concept_quads, entity_quads};
     use crate::graph::rdf::tests::{bpsy, input};
-    use crate::graph::rdf::{report_graph, run_quads, Provenance, RunInfo, Vocabulary};
+    use crate::graph::rdf::{
+        report_graph, run_quads, Provenance, RunInfo, Vocabulary, ENTITIES_GRAPH, SEGMENTS_GRAPH,
+    };
     use crate::graph::segments::SegmentTable;
     use crate::graph::SHAPES_TTL;
     use oxigraph::io::{RdfFormat, RdfParser};
@@ -177,7 +221,7 @@ mod tests {
                 Provenance::Rdf12,
             )
             .unwrap();
-            for e in &r.entities {
+            for e in r.entities.keys() {
                 quads.extend(entity_quads(e, &vocab, &table).unwrap().0);
             }
             quads.extend(r.quads);
@@ -236,8 +280,34 @@ mod tests {
             // A report whose run is missing (the run's quads are not in the batch).
             ("run class", edit(&good, "", &|q: &Quad| q.subject.to_string().contains("/run/"))),
         ];
+        // As a load checks its chunks: the entity and concept quads in one batch, the rest in
+        // a later one that knows only the first batch's types. The same violations.
+        let in_two_batches = |quads: &[Quad]| -> Vec<Violation> {
+            let earlier = |q: &Quad| {
+                [ENTITIES_GRAPH, SEGMENTS_GRAPH]
+                    .iter()
+                    .any(|g| q.graph_name.to_string() == format!("<{g}>"))
+            };
+            let mut out = validate_quads(&shapes, quads.iter().filter(|q| earlier(q)));
+            let mut known = KnownTypes::default();
+            remember_types(&mut known, quads.iter().filter(|q| earlier(q)));
+            out.extend(validate_quads_with(
+                &shapes,
+                quads.iter().filter(|q| !earlier(q)),
+                &known,
+            ));
+            out.sort();
+            out.dedup();
+            out
+        };
+        assert_eq!(in_two_batches(&good), vec![]);
         for (what, quads) in cases {
             let rust = validate_quads(&shapes, &quads);
+            assert_eq!(
+                in_two_batches(&quads),
+                rust,
+                "{what}: checked in two batches, the checks disagree with one batch"
+            );
             assert!(
                 !rust.is_empty(),
                 "{what}: the Rust checks accept a bad graph"
