@@ -395,10 +395,9 @@ pub fn report_graph<'r>(
         );
     }
     g.add(rep.clone(), ext(PROV, "wasGeneratedBy"), run_iri(run));
-    let mut entities: BTreeMap<EntityKey, usize> = BTreeMap::new();
     // A report names the same few entities in many rows: each surface text is normalised and
-    // hashed once per report.
-    let mut keys: FxHashMap<(&str, &str), EntityKey> = FxHashMap::default();
+    // hashed once per report, and its mentions counted.
+    let mut mentions: FxHashMap<(&str, &str), (EntityKey, usize)> = FxHashMap::default();
     let mut provenance_done = FxHashSet::default();
     let mut asserted = FxHashSet::default();
     let (confidence, spans) = (vocab.term("confidence"), vocab.term("spans"));
@@ -432,29 +431,22 @@ pub fn report_graph<'r>(
         if !(t.confidence.is_finite() && (0.0..=1.0).contains(&t.confidence)) {
             return Err(bad(format!("confidence {} outside [0, 1]", t.confidence)));
         }
-        let mut key = |ty: &'r str, text: &'r str| -> Result<EntityKey, String> {
-            if let Some(k) = keys.get(&(ty, text)) {
-                return Ok(k.clone());
+        let mut mention = |ty: &'r str, text: &'r str| -> Result<NamedNode, String> {
+            if let Some((k, n)) = mentions.get_mut(&(ty, text)) {
+                *n += 1;
+                return Ok(k.iri().clone());
             }
             let normalized = normalize(text);
             if normalized.is_empty() {
                 return Err(bad("an entity text that normalises to nothing".into()));
             }
             let k = EntityKey::new(ty, normalized);
-            keys.insert((ty, text), k.clone());
-            Ok(k)
+            let iri = k.iri().clone();
+            mentions.insert((ty, text), (k, 1));
+            Ok(iri)
         };
-        let s = key(&t.subject_type, &t.subject_text)?;
-        let o = key(&t.object_type, &t.object_text)?;
-        for k in [&s, &o] {
-            match entities.get_mut(k) {
-                Some(n) => *n += 1,
-                None => {
-                    entities.insert(k.clone(), 1);
-                }
-            }
-        }
-        let (si, oi) = (s.iri, o.iri);
+        let si = mention(&t.subject_type, &t.subject_text)?;
+        let oi = mention(&t.object_type, &t.object_text)?;
         let a = NamedNode::new_unchecked(format!(
             "{}/relation/{}/{}-{}/{}-{}",
             rep.as_str(),
@@ -494,6 +486,11 @@ pub fn report_graph<'r>(
             spans.clone(),
             spans_literal(t.subject_span(), t.object_span()),
         );
+    }
+    // Two surface texts may normalise to one entity.
+    let mut entities: BTreeMap<EntityKey, usize> = BTreeMap::new();
+    for (k, n) in mentions.into_values() {
+        *entities.entry(k).or_default() += n;
     }
     Ok(BuiltReport {
         graph: rep,

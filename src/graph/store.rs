@@ -374,13 +374,11 @@ fn build_checked(
         }
     }
     // Only now: a chunk that failed leaves nothing behind as checked.
-    let checked_quads = (!checked.fixed_done)
-        .then_some(fixed)
-        .into_iter()
-        .flatten()
-        .chain(new.iter().flat_map(|e| &cache[e].0));
-    remember_types(&mut checked.types, checked_quads);
-    checked.fixed_done = true;
+    if !checked.fixed_done {
+        remember_types(&mut checked.types, fixed);
+        checked.fixed_done = true;
+    }
+    remember_types(&mut checked.types, new.iter().flat_map(|e| &cache[e].0));
     Ok(built)
 }
 
