@@ -16,7 +16,7 @@ use cbrrel::nightly::args::{ExtractArgs, LoadArgs, RetractArgs, StageArgs};
 use cbrrel::output::OutputFormat;
 use cbrrel::serve::ServeArgs;
 use cbrrel::text::args::TextArgs;
-use cbrrel::train::args::TrainArgs;
+use cbrrel::train::args::{CvArgs, TrainArgs};
 
 /// cbrrel — entity–relation extraction and knowledge graphs for Chinese clinical reports.
 #[derive(Debug, Parser)]
@@ -42,6 +42,10 @@ pub enum Command {
     /// Score predicted triples against gold triples (P/R/F1; the paper's §4.3 rule), or run a
     /// model over a gold file and score it (`--model DIR --data FILE`).
     Eval(EvalArgs),
+    /// k-fold cross-validation by report: one model per fold with the training recipe given,
+    /// each fold's test scored as `eval --report` does, then mean ± sd over the folds.
+    /// Resumable: a finished fold is skipped on a re-run (`--max-folds` to do a few at a time).
+    Cv(CvArgs),
     /// Synthetic annotated angiography reports (the project's own fixtures).
     #[command(subcommand)]
     Fixtures(FixturesCommand),

@@ -133,6 +133,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(a) => train(a),
         Command::Predict(a) => predict(a),
         Command::Eval(a) => eval(a),
+        Command::Cv(a) => cv(a),
         Command::Fixtures(FixturesCommand::Generate { reports, seed, out }) => {
             let relations = cbrrel::fixtures::write_fixtures(reports, seed, &out)?;
             println!(
@@ -279,16 +280,113 @@ fn eval(a: cbrrel::eval::EvalArgs) -> Result<ExitCode> {
     print_out(a.format, &titled)
 }
 
+/// `cbrrel cv`: each fold trained as `cbrrel train` and scored as `cbrrel eval --model --data
+/// --report` (with its predictions kept for the error analysis); src/train/cv.rs keeps the
+/// books.
+fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
+    use cbrrel::eval::{evaluate, EvalOptions, EvalReport, TitledReport};
+    use cbrrel::train::cv::{CvSetup, FoldPlan};
+    use sha2::Digest;
+    let r = &a.recipe;
+    let schema = load_schema(r.schema.as_deref())?;
+    let corpus = read_corpus(&a.data, None, schema.as_ref())
+        .with_context(|| format!("reading {}", a.data.display()))?;
+    corpus.refuse_rejected("cross-validation")?;
+    // What makes two runs' folds comparable: the encoder, the settings file's contents, the
+    // overrides and the flags (not the device: it changes speed, not the recipe).
+    let settings_file = std::fs::read(&r.config).unwrap_or_default();
+    let recipe = vec![
+        format!("encoder={:?}", r.encoder),
+        format!("encoder_config={:?}", r.encoder_config),
+        format!("tokenizer={:?}", r.tokenizer),
+        format!(
+            "settings={} sha256:{}",
+            r.config.display(),
+            hex::encode(sha2::Sha256::digest(&settings_file))
+        ),
+        format!("set={:?}", r.overrides),
+        format!("flags={:?}", r.flags),
+    ];
+    let setup = CvSetup {
+        k: a.folds,
+        seed: a.fold_seed,
+        out: a.out.clone(),
+        recipe,
+        max_folds: a.max_folds,
+    };
+    let run_fold = |plan: &FoldPlan| -> Result<EvalReport> {
+        eprintln!(
+            "cbrrel cv: fold {} of {}: training on {}, best epoch by {}",
+            plan.fold + 1,
+            a.folds,
+            plan.train.display(),
+            plan.dev.display()
+        );
+        let trained = train_run(cbrrel::train::args::TrainArgs {
+            train: plan.train.clone(),
+            dev: Some(plan.dev.clone()),
+            recipe: r.clone(),
+            out: plan.model.clone(),
+            format: OutputFormat::Text,
+        })?;
+        // stdout carries the summary only (it may be `--format json`).
+        eprintln!("{trained}");
+        let loaded = model(&plan.model, &r.device)?;
+        let gold = read_corpus(&plan.test, None, schema.as_ref())?;
+        let (pred, _) = loaded.predict_corpus(&gold.records, a.eval_batch_size)?;
+        corpus::write_records(
+            &pred.records,
+            corpus::Format::Doccano,
+            Some(&loaded.config.schema),
+            Some(&plan.predictions),
+        )?;
+        let report = evaluate(&gold, &pred, &EvalOptions { unit: None })?;
+        let mut figures = cbrrel::eval::figures(&gold, &pred);
+        if let Ok(text) = std::fs::read_to_string(plan.model.join("metrics.jsonl")) {
+            figures.training = Some(cbrrel::eval::training_curve(&text).0);
+        }
+        let titled = TitledReport {
+            report,
+            title: format!(
+                "cross-validation fold {} ({})",
+                plan.fold,
+                plan.test.display()
+            ),
+            figures,
+        };
+        titled.write_to(&plan.report)?;
+        eprintln!(
+            "cbrrel cv: fold {}: P/R/F1 {:.2} / {:.2} / {:.2}",
+            plan.fold + 1,
+            100.0 * titled.report.precision,
+            100.0 * titled.report.recall,
+            100.0 * titled.report.f1
+        );
+        Ok(titled.report)
+    };
+    let summary = cbrrel::train::cv::run(&corpus, &setup, &mut |plan| {
+        run_fold(plan).map_err(|e| format!("{e:#}"))
+    })?;
+    print_out(a.format, &summary)
+}
+
 fn train(a: cbrrel::train::args::TrainArgs) -> Result<ExitCode> {
+    let format = a.format;
+    print_out(format, &train_run(a)?)
+}
+
+/// `cbrrel train` without the printing (`cbrrel cv` trains its folds with it).
+fn train_run(a: cbrrel::train::args::TrainArgs) -> Result<cbrrel::train::TrainReport> {
     use cbrrel::infer::Settings;
     use cbrrel::train::{EncoderSource, TrainJob};
-    let config_path = a.config.is_file().then_some(a.config.as_path());
-    if config_path.is_none() && a.config != Path::new("pipeline/train.toml") {
-        bail!("--config {}: no such file", a.config.display());
+    let r = &a.recipe;
+    let config_path = r.config.is_file().then_some(r.config.as_path());
+    if config_path.is_none() && r.config != Path::new("pipeline/train.toml") {
+        bail!("--config {}: no such file", r.config.display());
     }
-    let mut settings = Settings::load(config_path, &a.overrides).map_err(anyhow::Error::msg)?;
-    settings.apply(&a.flags).map_err(anyhow::Error::msg)?;
-    let schema = load_schema(a.schema.as_deref())?;
+    let mut settings = Settings::load(config_path, &r.overrides).map_err(anyhow::Error::msg)?;
+    settings.apply(&r.flags).map_err(anyhow::Error::msg)?;
+    let schema = load_schema(r.schema.as_deref())?;
     let read = |path: &Path| {
         read_corpus(path, None, schema.as_ref())
             .with_context(|| format!("reading {}", path.display()))
@@ -307,11 +405,11 @@ fn train(a: cbrrel::train::args::TrainArgs) -> Result<ExitCode> {
             a.train.display()
         ),
     };
-    let tokenizer = match (&a.tokenizer, &a.encoder) {
+    let tokenizer = match (&r.tokenizer, &r.encoder) {
         (Some(t), _) | (None, Some(t)) => tokenizer(t)?,
         (None, None) => bail!("--tokenizer is needed with --encoder-config"),
     };
-    let encoder = match (&a.encoder, &a.encoder_config) {
+    let encoder = match (&r.encoder, &r.encoder_config) {
         (Some(dir), _) => EncoderSource::Pretrained(dir.clone()),
         (None, Some(spec)) => EncoderSource::Random(cbrrel::model::BertConfig::from_spec(
             spec,
@@ -326,12 +424,12 @@ fn train(a: cbrrel::train::args::TrainArgs) -> Result<ExitCode> {
         tokenizer: &tokenizer,
         encoder,
         settings,
-        device: cbrrel::infer::parse_device(&a.device)?,
+        device: cbrrel::infer::parse_device(&r.device)?,
         out: a.out.clone(),
         progress: a.format == OutputFormat::Text
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     })?;
-    print_out(a.format, &report)
+    Ok(report)
 }
 
 fn predict(a: cbrrel::infer::args::PredictArgs) -> Result<ExitCode> {

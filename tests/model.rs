@@ -277,3 +277,114 @@ fn training_with_a_dev_set_writes_its_evaluation_report() {
     );
     assert_eq!(json["records"].as_u64(), Some(2));
 }
+
+/// `cbrrel cv` end to end with a tiny from-scratch model: one fold per run with
+/// `--max-folds 1`, a re-run finishes the rest without touching the finished fold, every fold
+/// leaves its model, predictions and report, and another recipe on the same folder is refused.
+#[test]
+fn cross_validation_runs_folds_resumes_and_refuses_another_recipe() {
+    let _rng = crate::util::TORCH_RNG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/annotated.jsonl");
+    let corpus: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .take(9)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let data = dir.path().join("small.jsonl");
+    std::fs::write(&data, corpus).unwrap();
+    let records = read_corpus(&data, None, None).unwrap().records;
+    fixture_vocab(&records, dir.path());
+    let out = dir.path().join("cv");
+    let s = crate::util::s;
+    let run = |epochs: &str, max_folds: &str| {
+        crate::util::cbrrel(&[
+            "cv",
+            "--data",
+            s(&data),
+            "--folds",
+            "3",
+            "--max-folds",
+            max_folds,
+            "--out",
+            s(&out),
+            "--encoder-config",
+            "hidden=32,layers=1,heads=2",
+            "--tokenizer",
+            s(&dir.path().join("vocab.txt")),
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "4",
+            "--set",
+            "train.fgm=false",
+            "--set",
+            "model.fusion_channels=2",
+            "--set",
+            "model.attention_heads=2",
+            "--set",
+            "model.object_hidden=16",
+            "--device",
+            "cpu",
+            "--format",
+            "json",
+        ])
+    };
+    let first = run("1", "1");
+    assert!(first.status.success(), "{}", crate::util::stderr(&first));
+    let j = crate::util::json(&first);
+    assert_eq!(j["folds_done"], serde_json::json!([0]));
+    assert_eq!(j["complete"], false);
+    let fold0 = out.join("fold-0");
+    for f in [
+        "train.jsonl",
+        "dev.jsonl",
+        "test.jsonl",
+        "model/config.json",
+        "test.pred.jsonl",
+        "report/eval.json",
+        "report/eval.md",
+        "scores.json",
+    ] {
+        assert!(fold0.join(f).is_file(), "fold-0/{f} missing");
+    }
+    let n = |f: &str| {
+        std::fs::read_to_string(fold0.join(f))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(n("train.jsonl") + n("dev.jsonl") + n("test.jsonl"), 9);
+    assert_eq!(n("test.pred.jsonl"), n("test.jsonl"));
+    let scores0 = std::fs::read(fold0.join("scores.json")).unwrap();
+
+    let second = run("1", "5");
+    assert!(second.status.success(), "{}", crate::util::stderr(&second));
+    let j = crate::util::json(&second);
+    assert_eq!(j["folds_done"], serde_json::json!([0, 1, 2]));
+    assert_eq!(j["complete"], true);
+    assert_eq!(j["records"], 9);
+    let err = crate::util::stderr(&second);
+    assert!(
+        !err.contains("fold 1 of 3"),
+        "fold 0 was trained again: {err}"
+    );
+    assert!(err.contains("fold 3 of 3"), "{err}");
+    assert_eq!(std::fs::read(fold0.join("scores.json")).unwrap(), scores0);
+    let f1 = j["overall"]["f1"]["mean"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&f1));
+    assert_eq!(j["overall"]["f1"]["n"], 3);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("3 of 3 folds done"), "{md}");
+
+    let other = run("2", "5");
+    assert!(!other.status.success());
+    assert!(
+        crate::util::stderr(&other).contains("another training recipe"),
+        "{}",
+        crate::util::stderr(&other)
+    );
+}

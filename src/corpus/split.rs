@@ -74,8 +74,9 @@ impl Split {
     }
 }
 
-/// Split records by report, keeping identical texts together.
-pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split {
+/// Assign records to parts of the given weights by report, identical texts together: returns
+/// the number of groups of identical text and each part's record indices, in input order.
+fn assign(records: &[Record], weights: &[u32], seed: u64) -> (usize, Vec<Vec<usize>>) {
     let mut groups: BTreeMap<[u8; 32], Vec<usize>> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         let key: [u8; 32] = Sha256::digest(r.text.trim().as_bytes()).into();
@@ -84,26 +85,39 @@ pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split 
     let mut order: Vec<Vec<usize>> = groups.into_values().collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     order.shuffle(&mut rng);
-    let total_weight: u32 = ratios.weights.iter().sum();
-    let mut indices: Vec<Vec<usize>> = vec![Vec::new(); ratios.weights.len()];
+    let total_weight: u32 = weights.iter().sum();
+    let mut indices: Vec<Vec<usize>> = vec![Vec::new(); weights.len()];
     let mut assigned = 0usize;
     for group in &order {
         let after = (assigned + group.len()) as f64;
-        // Deficit of each split once this group is placed somewhere; first split wins ties.
+        // Deficit of each part once this group is placed somewhere; first part wins ties.
         let best = (0..indices.len())
             .max_by(|&a, &b| {
                 let d = |k: usize| {
-                    after * ratios.weights[k] as f64 / total_weight as f64 - indices[k].len() as f64
+                    after * weights[k] as f64 / total_weight as f64 - indices[k].len() as f64
                 };
                 d(a).total_cmp(&d(b)).then(b.cmp(&a))
             })
-            .expect("at least two splits");
+            .expect("at least one part");
         indices[best].extend(group);
         assigned += group.len();
     }
     for v in &mut indices {
         v.sort_unstable();
     }
+    (order.len(), indices)
+}
+
+/// `k` folds of equal size for cross-validation, by report as [`split_by_report`] splits
+/// (identical texts in one fold; same records + seed → same folds). Returns the number of
+/// groups of identical text and each fold's record indices, in input order.
+pub fn folds(records: &[Record], k: usize, seed: u64) -> (usize, Vec<Vec<usize>>) {
+    assign(records, &vec![1; k.max(1)], seed)
+}
+
+/// Split records by report, keeping identical texts together.
+pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split {
+    let (groups, indices) = assign(records, &ratios.weights, seed);
     let ids = ratios
         .names
         .iter()
@@ -118,7 +132,7 @@ pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split 
     Split {
         seed,
         ratios: ratios.clone(),
-        groups: order.len(),
+        groups,
         ids,
         indices,
     }

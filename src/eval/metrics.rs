@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{EvalError, MAX_EXAMPLES};
 use crate::corpus::overlap::{classify, unit_of, OverlapCounts, Unit};
@@ -75,7 +75,7 @@ impl Counts {
 }
 
 /// Precision, recall and F1 with the counts behind them. Zero conventions: see the module doc.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Prf {
     pub tp: usize,
     pub fp: usize,

@@ -1,5 +1,7 @@
-//! `cbrrel train`'s flags: corpora, encoder, settings file and overrides
-//! ([`crate::infer::Settings`] merges them into one typed value).
+//! `cbrrel train`'s and `cbrrel cv`'s flags: corpora, encoder, settings file and overrides
+//! ([`crate::infer::Settings`] merges them into one typed value). The recipe flags are one
+//! struct both commands flatten, so a cross-validation trains its folds exactly as `cbrrel
+//! train` would with the same flags.
 
 use std::path::PathBuf;
 
@@ -7,16 +9,10 @@ use clap::Args;
 
 use crate::output::OutputFormat;
 
-#[derive(Debug, Args)]
-pub struct TrainArgs {
-    /// Training corpus (doccano or spo JSONL).
-    #[arg(long)]
-    pub train: PathBuf,
-    /// Dev corpus: scored after every epoch (EMA weights); the best epoch is saved, and
-    /// training stops early when dev F1 stops improving.
-    #[arg(long)]
-    pub dev: Option<PathBuf>,
-    /// Schema of both files (default: CASMeD for doccano, the files' labels for spo).
+/// How a model is trained: encoder, tokenizer, settings, device.
+#[derive(Debug, Clone, Args)]
+pub struct RecipeArgs {
+    /// Schema of the corpora (default: CASMeD for doccano, the files' labels for spo).
     #[arg(long)]
     pub schema: Option<PathBuf>,
     /// A HuggingFace BERT folder (config.json + model.safetensors or pytorch_model.bin).
@@ -40,9 +36,50 @@ pub struct TrainArgs {
     /// auto | cpu | cuda | cuda:N
     #[arg(long, default_value = "auto")]
     pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training corpus (doccano or spo JSONL).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Dev corpus: scored after every epoch (EMA weights); the best epoch is saved, and
+    /// training stops early when dev F1 stops improving.
+    #[arg(long)]
+    pub dev: Option<PathBuf>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
     /// Output directory (weights, config, tokenizer, metrics.jsonl).
     #[arg(long)]
     pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// `cbrrel cv`: the annotated corpus, the folds, and the recipe every fold is trained with.
+#[derive(Debug, Args)]
+pub struct CvArgs {
+    /// Annotated corpus (doccano or spo JSONL), cut into folds by report.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Number of folds.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Seed of the assignment of reports to folds (`--seed` is training's).
+    #[arg(long, default_value_t = 42)]
+    pub fold_seed: u64,
+    /// Output folder: cv.json (what the folds are), fold-N/ (corpora, model, predictions,
+    /// report, scores.json once done), summary.json and summary.md.
+    #[arg(long, default_value = "runs/cv")]
+    pub out: PathBuf,
+    /// Train at most this many folds in this run; a later run finishes the rest.
+    #[arg(long)]
+    pub max_folds: Option<usize>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Segments per inference batch when scoring a fold (`--batch-size` is training's).
+    #[arg(long, default_value_t = 32)]
+    pub eval_batch_size: usize,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }
