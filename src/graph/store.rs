@@ -453,6 +453,20 @@ fn sync_graph(
     Ok(true)
 }
 
+/// Reports and mentions per count key, as a load sums them.
+type Tallies = FxHashMap<CountKey, (u64, u64)>;
+
+/// Two tallies summed (the smaller into the larger).
+fn merge_tallies(a: Tallies, b: Tallies) -> Tallies {
+    let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    for (k, (r, n)) in small {
+        let t = big.entry(k).or_default();
+        t.0 += r;
+        t.1 += n;
+    }
+    big
+}
+
 /// Body-part mentions of a chunk and those linked to a coronary vessel (load summary).
 fn count_bp_mentions(built: &[BuiltReport], described: &Described, summary: &mut LoadSummary) {
     for (e, mentions) in built.iter().flat_map(|b| &b.entities) {
@@ -514,12 +528,14 @@ pub fn load(
             fixed.extend(run_quads(r, cx.vocab));
         }
         summary.quads_written += fixed.len();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Quad>, GraphError>>(1);
+        // Chunks travel as one vector per report: nothing is copied into one big vector on the
+        // building thread, which the loader would only take apart again.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<Quad>>, GraphError>>(1);
         let loaded: Result<(), GraphError> = std::thread::scope(|scope| {
             let (summary, described, checked) = (&mut summary, &mut described, &mut checked);
             let concepts = &concepts;
             scope.spawn(move || {
-                let mut totals: FxHashMap<CountKey, (u64, u64)> = FxHashMap::default();
+                let mut totals = Tallies::default();
                 for chunk in reports.chunks(CHECK_CHUNK) {
                     let built = match build_checked(chunk, run, cx, described, checked, concepts) {
                         Ok(b) => b,
@@ -530,26 +546,34 @@ pub fn load(
                     };
                     count_bp_mentions(&built, described, summary);
                     let described = &*described;
-                    let keyed: Vec<(BuiltReport, ReportKeys)> = built
+                    // Per report, in parallel: its count keys and the quads that file the
+                    // report under them; the keys' tallies summed per rayon task, so this
+                    // thread only merges one map per task into the load's totals.
+                    let (quads, chunk_totals): (Vec<Vec<Quad>>, Vec<ReportKeys>) = built
                         .into_par_iter()
                         .map(|b| {
                             let keys =
                                 report_keys(&b.quads, cx.vocab, &mut |e| facts(described, e));
-                            (b, keys)
+                            let mut quads = b.quads;
+                            quads.extend(counts::membership_quads(&b.graph, &keys, cx.vocab));
+                            (quads, keys)
                         })
-                        .collect();
-                    let mut quads = Vec::new();
-                    for (b, keys) in keyed {
-                        quads.extend(counts::membership_quads(&b.graph, &keys, cx.vocab));
-                        quads.extend(b.quads);
-                        for (k, n) in keys {
-                            let tot = totals.entry(k).or_default();
-                            tot.0 += 1;
-                            tot.1 += n;
-                        }
-                    }
-                    summary.report_quads += quads.len();
-                    summary.quads_written += quads.len();
+                        .unzip();
+                    let tallies = chunk_totals
+                        .into_par_iter()
+                        .fold(FxHashMap::default, |mut m: Tallies, keys| {
+                            for (k, n) in keys {
+                                let t = m.entry(k).or_default();
+                                t.0 += 1;
+                                t.1 += n;
+                            }
+                            m
+                        })
+                        .reduce(FxHashMap::default, merge_tallies);
+                    totals = merge_tallies(totals, tallies);
+                    let n: usize = quads.iter().map(Vec::len).sum();
+                    summary.report_quads += n;
+                    summary.quads_written += n;
                     if tx.send(Ok(quads)).is_err() {
                         return; // the loader stopped: its error is the load's
                     }
@@ -575,12 +599,12 @@ pub fn load(
                     }
                 }
                 summary.quads_written += rest.len();
-                let _ = tx.send(Ok(rest));
+                let _ = tx.send(Ok(vec![rest]));
             });
             let stream = fixed.into_iter().map(Ok).chain(rx.into_iter().flat_map(
                 |chunk| -> Box<dyn Iterator<Item = Result<Quad, GraphError>>> {
                     match chunk {
-                        Ok(quads) => Box::new(quads.into_iter().map(Ok)),
+                        Ok(quads) => Box::new(quads.into_iter().flatten().map(Ok)),
                         Err(e) => Box::new(std::iter::once(Err(e))),
                     }
                 },
