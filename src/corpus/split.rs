@@ -77,9 +77,20 @@ impl Split {
 /// Assign records to parts of the given weights by report, identical texts together: returns
 /// the number of groups of identical text and each part's record indices, in input order.
 fn assign(records: &[Record], weights: &[u32], seed: u64) -> (usize, Vec<Vec<usize>>) {
+    let all: Vec<usize> = (0..records.len()).collect();
+    assign_among(records, &all, weights, seed)
+}
+
+/// [`assign`] over the records at `among` only (indices into `records`).
+fn assign_among(
+    records: &[Record],
+    among: &[usize],
+    weights: &[u32],
+    seed: u64,
+) -> (usize, Vec<Vec<usize>>) {
     let mut groups: BTreeMap<[u8; 32], Vec<usize>> = BTreeMap::new();
-    for (i, r) in records.iter().enumerate() {
-        let key: [u8; 32] = Sha256::digest(r.text.trim().as_bytes()).into();
+    for &i in among {
+        let key: [u8; 32] = Sha256::digest(records[i].text.trim().as_bytes()).into();
         groups.entry(key).or_default().push(i);
     }
     let mut order: Vec<Vec<usize>> = groups.into_values().collect();
@@ -113,6 +124,18 @@ fn assign(records: &[Record], weights: &[u32], seed: u64) -> (usize, Vec<Vec<usi
 /// groups of identical text and each fold's record indices, in input order.
 pub fn folds(records: &[Record], k: usize, seed: u64) -> (usize, Vec<Vec<usize>>) {
     assign(records, &vec![1; k.max(1)], seed)
+}
+
+/// The records at `among` (indices into `records`) in parts of the given weights, by report
+/// and identical texts together: a cross-validation fold's train and dev sets out of the
+/// reports it does not test on.
+pub fn parts_among(
+    records: &[Record],
+    among: &[usize],
+    weights: &[u32],
+    seed: u64,
+) -> Vec<Vec<usize>> {
+    assign_among(records, among, weights, seed).1
 }
 
 /// Split records by report, keeping identical texts together.
