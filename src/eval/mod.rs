@@ -9,10 +9,12 @@
 //! (`cbrrel eval`'s output and `--report` files); `figures` computes what only the pictures
 //! show (confusion matrix, threshold curve, worst sentences, training curves), `charts` draws
 //! SVG (plotters), `raster` renders PNG (resvg), `pictures` picks the charts, `html` lays out
-//! `eval.html`. Imports only from `corpus`.
+//! `eval.html`; `errors` puts each wrong triple under one cause (issue 13 §2). Imports only from
+//! `corpus`.
 
 mod args;
 pub mod charts;
+pub mod errors;
 pub mod figures;
 mod html;
 mod metrics;
