@@ -221,7 +221,6 @@ fn values(input: &CorpusInput, top: usize, format: OutputFormat) -> Result<ExitC
 }
 
 fn eval(a: cbrrel::eval::EvalArgs) -> Result<ExitCode> {
-    use cbrrel::eval::{evaluate, EvalOptions, TitledReport};
     let schema = load_schema(a.schema.as_deref())?;
     let read = |what: &str, path: &Path| {
         read_corpus(path, None, schema.as_ref())
@@ -259,32 +258,42 @@ fn eval(a: cbrrel::eval::EvalArgs) -> Result<ExitCode> {
         }
         _ => bail!("give --gold and --pred, or --model and --data"),
     };
-    let report = evaluate(&gold, &pred, &EvalOptions { unit: a.unit })?;
-    let mut figures = cbrrel::eval::figures(&gold, &pred);
-    // A run directory's metrics.jsonl: its training curves join the pictures.
-    if let Some(text) = a
-        .model
-        .as_ref()
-        .and_then(|m| std::fs::read_to_string(m.join("metrics.jsonl")).ok())
-    {
-        figures.training = Some(cbrrel::eval::training_curve(&text).0);
-    }
-    let titled = TitledReport {
-        report,
-        title,
-        figures,
-    };
+    let titled = titled_report(&gold, &pred, a.unit, a.model.as_deref(), title)?;
     if let Some(dir) = &a.report {
         titled.write_to(dir)?;
     }
     print_out(a.format, &titled)
 }
 
+/// The scores of `pred` against `gold` with their pictures, as `cbrrel eval` reports them; a
+/// run directory's metrics.jsonl adds its training curves.
+fn titled_report(
+    gold: &Corpus,
+    pred: &Corpus,
+    unit: Option<corpus::overlap::Unit>,
+    model_dir: Option<&Path>,
+    title: String,
+) -> Result<cbrrel::eval::TitledReport> {
+    use cbrrel::eval::{evaluate, EvalOptions};
+    let report = evaluate(gold, pred, &EvalOptions { unit })?;
+    let mut figures = cbrrel::eval::figures(gold, pred);
+    if let Some(text) =
+        model_dir.and_then(|m| std::fs::read_to_string(m.join("metrics.jsonl")).ok())
+    {
+        figures.training = Some(cbrrel::eval::training_curve(&text).0);
+    }
+    Ok(cbrrel::eval::TitledReport {
+        report,
+        title,
+        figures,
+    })
+}
+
 /// `cbrrel cv`: each fold trained as `cbrrel train` and scored as `cbrrel eval --model --data
 /// --report` (with its predictions kept for the error analysis); src/train/cv.rs keeps the
 /// books.
 fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
-    use cbrrel::eval::{evaluate, EvalOptions, EvalReport, TitledReport};
+    use cbrrel::eval::EvalReport;
     use cbrrel::train::cv::{CvSetup, FoldPlan};
     use sha2::Digest;
     let r = &a.recipe;
@@ -295,43 +304,74 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
     // What makes two runs' folds comparable: the encoder, the settings file's contents, the
     // overrides and the flags (not the device: it changes speed, not the recipe).
     let settings_file = std::fs::read(&r.config).unwrap_or_default();
-    let recipe = vec![
-        format!("encoder={:?}", r.encoder),
-        format!("encoder_config={:?}", r.encoder_config),
-        format!("tokenizer={:?}", r.tokenizer),
-        format!(
-            "settings={} sha256:{}",
-            r.config.display(),
-            hex::encode(sha2::Sha256::digest(&settings_file))
-        ),
-        format!("set={:?}", r.overrides),
-        format!("flags={:?}", r.flags),
-    ];
+    // The weights depend on all but the `decode.` overrides (and the settings file's [decode]
+    // section, which is hashed with the rest: change decoding with --set, not in the file).
+    let recipe_of = |overrides: Vec<&String>| {
+        vec![
+            format!("encoder={:?}", r.encoder),
+            format!("encoder_config={:?}", r.encoder_config),
+            format!("tokenizer={:?}", r.tokenizer),
+            format!(
+                "settings={} sha256:{}",
+                r.config.display(),
+                hex::encode(sha2::Sha256::digest(&settings_file))
+            ),
+            format!("set={overrides:?}"),
+            format!("flags={:?}", r.flags),
+        ]
+    };
+    let recipe = recipe_of(r.overrides.iter().collect());
+    let training_recipe = recipe_of(
+        r.overrides
+            .iter()
+            .filter(|o| !o.trim_start().starts_with("decode."))
+            .collect(),
+    );
+    let decode = recipe_settings(r)?.decode;
     let setup = CvSetup {
         k: a.folds,
         seed: a.fold_seed,
         out: a.out.clone(),
         recipe,
+        training_recipe,
         max_folds: a.max_folds,
+        models_from: a.models_from.clone(),
     };
     let run_fold = |plan: &FoldPlan| -> Result<EvalReport> {
-        eprintln!(
-            "cbrrel cv: fold {} of {}: training on {}, best epoch by {}",
-            plan.fold + 1,
-            a.folds,
-            plan.train.display(),
-            plan.dev.display()
-        );
-        let trained = train_run(cbrrel::train::args::TrainArgs {
-            train: plan.train.clone(),
-            dev: Some(plan.dev.clone()),
-            recipe: r.clone(),
-            out: plan.model.clone(),
-            format: OutputFormat::Text,
-        })?;
-        // stdout carries the summary only (it may be `--format json`).
-        eprintln!("{trained}");
-        let loaded = model(&plan.model, &r.device)?;
+        let model_dir = match &plan.reuse_model {
+            Some(dir) => {
+                eprintln!(
+                    "cbrrel cv: fold {} of {}: scoring the model of {} under this run's [decode]",
+                    plan.fold + 1,
+                    a.folds,
+                    dir.display()
+                );
+                dir
+            }
+            None => {
+                eprintln!(
+                    "cbrrel cv: fold {} of {}: training on {}, best epoch by {}",
+                    plan.fold + 1,
+                    a.folds,
+                    plan.train.display(),
+                    plan.dev.display()
+                );
+                let trained = train_run(cbrrel::train::args::TrainArgs {
+                    train: plan.train.clone(),
+                    dev: Some(plan.dev.clone()),
+                    recipe: r.clone(),
+                    out: plan.model.clone(),
+                    format: OutputFormat::Text,
+                })?;
+                // stdout carries the summary only (it may be `--format json`).
+                eprintln!("{trained}");
+                &plan.model
+            }
+        };
+        let mut loaded = model(model_dir, &r.device)?;
+        // A reused model decodes as this run asks (a trained one already does).
+        loaded.config.thresholds = decode;
+        loaded.rules = loaded.config.rules()?;
         let gold = read_corpus(&plan.test, None, schema.as_ref())?;
         let (pred, _) = loaded.predict_corpus(&gold.records, a.eval_batch_size)?;
         corpus::write_records(
@@ -340,20 +380,12 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
             Some(&loaded.config.schema),
             Some(&plan.predictions),
         )?;
-        let report = evaluate(&gold, &pred, &EvalOptions { unit: None })?;
-        let mut figures = cbrrel::eval::figures(&gold, &pred);
-        if let Ok(text) = std::fs::read_to_string(plan.model.join("metrics.jsonl")) {
-            figures.training = Some(cbrrel::eval::training_curve(&text).0);
-        }
-        let titled = TitledReport {
-            report,
-            title: format!(
-                "cross-validation fold {} ({})",
-                plan.fold,
-                plan.test.display()
-            ),
-            figures,
-        };
+        let title = format!(
+            "cross-validation fold {} ({})",
+            plan.fold,
+            plan.test.display()
+        );
+        let titled = titled_report(&gold, &pred, None, Some(model_dir), title)?;
         titled.write_to(&plan.report)?;
         eprintln!(
             "cbrrel cv: fold {}: P/R/F1 {:.2} / {:.2} / {:.2}",
@@ -375,17 +407,24 @@ fn train(a: cbrrel::train::args::TrainArgs) -> Result<ExitCode> {
     print_out(format, &train_run(a)?)
 }
 
-/// `cbrrel train` without the printing (`cbrrel cv` trains its folds with it).
-fn train_run(a: cbrrel::train::args::TrainArgs) -> Result<cbrrel::train::TrainReport> {
-    use cbrrel::infer::Settings;
-    use cbrrel::train::{EncoderSource, TrainJob};
-    let r = &a.recipe;
+/// The settings a recipe trains with: the settings file (the shipped defaults when the default
+/// path is absent), its `--set` overrides, then the named flags.
+fn recipe_settings(r: &cbrrel::train::args::RecipeArgs) -> Result<cbrrel::infer::Settings> {
     let config_path = r.config.is_file().then_some(r.config.as_path());
     if config_path.is_none() && r.config != Path::new("pipeline/train.toml") {
         bail!("--config {}: no such file", r.config.display());
     }
-    let mut settings = Settings::load(config_path, &r.overrides).map_err(anyhow::Error::msg)?;
+    let mut settings =
+        cbrrel::infer::Settings::load(config_path, &r.overrides).map_err(anyhow::Error::msg)?;
     settings.apply(&r.flags).map_err(anyhow::Error::msg)?;
+    Ok(settings)
+}
+
+/// `cbrrel train` without the printing (`cbrrel cv` trains its folds with it).
+fn train_run(a: cbrrel::train::args::TrainArgs) -> Result<cbrrel::train::TrainReport> {
+    use cbrrel::train::{EncoderSource, TrainJob};
+    let r = &a.recipe;
+    let settings = recipe_settings(r)?;
     let schema = load_schema(r.schema.as_deref())?;
     let read = |path: &Path| {
         read_corpus(path, None, schema.as_ref())

@@ -21,6 +21,8 @@ pub mod sentences;
 pub mod split;
 pub mod spo;
 pub mod stats;
+#[cfg(test)]
+pub(crate) mod testkit;
 mod writer;
 
 use std::path::{Path, PathBuf};

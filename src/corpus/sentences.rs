@@ -53,9 +53,37 @@ pub fn sentence_of(spans: &[(usize, usize)], pos: usize) -> usize {
     spans.partition_point(|s| s.0 <= pos).saturating_sub(1)
 }
 
+/// Clause punctuation inside (and at the end of) a sentence: what the error analysis
+/// (`eval::errors`) and the learned decoding rules (`infer::rules`) call a clause boundary.
+pub const CLAUSE_MARKS: &[char] = &['，', ',', '；', ';', '。', '：', ':'];
+
+/// Whether a clause mark (`is_mark`) stands between two char spans (half-open), outside both:
+/// the two spans then sit in different clauses. Spans may come in either order and overlap.
+pub fn separated(
+    chars: &[char],
+    a: (usize, usize),
+    b: (usize, usize),
+    is_mark: impl Fn(char) -> bool,
+) -> bool {
+    let (lo, hi) = (a.0.min(b.0), a.1.max(b.1).min(chars.len()));
+    (lo..hi).any(|m| is_mark(chars[m]) && !(a.0 <= m && m < a.1) && !(b.0 <= m && m < b.1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clause_marks_between_two_spans_separate_them() {
+        let chars: Vec<char> = "前降支近段植入支架，回旋支中段狭窄".chars().collect();
+        let mark = |c| CLAUSE_MARKS.contains(&c);
+        // 前降支近段 (0..5) and 支架 (7..9): same clause; 回旋支中段 (10..15): the next one.
+        assert!(!separated(&chars, (0, 5), (7, 9), mark));
+        assert!(separated(&chars, (7, 9), (10, 15), mark));
+        assert!(separated(&chars, (10, 15), (0, 5), mark));
+        // A mark inside one of the spans does not separate them.
+        assert!(!separated(&chars, (7, 11), (10, 15), mark));
+    }
 
     #[test]
     fn splits_on_marks_and_line_breaks() {

@@ -161,6 +161,21 @@ pub fn split_by_report(records: &[Record], ratios: &Ratios, seed: u64) -> Split 
     }
 }
 
+/// Write the records at `idx` to `path` as their source lines, verbatim and in that order,
+/// atomically: a split or a fold is the input file's own lines, nothing re-serialised.
+pub fn write_records_raw(
+    records: &[Record],
+    idx: &[usize],
+    path: &std::path::Path,
+) -> Result<(), crate::atomic::WriteError> {
+    let mut buf = String::new();
+    for &i in idx {
+        buf.push_str(&records[i].raw);
+        buf.push('\n');
+    }
+    crate::atomic::write(path, buf.as_bytes())
+}
+
 /// A split written to disk: the split, where, and how many rejected records were left out.
 /// Serialises as `corpus split --format json` prints it; displays as its one summary line.
 pub struct WrittenSplit {
@@ -223,12 +238,7 @@ pub fn write_split(
         .and_then(|e| e.to_str())
         .unwrap_or("jsonl");
     for (name, idx) in ratios.names.iter().zip(&split.indices) {
-        let mut buf = String::new();
-        for &i in idx {
-            buf.push_str(&corpus.records[i].raw);
-            buf.push('\n');
-        }
-        crate::atomic::write(&out.join(format!("{name}.{ext}")), buf.as_bytes())?;
+        write_records_raw(&corpus.records, idx, &out.join(format!("{name}.{ext}")))?;
     }
     let rejected: Vec<_> = corpus
         .problems

@@ -27,7 +27,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::corpus::sentences::{sentence_of, sentence_spans};
+use crate::corpus::sentences::{sentence_of, sentence_spans, separated, CLAUSE_MARKS};
 use crate::corpus::{char_slice, Record};
 
 /// Why a triple is wrong (see the module doc for the order they are tried in).
@@ -91,9 +91,6 @@ pub struct ErrorAnalysis {
 /// Examples kept per side and cause.
 pub const EXAMPLES: usize = 5;
 
-/// Clause punctuation inside a sentence.
-const CLAUSE_MARKS: &[char] = &['，', ',', '；', ';', '。', '：', ':'];
-
 /// One end of a triple: char span and entity type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct End {
@@ -135,20 +132,14 @@ fn triples(r: &Record) -> Vec<((String, String, String), End, End)> {
 /// Where in the text two ends sit relative to each other.
 struct Layout {
     sentences: Vec<(usize, usize)>,
-    /// Char positions of clause punctuation.
-    marks: Vec<usize>,
+    chars: Vec<char>,
 }
 
 impl Layout {
     fn new(text: &str) -> Layout {
         Layout {
             sentences: sentence_spans(text),
-            marks: text
-                .chars()
-                .enumerate()
-                .filter(|(_, c)| CLAUSE_MARKS.contains(c))
-                .map(|(i, _)| i)
-                .collect(),
+            chars: text.chars().collect(),
         }
     }
 
@@ -156,9 +147,8 @@ impl Layout {
         if sentence_of(&self.sentences, s.start) != sentence_of(&self.sentences, o.start) {
             return "different sentences";
         }
-        let (a, b) = (s.start.min(o.start), s.end.max(o.end));
-        if self.marks.iter().any(|&m| {
-            m >= a && m < b && !(s.start <= m && m < s.end) && !(o.start <= m && m < o.end)
+        if separated(&self.chars, (s.start, s.end), (o.start, o.end), |c| {
+            CLAUSE_MARKS.contains(&c)
         }) {
             "different clauses"
         } else {
@@ -392,54 +382,8 @@ impl fmt::Display for ErrorAnalysis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::{Arg, Entity, Relation};
 
-    /// A record from (text, entities as (label, start, end), relations as (code, subject
-    /// entity, object entity)).
-    fn rec(
-        id: &str,
-        text: &str,
-        ents: &[(&str, usize, usize)],
-        rels: &[(&str, usize, usize)],
-    ) -> Record {
-        let entities: Vec<Entity> = ents
-            .iter()
-            .enumerate()
-            .map(|(i, &(label, start, end))| Entity {
-                id: i.to_string(),
-                label: label.into(),
-                start,
-                end,
-                text: char_slice(text, start, end).unwrap().to_owned(),
-                confidence: None,
-            })
-            .collect();
-        let arg = |i: usize| Arg {
-            text: entities[i].text.clone(),
-            label: entities[i].label.clone(),
-            entity: Some(i),
-        };
-        let relations = rels
-            .iter()
-            .enumerate()
-            .map(|(g, &(code, s, o))| Relation {
-                id: g.to_string(),
-                code: code.into(),
-                subject: arg(s),
-                object: arg(o),
-                group: g,
-                confidence: None,
-            })
-            .collect();
-        Record {
-            id: id.into(),
-            text: text.into(),
-            entities,
-            relations,
-            line: 1,
-            raw: String::new(),
-        }
-    }
+    use crate::corpus::testkit::record as rec;
 
     #[test]
     fn each_cause_is_found() {

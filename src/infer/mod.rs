@@ -2,8 +2,9 @@
 //! both in the layer order: `run_dir` (a model's standalone directory: `config.json`, weights,
 //! tokenizer; [`LoadedModel`]), `settings` (`pipeline/train.toml`, recorded in every run
 //! directory), `batch` (length-bucketed, padded batches), `decode` (tagger probabilities →
-//! token spans), `predict` (records in, records with predicted entities and relations out;
-//! [`Thresholds`]), `machine` (the loaded libtorch and what it sees; `cbrrel info`).
+//! token spans), `rules` (the span and pairing rules learned from the training data, behind
+//! `[decode]` switches), `predict` (records in, records with predicted entities and relations out;
+//! [`DecodeSettings`]), `machine` (the loaded libtorch and what it sees; `cbrrel info`).
 
 pub mod args;
 pub mod batch;
@@ -11,12 +12,14 @@ pub mod decode;
 pub mod device;
 pub mod machine;
 pub mod predict;
+pub mod rules;
 pub mod run_dir;
 pub mod settings;
 
 pub use decode::{decode_spans, SpanPred};
 pub use device::{parse_device, DeviceError};
 pub use machine::Machine;
-pub use predict::{prepare_examples, Predictor, Thresholds};
+pub use predict::{prepare_examples, DecodeSettings, Predictor};
+pub use rules::{DecodeRules, SpanStats};
 pub use run_dir::{LoadedModel, RunConfig};
 pub use settings::Settings;

@@ -15,27 +15,48 @@ use tch::{Device, Kind, Tensor};
 
 use super::batch::{bucket_batches, make_batch};
 use super::decode::{decode_spans, SpanPred};
+use super::rules::{DecodeRules, PairScope, SpanRule, TextLayout};
 use crate::corpus::{char_slice, Arg, Entity, Record, Relation, Schema};
 use crate::model::{Cbrrel, SubjectSpans};
 use crate::text::{label_records, BertTokenizer, SegmentConfig, SegmentExample, TokenizeError};
 
-/// Decision thresholds of the taggers (0.5 by default, as in CasRel): `[decode]` of
-/// train.toml (as `subject_threshold`, `object_threshold`) and `thresholds` of a run
-/// directory's config.json, one type for both.
+/// How the taggers' probabilities become spans and triples: `[decode]` of train.toml (the
+/// thresholds as `subject_threshold`, `object_threshold`) and `thresholds` of a run directory's
+/// config.json, one type for both. Thresholds are 0.5 by default, as in CasRel; the two rules
+/// of issue 13 §3 (rules.rs) are off unless switched on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Thresholds {
+pub struct DecodeSettings {
     #[serde(alias = "subject_threshold")]
     pub subject: f32,
     #[serde(alias = "object_threshold")]
     pub object: f32,
+    /// `nearest` (CasRel) or `bounded` (within the longest gold entity, not across a clause
+    /// mark).
+    #[serde(default)]
+    pub span_rule: SpanRule,
+    /// `segment` (CasRel) or `learned` (per relation, the clause or sentence its training
+    /// pairs keep to).
+    #[serde(default)]
+    pub pair_scope: PairScope,
+    /// Share of a relation's training pairs a clause (or sentence) must hold for `learned`
+    /// to keep its pairs within one.
+    #[serde(default = "default_scope_coverage")]
+    pub scope_coverage: f32,
 }
 
-impl Default for Thresholds {
+fn default_scope_coverage() -> f32 {
+    0.99
+}
+
+impl Default for DecodeSettings {
     fn default() -> Self {
-        Thresholds {
+        DecodeSettings {
             subject: 0.5,
             object: 0.5,
+            span_rule: SpanRule::default(),
+            pair_scope: PairScope::default(),
+            scope_coverage: default_scope_coverage(),
         }
     }
 }
@@ -55,7 +76,9 @@ pub struct Predictor<'a> {
     pub model: &'a Cbrrel,
     pub tokenizer: &'a BertTokenizer,
     pub schema: &'a Schema,
-    pub thresholds: Thresholds,
+    pub thresholds: DecodeSettings,
+    /// The span and pairing rules `thresholds` switch on, with the statistics they read.
+    pub rules: DecodeRules,
     pub segment: SegmentConfig,
     pub device: Device,
     pub batch_size: usize,
@@ -108,15 +131,41 @@ impl Predictor<'_> {
         let n_rel = codes.len();
         let lengths: Vec<usize> = examples.iter().map(SegmentExample::len).collect();
         let thresholds = self.thresholds;
+        let rules = &self.rules;
+        // What the rules read of each report and, per segment, how far a span may reach.
+        let layouts: HashMap<&str, TextLayout> = if rules.is_on() {
+            records
+                .par_iter()
+                .map(|r| (r.id.as_str(), TextLayout::new(&r.text)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let reach: Vec<Option<Vec<usize>>> = examples
+            .par_iter()
+            .map(|ex| {
+                layouts
+                    .get(ex.record_id.as_str())
+                    .and_then(|l| rules.reach(ex, l))
+            })
+            .collect();
         let _guard = tch::no_grad_guard();
         // Object spans are decoded on another thread while the model runs the next batch; the
         // decoder takes batches in order, so the output does not depend on timing.
         let found: HashMap<&str, Vec<CharTriple>> = std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel::<ObjectProbs>();
-            let decoder = scope.spawn(move || {
+            let decoder = scope.spawn(|| {
                 let mut found: HashMap<&str, Vec<CharTriple>> = HashMap::new();
+                let context = DecodeContext {
+                    examples,
+                    n_rel,
+                    thresholds,
+                    rules,
+                    layouts: &layouts,
+                    reach: &reach,
+                };
                 for job in rx {
-                    decode_objects(&job, examples, n_rel, thresholds, &mut found);
+                    context.decode_objects(&job, &mut found);
                 }
                 found
             });
@@ -134,10 +183,9 @@ impl Predictor<'_> {
                     for s in decode_spans(
                         row(&ps, b, seq_len),
                         row(&pe, b, seq_len),
-                        1,
-                        len - 1,
-                        thresholds.subject,
-                        thresholds.subject,
+                        (1, len - 1),
+                        (thresholds.subject, thresholds.subject),
+                        reach[i].as_deref(),
                     ) {
                         subjects.push((b, s));
                     }
@@ -200,37 +248,50 @@ struct ObjectProbs {
     seq_len: usize,
 }
 
-/// Decode the objects of every (subject, relation) row of a batch into char triples.
-fn decode_objects<'e>(
-    job: &ObjectProbs,
+/// What the decoder thread reads besides each batch's probabilities.
+struct DecodeContext<'e> {
     examples: &'e [SegmentExample],
     n_rel: usize,
-    thresholds: Thresholds,
-    found: &mut HashMap<&'e str, Vec<CharTriple>>,
-) {
-    for (n, (b, subject)) in job.subjects.iter().enumerate() {
-        let ex = &examples[job.idx[*b]];
-        let chars = |s: &SpanPred| -> Option<(usize, usize, f32)> {
-            let (a, _) = ex.offsets[s.start]?;
-            let (_, z) = ex.offsets[s.end]?;
-            Some((a, z, s.confidence()))
-        };
-        let Some(sc) = chars(subject) else { continue };
-        for r in 0..n_rel {
-            let rrow = n * n_rel + r;
-            let (ps, pe) = (
-                row(&job.start, rrow, job.seq_len),
-                row(&job.end, rrow, job.seq_len),
-            );
-            for object in decode_spans(
-                ps,
-                pe,
-                1,
-                ex.len() - 1,
-                thresholds.object,
-                thresholds.object,
-            ) {
-                if let Some(oc) = chars(&object) {
+    thresholds: DecodeSettings,
+    rules: &'e DecodeRules,
+    layouts: &'e HashMap<&'e str, TextLayout>,
+    /// Per example (rules.rs `reach`).
+    reach: &'e [Option<Vec<usize>>],
+}
+
+impl<'e> DecodeContext<'e> {
+    /// Decode the objects of every (subject, relation) row of a batch into char triples.
+    fn decode_objects(&self, job: &ObjectProbs, found: &mut HashMap<&'e str, Vec<CharTriple>>) {
+        let n_rel = self.n_rel;
+        for (n, (b, subject)) in job.subjects.iter().enumerate() {
+            let i = job.idx[*b];
+            let ex = &self.examples[i];
+            let layout = self.layouts.get(ex.record_id.as_str());
+            let chars = |s: &SpanPred| -> Option<(usize, usize, f32)> {
+                let (a, _) = ex.offsets[s.start]?;
+                let (_, z) = ex.offsets[s.end]?;
+                Some((a, z, s.confidence()))
+            };
+            let Some(sc) = chars(subject) else { continue };
+            for r in 0..n_rel {
+                let rrow = n * n_rel + r;
+                let (ps, pe) = (
+                    row(&job.start, rrow, job.seq_len),
+                    row(&job.end, rrow, job.seq_len),
+                );
+                for object in decode_spans(
+                    ps,
+                    pe,
+                    (1, ex.len() - 1),
+                    (self.thresholds.object, self.thresholds.object),
+                    self.reach[i].as_deref(),
+                ) {
+                    let Some(oc) = chars(&object) else { continue };
+                    if layout
+                        .is_some_and(|l| !self.rules.pair_allowed(r, l, (sc.0, sc.1), (oc.0, oc.1)))
+                    {
+                        continue;
+                    }
                     found
                         .entry(ex.record_id.as_str())
                         .or_default()

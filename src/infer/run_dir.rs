@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::Device;
 
-use super::predict::{Predictor, Thresholds};
+use super::predict::{DecodeSettings, Predictor};
+use super::rules::{DecodeRules, SpanStats};
 use super::settings::Settings;
 use crate::corpus::{Corpus, Schema};
 use crate::model::{checkpoint, Cbrrel, CbrrelConfig, ModelError};
@@ -29,7 +30,7 @@ pub struct RunConfig {
     pub created_unix: u64,
     pub model: CbrrelConfig,
     pub schema: Schema,
-    pub thresholds: Thresholds,
+    pub thresholds: DecodeSettings,
     pub segment: SegmentConfig,
     /// File name of the tokenizer inside the directory.
     pub tokenizer_file: String,
@@ -38,6 +39,24 @@ pub struct RunConfig {
     pub encoder_source: String,
     /// Dev scores of the saved weights, when a dev set was given.
     pub dev: Option<serde_json::Value>,
+    /// What the training data says about spans and pairs (rules.rs), read by the decoding
+    /// rules `thresholds` may switch on; absent in models trained before it was measured.
+    #[serde(default)]
+    pub span_stats: Option<SpanStats>,
+}
+
+impl RunConfig {
+    /// The decoding rules `thresholds` ask for, resolved against `span_stats`.
+    pub fn rules(&self) -> Result<DecodeRules, ModelError> {
+        let t = &self.thresholds;
+        DecodeRules::new(
+            t.span_rule,
+            (t.pair_scope, t.scope_coverage),
+            self.span_stats.as_ref(),
+            &self.model.relations,
+        )
+        .map_err(|e| ModelError::Config(e.to_string()))
+    }
 }
 
 /// A run directory loaded into memory.
@@ -48,6 +67,8 @@ pub struct LoadedModel {
     pub model: Cbrrel,
     pub tokenizer: BertTokenizer,
     pub device: Device,
+    /// `config.rules()`, checked at load.
+    pub rules: DecodeRules,
 }
 
 impl LoadedModel {
@@ -60,6 +81,7 @@ impl LoadedModel {
         let config = parse_config(&text)
             .map_err(|e| ModelError::Config(format!("{}: {e}", cfg_path.display())))?;
         config.model.validate()?;
+        let rules = config.rules()?;
         let mut vs = VarStore::new(device);
         let model = Cbrrel::new(&vs.root(), &config.model);
         checkpoint::load_weights(&mut vs, &dir.join(WEIGHTS_FILE))?;
@@ -73,6 +95,7 @@ impl LoadedModel {
             model,
             tokenizer,
             device,
+            rules,
         })
     }
 
@@ -96,6 +119,7 @@ impl LoadedModel {
             tokenizer: &self.tokenizer,
             schema: &self.config.schema,
             thresholds: self.config.thresholds,
+            rules: self.rules.clone(),
             segment: self.config.segment,
             device: self.device,
             batch_size,
@@ -171,12 +195,13 @@ mod tests {
                 head: settings.model.clone(),
             },
             schema,
-            thresholds: Thresholds::default(),
+            thresholds: DecodeSettings::default(),
             segment: SegmentConfig::default(),
             tokenizer_file: "vocab.txt".into(),
             settings,
             encoder_source: "random".into(),
             dev: None,
+            span_stats: None,
         };
         let written = serde_json::to_string_pretty(&config).unwrap();
         assert_eq!(parse_config(&written).unwrap(), config);

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::predict::Thresholds;
+use super::predict::DecodeSettings;
 use crate::model::{Fusion, HeadConfig};
 
 /// Optimisation settings.
@@ -47,7 +47,7 @@ pub struct Settings {
     pub model: HeadConfig,
     pub train: TrainSettings,
     /// `[decode]`: the thresholds saved with the model (`subject_threshold`, `object_threshold`).
-    pub decode: Thresholds,
+    pub decode: DecodeSettings,
 }
 
 /// The defaults, as shipped in pipeline/train.toml.
@@ -108,6 +108,9 @@ impl Settings {
         let d = &self.decode;
         if !(0.0..=1.0).contains(&d.subject) || !(0.0..=1.0).contains(&d.object) {
             return Err("thresholds must be in [0, 1]".into());
+        }
+        if !(0.0..=1.0).contains(&d.scope_coverage) {
+            return Err("decode.scope_coverage must be in [0, 1]".into());
         }
         Ok(())
     }

@@ -75,6 +75,11 @@ pub struct CvArgs {
     /// Train at most this many folds in this run; a later run finishes the rest.
     #[arg(long)]
     pub max_folds: Option<usize>,
+    /// Score the finished folds' models of this cross-validation folder (same corpus, folds
+    /// and training recipe) under this run's decoding settings, without training: how a
+    /// `--set decode.…` switch is measured on the same folds.
+    #[arg(long)]
+    pub models_from: Option<PathBuf>,
     #[command(flatten)]
     pub recipe: RecipeArgs,
     /// Segments per inference batch when scoring a fold (`--batch-size` is training's).

@@ -16,6 +16,11 @@
 //! `{out}/cv.json` pins what the folds mean — the corpus's SHA-256, k, the seed, the recipe —
 //! and a re-run with anything else refuses the folder rather than mix two experiments.
 //!
+//! A decoding switch (`[decode]`: thresholds, the span and pairing rules of
+//! `infer::rules`) changes no weight, so it is measured without training again: `--models-from
+//! runs/cv` takes each finished fold's model from that folder — whose folds and training
+//! recipe must be this run's, decoding aside — and only predicts and scores (seconds per fold).
+//!
 //! The caller hands [`run`] the function that trains and scores one fold (main.rs: `cbrrel
 //! train` and `cbrrel eval --report` in-process), so the fold bookkeeping and the statistics
 //! are tested here with a stand-in.
@@ -27,7 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::corpus::split::{folds, parts_among};
+use crate::corpus::split::{folds, parts_among, write_records_raw};
 use crate::corpus::Corpus;
 use crate::eval::errors::{analyse, ErrorAnalysis};
 use crate::eval::{EvalReport, Prf};
@@ -45,8 +50,13 @@ pub struct CvSetup {
     /// The training recipe as the user gave it (encoder, settings file, overrides, flags):
     /// folds trained under another recipe are not mixed into one table.
     pub recipe: Vec<String>,
+    /// The recipe without its decoding settings (what the weights depend on): a
+    /// `models_from` folder must have trained with this one.
+    pub training_recipe: Vec<String>,
     /// Train at most this many folds in this run (the rest on a later run); `None` = all.
     pub max_folds: Option<usize>,
+    /// Take each fold's model from this cross-validation folder instead of training it.
+    pub models_from: Option<PathBuf>,
 }
 
 /// One fold's files, for the function that trains and scores it.
@@ -60,6 +70,9 @@ pub struct FoldPlan {
     pub test: PathBuf,
     /// Where the model goes (a run directory, as `cbrrel train --out`).
     pub model: PathBuf,
+    /// A finished fold's model of another folder (`--models-from`): predict with it under this
+    /// run's decoding settings instead of training `model`.
+    pub reuse_model: Option<PathBuf>,
     /// Where the test predictions go (doccano JSONL).
     pub predictions: PathBuf,
     /// Where the evaluation report goes (`eval --report`).
@@ -79,6 +92,9 @@ pub struct FoldScores {
     pub per_overlap: BTreeMap<String, Prf>,
     /// Wall-clock seconds the fold took (training + scoring).
     pub seconds: f64,
+    /// The model it was scored with when taken from another folder (`--models-from`).
+    #[serde(default)]
+    pub model_from: Option<PathBuf>,
 }
 
 impl FoldScores {
@@ -96,6 +112,7 @@ impl FoldScores {
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
             seconds,
+            model_from: plan.reuse_model.clone(),
         }
     }
 }
@@ -346,8 +363,18 @@ struct Manifest {
     k: usize,
     seed: u64,
     recipe: Vec<String>,
+    /// The recipe without its decoding settings (absent in folders written before it was).
+    #[serde(default)]
+    training_recipe: Vec<String>,
     /// Record ids per fold.
     folds: Vec<Vec<String>>,
+}
+
+impl Manifest {
+    fn read(path: &Path) -> Result<Manifest, CvError> {
+        serde_json::from_str(&read_to_string(path)?)
+            .map_err(|e| CvError::Invalid(format!("{}: {e}", path.display())))
+    }
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CvError> {
@@ -394,6 +421,7 @@ pub fn run(
         k: setup.k,
         seed: setup.seed,
         recipe: setup.recipe.clone(),
+        training_recipe: setup.training_recipe.clone(),
         folds: parts
             .iter()
             .map(|p| p.iter().map(|&i| records[i].id.clone()).collect())
@@ -401,8 +429,7 @@ pub fn run(
     };
     let manifest_path = setup.out.join("cv.json");
     if manifest_path.exists() {
-        let old: Manifest = serde_json::from_str(&read_to_string(&manifest_path)?)
-            .map_err(|e| CvError::Invalid(format!("{}: {e}", manifest_path.display())))?;
+        let old = Manifest::read(&manifest_path)?;
         let differs = [
             (old.source_sha256 != manifest.source_sha256, "corpus"),
             (old.k != manifest.k, "number of folds"),
@@ -422,6 +449,29 @@ pub fn run(
         }
     } else {
         write_json(&manifest_path, &manifest)?;
+    }
+    if let Some(from) = &setup.models_from {
+        let path = from.join("cv.json");
+        let other = Manifest::read(&path)?;
+        let differs = [
+            (other.source_sha256 != manifest.source_sha256, "corpus"),
+            (other.k != manifest.k, "number of folds"),
+            (other.seed != manifest.seed, "seed"),
+            (
+                other.folds != manifest.folds,
+                "assignment of reports to folds",
+            ),
+            (
+                other.training_recipe != manifest.training_recipe,
+                "training recipe (decoding aside)",
+            ),
+        ];
+        if let Some((_, what)) = differs.iter().find(|(d, _)| *d) {
+            return Err(CvError::Invalid(format!(
+                "--models-from {}: its folds were made with another {what}; its models cannot be scored as this run's folds",
+                from.display()
+            )));
+        }
     }
 
     let ext = corpus
@@ -443,6 +493,17 @@ pub fn run(
         if setup.max_folds.is_some_and(|m| started >= m) {
             continue;
         }
+        let reuse_model = match &setup.models_from {
+            Some(from) => {
+                let src = from.join(format!("fold-{fold}"));
+                if !src.join("scores.json").exists() {
+                    // Its model is not trained yet: left for a run after that folder's next.
+                    continue;
+                }
+                Some(src.join("model"))
+            }
+            None => None,
+        };
         started += 1;
         let plan = FoldPlan {
             fold,
@@ -450,6 +511,7 @@ pub fn run(
             dev: dir.join(format!("dev.{ext}")),
             test: dir.join(format!("test.{ext}")),
             model: dir.join("model"),
+            reuse_model,
             predictions: dir.join("test.pred.jsonl"),
             report: dir.join("report"),
             dir,
@@ -474,12 +536,7 @@ pub fn run(
             (&plan.dev, &dev),
             (&plan.test, &parts[fold]),
         ] {
-            let mut buf = String::new();
-            for &i in idx {
-                buf.push_str(&records[i].raw);
-                buf.push('\n');
-            }
-            crate::atomic::write(path, buf.as_bytes())?;
+            write_records_raw(records, idx, path)?;
         }
         let t0 = std::time::Instant::now();
         let report = fold_runner(&plan).map_err(|message| CvError::Fold { fold, message })?;
@@ -488,18 +545,19 @@ pub fn run(
         write_json(&scores_path, &scores)?;
         done.push(scores);
     }
+    // The finished folds' test parts (in memory: the folds are the manifest's) and their
+    // predictions (on disk).
     let mut gold = Vec::new();
     let mut pred = Vec::new();
     for s in &done {
-        let dir = setup.out.join(format!("fold-{}", s.fold));
-        for (path, into) in [
-            (dir.join(format!("test.{ext}")), &mut gold),
-            (dir.join("test.pred.jsonl"), &mut pred),
-        ] {
-            let c = crate::corpus::read_corpus(&path, None, corpus.schema.as_ref())
-                .map_err(|e| CvError::Invalid(format!("{}: {e}", path.display())))?;
-            into.extend(c.records);
-        }
+        gold.extend(parts[s.fold].iter().map(|&i| records[i].clone()));
+        let path = setup
+            .out
+            .join(format!("fold-{}", s.fold))
+            .join("test.pred.jsonl");
+        let c = crate::corpus::read_corpus(&path, None, corpus.schema.as_ref())
+            .map_err(|e| CvError::Invalid(format!("{}: {e}", path.display())))?;
+        pred.extend(c.records);
     }
     let errors = analyse(&gold, &pred, records);
     let summary = CvSummary::new(setup.k, setup.seed, records.len(), groups, done, errors);
@@ -593,7 +651,9 @@ mod tests {
             seed: 7,
             out: dir.path().join("cv"),
             recipe: vec!["--epochs".into(), "1".into()],
+            training_recipe: vec!["--epochs".into(), "1".into()],
             max_folds: Some(3),
+            models_from: None,
         };
         let mut calls = Vec::new();
         let first = run(&c, &setup, &mut runner(&mut calls)).unwrap();
@@ -675,6 +735,56 @@ mod tests {
     }
 
     #[test]
+    fn models_from_scores_the_finished_folds_of_another_folder_without_training() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = corpus(dir.path(), 16);
+        let trained = CvSetup {
+            k: 4,
+            seed: 3,
+            out: dir.path().join("cv"),
+            recipe: vec!["train".into()],
+            training_recipe: vec!["train".into()],
+            max_folds: Some(2),
+            models_from: None,
+        };
+        run(&c, &trained, &mut runner(&mut Vec::new())).unwrap();
+        let switched = CvSetup {
+            out: dir.path().join("cv-bounded"),
+            recipe: vec!["train".into(), "decode.span_rule=bounded".into()],
+            max_folds: None,
+            models_from: Some(trained.out.clone()),
+            ..trained.clone()
+        };
+        let mut reused = Vec::new();
+        let s = run(&c, &switched, &mut |p: &FoldPlan| {
+            reused.push(p.reuse_model.clone());
+            runner(&mut Vec::new())(p)
+        })
+        .unwrap();
+        // Only the two folds the other folder finished, each with that folder's model.
+        assert_eq!(s.folds_done, vec![0, 1]);
+        assert_eq!(
+            reused,
+            vec![
+                Some(trained.out.join("fold-0").join("model")),
+                Some(trained.out.join("fold-1").join("model"))
+            ]
+        );
+        assert_eq!(
+            s.folds[1].model_from,
+            Some(trained.out.join("fold-1").join("model"))
+        );
+        // Weights trained under another recipe are refused.
+        let other = CvSetup {
+            out: dir.path().join("cv-other"),
+            training_recipe: vec!["train --epochs 9".into()],
+            ..switched.clone()
+        };
+        let err = run(&c, &other, &mut runner(&mut Vec::new())).unwrap_err();
+        assert!(err.to_string().contains("training recipe"), "{err}");
+    }
+
+    #[test]
     fn a_failed_fold_is_not_marked_done() {
         let dir = tempfile::tempdir().unwrap();
         let c = corpus(dir.path(), 12);
@@ -683,7 +793,9 @@ mod tests {
             seed: 1,
             out: dir.path().join("cv"),
             recipe: vec![],
+            training_recipe: vec![],
             max_folds: None,
+            models_from: None,
         };
         let err = run(&c, &setup, &mut |p: &FoldPlan| {
             if p.fold == 1 {

@@ -23,7 +23,7 @@ use crate::corpus::{Corpus, Record, Schema};
 use crate::eval::{evaluate, EvalOptions, EvalReport};
 use crate::infer::batch::{bucket_batches, make_batch};
 use crate::infer::run_dir::{copy_tokenizer, write_config, METRICS_FILE, WEIGHTS_FILE};
-use crate::infer::{Predictor, RunConfig, Settings};
+use crate::infer::{DecodeRules, Predictor, RunConfig, Settings, SpanStats};
 use crate::model::loss::cbrrel_loss;
 use crate::model::{checkpoint, BertConfig, Cbrrel, CbrrelConfig, ENCODER_GROUP, HEAD_GROUP};
 use crate::text::{label_records, BertTokenizer, LabelReport, SegmentConfig, SegmentExample};
@@ -168,6 +168,15 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
     let total_steps = batches_per_epoch * t.epochs;
     let warmup = (total_steps as f64 * t.warmup_ratio).round() as usize;
     let thresholds = s.decode;
+    // Measured on every run so that any model can later be decoded under the learned rules.
+    let span_stats = SpanStats::from_records(job.train);
+    let rules = DecodeRules::new(
+        thresholds.span_rule,
+        (thresholds.pair_scope, thresholds.scope_coverage),
+        Some(&span_stats),
+        &relations,
+    )
+    .expect("span stats given");
     let tokenizer_file = copy_tokenizer(job.tokenizer, &job.out)?;
     let model_id = model_id(&s.train.seed, &encoder_source, &relations, job.train.len());
     let mut run_config = RunConfig {
@@ -184,6 +193,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         settings: s.clone(),
         encoder_source,
         dev: None,
+        span_stats: Some(span_stats),
     };
     let metrics_path = job.out.join(METRICS_FILE);
     let mut metrics = std::fs::File::create(&metrics_path).map_err(|e| TrainError::Io {
@@ -264,6 +274,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
             tokenizer: job.tokenizer,
             schema: job.schema,
             thresholds,
+            rules: rules.clone(),
             segment,
             device: job.device,
             batch_size: t.eval_batch_size,

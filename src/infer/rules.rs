@@ -1,0 +1,450 @@
+//! Decoding rules learned from the training data (issue 13 §3), each behind a `[decode]`
+//! switch so that the cross-validation measures it on the same folds (`cbrrel cv
+//! --models-from`).
+//!
+//! CasRel's decoder (decode.rs) pairs every start with the nearest end after it, however far,
+//! and keeps every object the tagger finds anywhere in the segment. The cross-validation's
+//! error analysis (BENCHMARKS.md) found two costly consequences: spans that run across clause
+//! punctuation (a start closed by an end in a later clause) and subjects paired with objects in
+//! another clause. Both are things the training data says (almost) never happen, so what it
+//! says is measured at training time and saved with the model (`config.json`, `span_stats`):
+//! - `span_rule = "bounded"`: a span is no longer (in chars) than the longest gold entity, and
+//!   contains no clause mark that gold entities do not contain: a start whose nearest end lies
+//!   beyond the bound opens no span.
+//! - `pair_scope = "learned"`: a relation whose gold pairs sit within one clause (at least the
+//!   share `scope_coverage` of them) pairs a subject only with objects of its clause; one whose
+//!   pairs sit within one sentence, only with objects of its sentence; the others anywhere in
+//!   the segment. The coverage trades the recall of the rare far pairs for the precision of the
+//!   many near ones; it is a decoding setting, so the folds measure each value.
+//!
+//! Both default to off (`"nearest"`, `"segment"`): a rule is switched on by default only once
+//! the folds show it helps.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::corpus::sentences::{sentence_of, sentence_spans, separated, CLAUSE_MARKS};
+use crate::corpus::Record;
+use crate::text::SegmentExample;
+
+/// Fewer gold pairs than this say too little: the relation keeps the whole segment.
+pub const MIN_PAIRS: usize = 20;
+/// A clause mark inside at least this many gold entities may sit inside a decoded span.
+pub const MIN_INSIDE: usize = 2;
+
+/// How a start is closed by an end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanRule {
+    /// The nearest end at or after the start (CasRel).
+    #[default]
+    Nearest,
+    /// The nearest end within the longest gold entity, not across a clause mark.
+    Bounded,
+}
+
+/// Where a subject's objects may sit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairScope {
+    /// Anywhere in the segment (CasRel).
+    #[default]
+    Segment,
+    /// Per relation, the narrowest scope the training pairs keep to ([`Scope`]).
+    Learned,
+}
+
+/// Text unit two ends of a relation share, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Clause,
+    Sentence,
+    Segment,
+}
+
+/// A relation's gold pairs in the training data, by where their ends sit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairStats {
+    pub pairs: usize,
+    pub same_clause: usize,
+    pub same_sentence: usize,
+}
+
+impl PairStats {
+    /// The narrowest scope holding at least the share `coverage` of the pairs (the whole
+    /// segment when they are fewer than [`MIN_PAIRS`]).
+    pub fn scope(&self, coverage: f32) -> Scope {
+        let covers = |n: usize| n as f64 >= f64::from(coverage) * self.pairs as f64;
+        if self.pairs < MIN_PAIRS {
+            Scope::Segment
+        } else if covers(self.same_clause) {
+            Scope::Clause
+        } else if covers(self.same_sentence) {
+            Scope::Sentence
+        } else {
+            Scope::Segment
+        }
+    }
+}
+
+/// What the training data says about spans and pairs, saved in the run directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanStats {
+    pub entities: usize,
+    /// Longest gold entity, in chars.
+    pub max_entity_chars: usize,
+    /// Clause marks found inside at least [`MIN_INSIDE`] gold entities (they bound nothing).
+    pub marks_inside: String,
+    /// Per relation code.
+    pub relations: BTreeMap<String, PairStats>,
+}
+
+impl SpanStats {
+    /// Measure `records` (a training corpus).
+    pub fn from_records(records: &[Record]) -> SpanStats {
+        let mut inside: BTreeMap<char, usize> = BTreeMap::new();
+        let (mut entities, mut max_entity_chars) = (0, 0);
+        for r in records {
+            for e in &r.entities {
+                entities += 1;
+                max_entity_chars = max_entity_chars.max(e.end.saturating_sub(e.start));
+                let mut seen: Vec<char> = e
+                    .text
+                    .chars()
+                    .filter(|c| CLAUSE_MARKS.contains(c))
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                for c in seen {
+                    *inside.entry(c).or_default() += 1;
+                }
+            }
+        }
+        let marks_inside: String = inside
+            .into_iter()
+            .filter(|&(_, n)| n >= MIN_INSIDE)
+            .map(|(c, _)| c)
+            .collect();
+        let is_mark = |c: char| CLAUSE_MARKS.contains(&c) && !marks_inside.contains(c);
+        let mut counts: BTreeMap<String, [usize; 3]> = BTreeMap::new();
+        for r in records {
+            let chars: Vec<char> = r.text.chars().collect();
+            let sentences = sentence_spans(&r.text);
+            for rel in &r.relations {
+                let span = |a: &crate::corpus::Arg| {
+                    a.entity
+                        .and_then(|i| r.entities.get(i))
+                        .map(|e| (e.start, e.end))
+                };
+                let (Some(s), Some(o)) = (span(&rel.subject), span(&rel.object)) else {
+                    continue;
+                };
+                let c = counts.entry(rel.code.clone()).or_default();
+                c[0] += 1;
+                if sentence_of(&sentences, s.0) == sentence_of(&sentences, o.0) {
+                    c[2] += 1;
+                    if !separated(&chars, s, o, is_mark) {
+                        c[1] += 1;
+                    }
+                }
+            }
+        }
+        let relations = counts
+            .into_iter()
+            .map(|(code, [pairs, same_clause, same_sentence])| {
+                let stats = PairStats {
+                    pairs,
+                    same_clause,
+                    same_sentence,
+                };
+                (code, stats)
+            })
+            .collect();
+        SpanStats {
+            entities,
+            max_entity_chars,
+            marks_inside,
+            relations,
+        }
+    }
+
+    fn is_mark(&self, c: char) -> bool {
+        CLAUSE_MARKS.contains(&c) && !self.marks_inside.contains(c)
+    }
+}
+
+/// The switches and the statistics they read, resolved for one model's relations.
+#[derive(Debug, Clone)]
+pub struct DecodeRules {
+    span_rule: SpanRule,
+    max_chars: usize,
+    /// Per relation index of the model: the scope objects must share with the subject.
+    scopes: Vec<Scope>,
+    stats: Option<SpanStats>,
+}
+
+/// A report's text as the rules read it.
+pub struct TextLayout {
+    chars: Vec<char>,
+    sentences: Vec<(usize, usize)>,
+}
+
+impl TextLayout {
+    pub fn new(text: &str) -> TextLayout {
+        TextLayout {
+            chars: text.chars().collect(),
+            sentences: sentence_spans(text),
+        }
+    }
+}
+
+/// Why a model's rules cannot be applied.
+#[derive(Debug, thiserror::Error)]
+#[error("[decode] asks for learned rules (span_rule = \"bounded\" or pair_scope = \"learned\") but the model has no span_stats: it was trained before they were measured; train it again")]
+pub struct MissingStats;
+
+impl DecodeRules {
+    /// CasRel's decoding: every rule off.
+    pub fn off() -> DecodeRules {
+        DecodeRules {
+            span_rule: SpanRule::Nearest,
+            max_chars: usize::MAX,
+            scopes: Vec::new(),
+            stats: None,
+        }
+    }
+
+    pub fn new(
+        span_rule: SpanRule,
+        (pair_scope, coverage): (PairScope, f32),
+        stats: Option<&SpanStats>,
+        relations: &[String],
+    ) -> Result<DecodeRules, MissingStats> {
+        if span_rule == SpanRule::Nearest && pair_scope == PairScope::Segment {
+            return Ok(DecodeRules::off());
+        }
+        let stats = stats.ok_or(MissingStats)?;
+        let scopes = relations
+            .iter()
+            .map(|code| match pair_scope {
+                PairScope::Segment => Scope::Segment,
+                PairScope::Learned => stats
+                    .relations
+                    .get(code)
+                    .map_or(Scope::Segment, |p| p.scope(coverage)),
+            })
+            .collect();
+        Ok(DecodeRules {
+            span_rule,
+            max_chars: if span_rule == SpanRule::Bounded {
+                stats.max_entity_chars.max(1)
+            } else {
+                usize::MAX
+            },
+            scopes,
+            stats: Some(stats.clone()),
+        })
+    }
+
+    /// Whether any rule needs the report's text.
+    pub fn is_on(&self) -> bool {
+        self.stats.is_some()
+    }
+
+    /// For each input position of `ex`, one past the last position a span starting there may
+    /// end at (`None` when spans are unbounded). A position whose token is a clause mark opens
+    /// nothing and no span reaches past it.
+    pub fn reach(&self, ex: &SegmentExample, layout: &TextLayout) -> Option<Vec<usize>> {
+        let stats = self.stats.as_ref()?;
+        if self.span_rule != SpanRule::Bounded {
+            return None;
+        }
+        let n = ex.offsets.len();
+        let barrier: Vec<bool> = ex
+            .offsets
+            .iter()
+            .map(|o| {
+                o.is_none_or(|(a, b)| {
+                    layout.chars[a.min(layout.chars.len())..b.min(layout.chars.len())]
+                        .iter()
+                        .any(|&c| stats.is_mark(c))
+                })
+            })
+            .collect();
+        Some(
+            (0..n)
+                .map(|s| {
+                    let Some((first, _)) = ex.offsets[s] else {
+                        return s;
+                    };
+                    let mut e = s;
+                    while e < n && !barrier[e] {
+                        match ex.offsets[e] {
+                            Some((_, z)) if z - first <= self.max_chars => e += 1,
+                            _ => break,
+                        }
+                    }
+                    e
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether the object span `o` may pair with the subject span `s` (char spans) under
+    /// relation `r`.
+    pub fn pair_allowed(
+        &self,
+        r: usize,
+        layout: &TextLayout,
+        s: (usize, usize),
+        o: (usize, usize),
+    ) -> bool {
+        let (Some(stats), Some(scope)) = (&self.stats, self.scopes.get(r)) else {
+            return true;
+        };
+        match scope {
+            Scope::Segment => true,
+            Scope::Sentence => {
+                sentence_of(&layout.sentences, s.0) == sentence_of(&layout.sentences, o.0)
+            }
+            Scope::Clause => {
+                sentence_of(&layout.sentences, s.0) == sentence_of(&layout.sentences, o.0)
+                    && !separated(&layout.chars, s, o, |c| stats.is_mark(c))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::testkit::record;
+
+    /// A record whose McBp relations pair (subject, object) char spans.
+    fn rec(text: &str, pairs: &[((usize, usize), (usize, usize))]) -> Record {
+        let ents: Vec<(&str, usize, usize)> = pairs
+            .iter()
+            .flat_map(|&(s, o)| [("Mc", s.0, s.1), ("Bp", o.0, o.1)])
+            .collect();
+        let rels: Vec<(&str, usize, usize)> = (0..pairs.len())
+            .map(|i| ("McBp", 2 * i, 2 * i + 1))
+            .collect();
+        record("r", text, &ents, &rels)
+    }
+
+    #[test]
+    fn learns_the_longest_entity_the_marks_inside_and_each_relation_scope() {
+        // 支架 (2..4) → 前降支 (5..8), same clause, twenty times; and one entity with '：'
+        // inside, once: a single slip does not open ':' for spans.
+        let text = "植入支架于前降支，好";
+        let mut records: Vec<Record> = (0..20).map(|_| rec(text, &[((2, 4), (5, 8))])).collect();
+        let stats = SpanStats::from_records(&records);
+        assert_eq!(stats.max_entity_chars, 3);
+        assert_eq!(stats.relations["McBp"].scope(0.99), Scope::Clause);
+        records.push(rec("支架：前降支，后", &[((0, 6), (0, 2))]));
+        let stats = SpanStats::from_records(&records);
+        assert_eq!(stats.marks_inside, "");
+        assert_eq!(stats.max_entity_chars, 6);
+        // One pair in 22 across a clause (95.5 %) widens the scope to the sentence at a 99 %
+        // coverage, not at 90 %.
+        records.push(rec("支架，前降支", &[((0, 2), (3, 6))]));
+        let stats = SpanStats::from_records(&records);
+        let p = &stats.relations["McBp"];
+        assert_eq!((p.pairs, p.same_clause, p.same_sentence), (22, 21, 22));
+        assert_eq!(p.scope(0.99), Scope::Sentence);
+        assert_eq!(p.scope(0.9), Scope::Clause);
+        // Too few pairs say nothing.
+        let few = SpanStats::from_records(&records[..3]);
+        assert_eq!(few.relations["McBp"].scope(0.5), Scope::Segment);
+    }
+
+    #[test]
+    fn rules_off_need_no_stats_and_on_they_refuse_a_model_without() {
+        let codes = vec!["McBp".to_owned()];
+        let off =
+            DecodeRules::new(SpanRule::Nearest, (PairScope::Segment, 0.99), None, &codes).unwrap();
+        assert!(!off.is_on());
+        assert!(
+            DecodeRules::new(SpanRule::Bounded, (PairScope::Segment, 0.99), None, &codes).is_err()
+        );
+    }
+
+    #[test]
+    fn bounded_spans_stop_at_clause_marks_and_the_longest_gold_entity() {
+        // Longest gold entity: 前降支近段 (5 chars).
+        let records: Vec<Record> = (0..20)
+            .map(|_| rec("于前降支近段，植入支架", &[((9, 11), (1, 6))]))
+            .collect();
+        let stats = SpanStats::from_records(&records);
+        assert_eq!(stats.max_entity_chars, 5);
+        let text = "于前降支近段，植入支架";
+        // [CLS], one token per char, [SEP].
+        let mut offsets = vec![None];
+        offsets.extend((0..11).map(|i| Some((i, i + 1))));
+        offsets.push(None);
+        let ex = SegmentExample {
+            record_id: "r".into(),
+            segment: 0,
+            char_start: 0,
+            char_end: 11,
+            input_ids: vec![0; offsets.len()],
+            offsets,
+            subjects: Vec::new(),
+        };
+        let codes = vec!["McBp".to_owned()];
+        let layout = TextLayout::new(text);
+        let bounded = DecodeRules::new(
+            SpanRule::Bounded,
+            (PairScope::Segment, 0.99),
+            Some(&stats),
+            &codes,
+        )
+        .unwrap();
+        let reach = bounded.reach(&ex, &layout).unwrap();
+        // 前 (position 2) may end at 段 (6), not at the comma (7) or beyond.
+        assert_eq!(reach[2], 7);
+        // 于 (1): five chars reach 近 (5); 段 would make six.
+        assert_eq!(reach[1], 6);
+        // The comma opens nothing; [CLS] and [SEP] neither.
+        assert_eq!((reach[0], reach[7], reach[12]), (0, 7, 12));
+        // 植 (8) runs to 架 (11), then [SEP].
+        assert_eq!(reach[8], 12);
+        let nearest = DecodeRules::new(
+            SpanRule::Nearest,
+            (PairScope::Learned, 0.99),
+            Some(&stats),
+            &codes,
+        )
+        .unwrap();
+        assert!(nearest.reach(&ex, &layout).is_none());
+    }
+
+    #[test]
+    fn pairs_keep_to_the_learned_scope() {
+        let text = "支架于前降支，回旋支。右冠";
+        let records: Vec<Record> = (0..20).map(|_| rec(text, &[((0, 2), (3, 6))])).collect();
+        let stats = SpanStats::from_records(&records);
+        let codes = vec!["McBp".to_owned(), "BpSy".to_owned()];
+        let rules = DecodeRules::new(
+            SpanRule::Nearest,
+            (PairScope::Learned, 0.99),
+            Some(&stats),
+            &codes,
+        )
+        .unwrap();
+        let layout = TextLayout::new(text);
+        assert!(rules.pair_allowed(0, &layout, (0, 2), (3, 6)));
+        assert!(
+            !rules.pair_allowed(0, &layout, (0, 2), (7, 10)),
+            "next clause"
+        );
+        assert!(
+            !rules.pair_allowed(0, &layout, (0, 2), (11, 13)),
+            "next sentence"
+        );
+        // BpSy has no training pairs: anywhere.
+        assert!(rules.pair_allowed(1, &layout, (0, 2), (11, 13)));
+    }
+}
