@@ -15,13 +15,14 @@ BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system build test lint graph cv bench bench-graph bench-serve fixtures clean
+.PHONY: help setup system build test lint graph cv cv-decode bench bench-graph bench-serve fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
 	@echo "make test    run the test suite"
 	@echo "make lint    cargo fmt --check and clippy -D warnings (CI runs it)"
 	@echo "make cv      5-fold cross-validation on the coronary corpus (hours on CPU; resumable)"
+	@echo "make cv-decode DECODE=NAME DECODE_SET='--set decode.…'   a decoding switch on runs/cv's folds"
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
 	@echo "make bench-serve STORE=DIR   cbrrel serve under load, beside oxigraph serve-read-only"
 	@echo "make setup   check/install system packages, create .venv with torch==$(TORCH_VERSION)"
@@ -79,14 +80,22 @@ graph: build $(FIXTURE_MODEL)/config.json
 	$(BIN) query --store work/store --file ontology/queries/body_parts_with_stenosis.rq
 
 # 5-fold cross-validation by report on the shared coronary corpus with the documented CPU
-# recipe (BENCHMARKS.md): ≈ 25 min per fold on two cores. Resumable: stop it any time, and
+# recipe (BENCHMARKS.md): ≈ 35 min per fold on two cores. Resumable: stop it any time, and
 # `make cv` again skips the finished folds (CV_FLAGS="--max-folds 1" does one fold per run).
+# A decoding switch is scored on the folds runs/cv has finished, without training:
+#   make cv-decode DECODE=bounded DECODE_SET="--set decode.span_rule=bounded"
 CV_DATA   ?= ../shared/data/coronary_angiography/reports.jsonl
 CV_RECIPE := --encoder ../shared/models/m3e-small --epochs 6 --batch-size 16 --lr 5e-5 \
 	--set train.head_lr=1e-3 --set train.ema_decay=0.99 --set train.patience=3
 CV_FLAGS  ?=
 cv: build
 	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv $(CV_RECIPE) --device auto $(CV_FLAGS)
+
+DECODE     ?= bounded
+DECODE_SET ?= --set decode.span_rule=bounded
+cv-decode: build
+	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv-$(DECODE) $(CV_RECIPE) \
+	  $(DECODE_SET) --models-from runs/cv --device auto $(CV_FLAGS)
 
 bench: setup
 	cargo bench --locked --bench text_pipeline

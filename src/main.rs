@@ -369,9 +369,39 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
             }
         };
         let mut loaded = model(model_dir, &r.device)?;
-        // A reused model decodes as this run asks (a trained one already does).
-        loaded.config.thresholds = decode;
-        loaded.rules = loaded.config.rules()?;
+        if plan.reuse_model.is_some() {
+            // A reused model decodes as this run asks (a trained one already does), its object
+            // thresholds tuned on this fold's dev set when asked, as training would have.
+            loaded.config.thresholds = decode;
+            loaded.config.object_thresholds.clear();
+            // The rules read this binary's measure of the fold's training reports (the one the
+            // model was trained on), not the one saved with the model by whichever binary
+            // trained it.
+            let train = read_corpus(&plan.train, None, schema.as_ref())?;
+            loaded.config.span_stats = Some(cbrrel::infer::SpanStats::from_records(&train.records));
+            if decode.tune_thresholds {
+                let dev = read_corpus(&plan.dev, None, schema.as_ref())?;
+                loaded.rules = loaded.config.rules()?;
+                let tuning = cbrrel::infer::tune::tune_object_thresholds(
+                    &loaded.predictor(a.eval_batch_size),
+                    &dev.records,
+                    &loaded.config.schema,
+                )?;
+                cbrrel::atomic::write(
+                    &plan.dir.join("tuning.json"),
+                    serde_json::to_string_pretty(&tuning)?.as_bytes(),
+                )?;
+                eprintln!(
+                    "cbrrel cv: fold {}: object thresholds tuned on dev {:?} (dev F1 {:.2} → {:.2})",
+                    plan.fold + 1,
+                    tuning.thresholds,
+                    100.0 * tuning.before.f1,
+                    100.0 * tuning.after.f1
+                );
+                loaded.config.object_thresholds = tuning.thresholds;
+            }
+            loaded.rules = loaded.config.rules()?;
+        }
         let gold = read_corpus(&plan.test, None, schema.as_ref())?;
         let (pred, _) = loaded.predict_corpus(&gold.records, a.eval_batch_size)?;
         corpus::write_records(

@@ -3,7 +3,7 @@
 //! tokenizer; [`LoadedModel`]), `settings` (`pipeline/train.toml`, recorded in every run
 //! directory), `batch` (length-bucketed, padded batches), `decode` (tagger probabilities →
 //! token spans), `rules` (the span and pairing rules learned from the training data, behind
-//! `[decode]` switches), `predict` (records in, records with predicted entities and relations out;
+//! `[decode]` switches), `tune` (object thresholds per relation tuned on dev), `predict` (records in, records with predicted entities and relations out;
 //! [`DecodeSettings`]), `machine` (the loaded libtorch and what it sees; `cbrrel info`).
 
 pub mod args;
@@ -15,6 +15,7 @@ pub mod predict;
 pub mod rules;
 pub mod run_dir;
 pub mod settings;
+pub mod tune;
 
 pub use decode::{decode_spans, SpanPred};
 pub use device::{parse_device, DeviceError};

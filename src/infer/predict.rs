@@ -43,6 +43,10 @@ pub struct DecodeSettings {
     /// to keep its pairs within one.
     #[serde(default = "default_scope_coverage")]
     pub scope_coverage: f32,
+    /// Tune an object threshold per relation on the dev set after training (tune.rs), saved
+    /// in the run directory (`object_thresholds`).
+    #[serde(default)]
+    pub tune_thresholds: bool,
 }
 
 fn default_scope_coverage() -> f32 {
@@ -57,6 +61,7 @@ impl Default for DecodeSettings {
             span_rule: SpanRule::default(),
             pair_scope: PairScope::default(),
             scope_coverage: default_scope_coverage(),
+            tune_thresholds: false,
         }
     }
 }
@@ -283,7 +288,10 @@ impl<'e> DecodeContext<'e> {
                     ps,
                     pe,
                     (1, ex.len() - 1),
-                    (self.thresholds.object, self.thresholds.object),
+                    {
+                        let t = self.rules.object_threshold(r, self.thresholds.object);
+                        (t, t)
+                    },
                     self.reach[i].as_deref(),
                 ) {
                     let Some(oc) = chars(&object) else { continue };

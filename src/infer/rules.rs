@@ -30,8 +30,10 @@ use crate::text::SegmentExample;
 
 /// Fewer gold pairs than this say too little: the relation keeps the whole segment.
 pub const MIN_PAIRS: usize = 20;
-/// A clause mark inside at least this many gold entities may sit inside a decoded span.
-pub const MIN_INSIDE: usize = 2;
+/// A clause mark inside at least this share of the gold entities may sit inside a decoded
+/// span. Below it the entities holding one are annotation slips (on the coronary folds two
+/// entities in ten thousand hold a full-width comma), not a pattern to decode.
+pub const MIN_INSIDE_SHARE: f64 = 0.001;
 
 /// How a start is closed by an end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -95,7 +97,8 @@ pub struct SpanStats {
     pub entities: usize,
     /// Longest gold entity, in chars.
     pub max_entity_chars: usize,
-    /// Clause marks found inside at least [`MIN_INSIDE`] gold entities (they bound nothing).
+    /// Clause marks found inside at least the share [`MIN_INSIDE_SHARE`] of the gold entities
+    /// (they bound nothing).
     pub marks_inside: String,
     /// Per relation code.
     pub relations: BTreeMap<String, PairStats>,
@@ -124,7 +127,7 @@ impl SpanStats {
         }
         let marks_inside: String = inside
             .into_iter()
-            .filter(|&(_, n)| n >= MIN_INSIDE)
+            .filter(|&(_, n)| n as f64 >= MIN_INSIDE_SHARE * entities as f64 && n > 0)
             .map(|(c, _)| c)
             .collect();
         let is_mark = |c: char| CLAUSE_MARKS.contains(&c) && !marks_inside.contains(c);
@@ -183,6 +186,8 @@ pub struct DecodeRules {
     /// Per relation index of the model: the scope objects must share with the subject.
     scopes: Vec<Scope>,
     stats: Option<SpanStats>,
+    /// Per relation index: the object threshold tuned on dev (tune.rs), where there is one.
+    object: Vec<Option<f32>>,
 }
 
 /// A report's text as the rules read it.
@@ -213,6 +218,7 @@ impl DecodeRules {
             max_chars: usize::MAX,
             scopes: Vec::new(),
             stats: None,
+            object: Vec::new(),
         }
     }
 
@@ -245,7 +251,24 @@ impl DecodeRules {
             },
             scopes,
             stats: Some(stats.clone()),
+            object: Vec::new(),
         })
+    }
+
+    /// Object thresholds per relation code (tuned on dev), for the model's `relations`;
+    /// relations without one keep `[decode]`'s `object_threshold`.
+    pub fn with_object_thresholds(
+        mut self,
+        relations: &[String],
+        tuned: &BTreeMap<String, f32>,
+    ) -> DecodeRules {
+        self.object = relations.iter().map(|c| tuned.get(c).copied()).collect();
+        self
+    }
+
+    /// The object threshold of relation `r`: its tuned one, else `default`.
+    pub fn object_threshold(&self, r: usize, default: f32) -> f32 {
+        self.object.get(r).copied().flatten().unwrap_or(default)
     }
 
     /// Whether any rule needs the report's text.
@@ -336,23 +359,28 @@ mod tests {
 
     #[test]
     fn learns_the_longest_entity_the_marks_inside_and_each_relation_scope() {
-        // 支架 (2..4) → 前降支 (5..8), same clause, twenty times; and one entity with '：'
-        // inside, once: a single slip does not open ':' for spans.
+        // 支架 (2..4) → 前降支 (5..8), same clause, 600 times (1,200 entities); and one
+        // entity with '：' inside: a single slip (under 0.1 %) does not open ':' for spans.
         let text = "植入支架于前降支，好";
-        let mut records: Vec<Record> = (0..20).map(|_| rec(text, &[((2, 4), (5, 8))])).collect();
+        let mut records: Vec<Record> = (0..600).map(|_| rec(text, &[((2, 4), (5, 8))])).collect();
         let stats = SpanStats::from_records(&records);
         assert_eq!(stats.max_entity_chars, 3);
         assert_eq!(stats.relations["McBp"].scope(0.99), Scope::Clause);
-        records.push(rec("支架：前降支，后", &[((0, 6), (0, 2))]));
+        let slip = rec("支架：前降支，后", &[((0, 6), (0, 2))]);
+        records.push(slip.clone());
         let stats = SpanStats::from_records(&records);
         assert_eq!(stats.marks_inside, "");
         assert_eq!(stats.max_entity_chars, 6);
-        // One pair in 22 across a clause (95.5 %) widens the scope to the sentence at a 99 %
-        // coverage, not at 90 %.
-        records.push(rec("支架，前降支", &[((0, 2), (3, 6))]));
+        // Two of them in 1,204 entities are a pattern.
+        let mut twice = records.clone();
+        twice.push(slip);
+        assert_eq!(SpanStats::from_records(&twice).marks_inside, "：");
+        // Twenty pairs in 621 across a clause (96.8 %) widen the scope to the sentence at a
+        // 99 % coverage, not at 90 %.
+        records.extend((0..20).map(|_| rec("支架，前降支", &[((0, 2), (3, 6))])));
         let stats = SpanStats::from_records(&records);
         let p = &stats.relations["McBp"];
-        assert_eq!((p.pairs, p.same_clause, p.same_sentence), (22, 21, 22));
+        assert_eq!((p.pairs, p.same_clause, p.same_sentence), (621, 601, 621));
         assert_eq!(p.scope(0.99), Scope::Sentence);
         assert_eq!(p.scope(0.9), Scope::Clause);
         // Too few pairs say nothing.

@@ -3,6 +3,7 @@
 //! settings, model id), the tokenizer file, and `metrics.jsonl` (one line per epoch).
 //! Loading it needs nothing else.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,10 @@ pub struct RunConfig {
     /// rules `thresholds` may switch on; absent in models trained before it was measured.
     #[serde(default)]
     pub span_stats: Option<SpanStats>,
+    /// Object thresholds per relation code tuned on dev (`decode.tune_thresholds`, tune.rs);
+    /// a relation without one uses `thresholds.object`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub object_thresholds: BTreeMap<String, f32>,
 }
 
 impl RunConfig {
@@ -55,6 +60,7 @@ impl RunConfig {
             self.span_stats.as_ref(),
             &self.model.relations,
         )
+        .map(|rules| rules.with_object_thresholds(&self.model.relations, &self.object_thresholds))
         .map_err(|e| ModelError::Config(e.to_string()))
     }
 }
@@ -202,6 +208,7 @@ mod tests {
             encoder_source: "random".into(),
             dev: None,
             span_stats: None,
+            object_thresholds: BTreeMap::new(),
         };
         let written = serde_json::to_string_pretty(&config).unwrap();
         assert_eq!(parse_config(&written).unwrap(), config);

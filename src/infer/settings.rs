@@ -77,7 +77,7 @@ impl Settings {
                 .get_mut(section)
                 .and_then(|s| s.as_table_mut())
                 .ok_or_else(|| format!("override `{o}`: no section [{section}]"))?;
-            if !table.contains_key(field) {
+            if !table.contains_key(field) && !optional_fields(section).contains(&field) {
                 return Err(format!(
                     "override `{o}`: [{section}] has no field `{field}`"
                 ));
@@ -113,6 +113,21 @@ impl Settings {
             return Err("decode.scope_coverage must be in [0, 1]".into());
         }
         Ok(())
+    }
+}
+
+/// Fields a settings file may leave out (they have defaults), so that `--set` reaches them
+/// even when the file does not name them: the decoding switches added after the file was
+/// written (a settings file pinned by a cross-validation folder cannot gain lines).
+fn optional_fields(section: &str) -> &'static [&'static str] {
+    match section {
+        "decode" => &[
+            "span_rule",
+            "pair_scope",
+            "scope_coverage",
+            "tune_thresholds",
+        ],
+        _ => &[],
     }
 }
 
@@ -198,5 +213,13 @@ mod tests {
             .unwrap_err()
             .contains("no field `epoch`"));
         assert!(Settings::load(None, &["train.batch_size=0".into()]).is_err());
+        // A decoding switch the file does not name is still reachable, with its default
+        // otherwise.
+        let s = Settings::load(None, &["decode.tune_thresholds=true".into()]).unwrap();
+        assert!(s.decode.tune_thresholds);
+        assert!(!Settings::load(None, &[]).unwrap().decode.tune_thresholds);
+        assert!(Settings::load(None, &["decode.tune=true".into()])
+            .unwrap_err()
+            .contains("no field `tune`"));
     }
 }

@@ -92,6 +92,7 @@ impl Serialize for TrainReport {
             "seconds": self.seconds,
             "dev": summary.best_dev.as_ref().map(|d| json!({"precision": d.precision, "recall": d.recall, "f1": d.f1})),
             "relations_not_labelled": summary.train_labels.lost(),
+            "object_thresholds": summary.tuning.as_ref().map(|t| &t.thresholds),
         })
         .serialize(s)
     }
@@ -121,6 +122,15 @@ impl fmt::Display for TrainReport {
                 100.0 * d.recall,
                 100.0 * d.f1,
                 summary.best_epoch.unwrap_or(0)
+            )?;
+        }
+        if let Some(t) = &summary.tuning {
+            write!(
+                f,
+                "; object thresholds tuned on dev {:?} (dev F1 {:.2} → {:.2})",
+                t.thresholds,
+                100.0 * t.before.f1,
+                100.0 * t.after.f1
             )?;
         }
         writeln!(f, "; saved to {}", self.out.display())

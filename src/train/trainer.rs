@@ -23,7 +23,8 @@ use crate::corpus::{Corpus, Record, Schema};
 use crate::eval::{evaluate, EvalOptions, EvalReport};
 use crate::infer::batch::{bucket_batches, make_batch};
 use crate::infer::run_dir::{copy_tokenizer, write_config, METRICS_FILE, WEIGHTS_FILE};
-use crate::infer::{DecodeRules, Predictor, RunConfig, Settings, SpanStats};
+use crate::infer::tune::{tune_object_thresholds, Tuning};
+use crate::infer::{DecodeRules, LoadedModel, Predictor, RunConfig, Settings, SpanStats};
 use crate::model::loss::cbrrel_loss;
 use crate::model::{checkpoint, BertConfig, Cbrrel, CbrrelConfig, ENCODER_GROUP, HEAD_GROUP};
 use crate::text::{label_records, BertTokenizer, LabelReport, SegmentConfig, SegmentExample};
@@ -62,6 +63,8 @@ pub struct TrainSummary {
     pub train_segments: usize,
     pub parameters: i64,
     pub model_id: String,
+    /// The object thresholds tuned on dev (`decode.tune_thresholds`).
+    pub tuning: Option<Tuning>,
 }
 
 /// Errors that stop training.
@@ -75,6 +78,8 @@ pub enum TrainError {
     Torch(#[from] tch::TchError),
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
+    #[error(transparent)]
+    Tune(#[from] crate::infer::tune::TuneError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -194,6 +199,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         encoder_source,
         dev: None,
         span_stats: Some(span_stats),
+        object_thresholds: Default::default(),
     };
     let metrics_path = job.out.join(METRICS_FILE);
     let mut metrics = std::fs::File::create(&metrics_path).map_err(|e| TrainError::Io {
@@ -337,7 +343,20 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
             break;
         }
     }
+    // Thresholds per relation, tuned on dev with the saved (best) weights.
+    let tuning = match job.dev {
+        Some(dev) if thresholds.tune_thresholds => {
+            let saved = LoadedModel::load(&job.out, job.device)?;
+            let tuning =
+                tune_object_thresholds(&saved.predictor(t.eval_batch_size), dev, job.schema)?;
+            run_config.object_thresholds = tuning.thresholds.clone();
+            write_config(&job.out, &run_config)?;
+            Some(tuning)
+        }
+        _ => None,
+    };
     Ok(TrainSummary {
+        tuning,
         epochs_run,
         best_epoch: best.as_ref().map(|b| b.0),
         best_dev: best.map(|b| b.1),
