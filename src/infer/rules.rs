@@ -345,8 +345,11 @@ mod tests {
     use super::*;
     use crate::corpus::testkit::record;
 
+    /// A (subject, object) pair of char spans.
+    type Pair = ((usize, usize), (usize, usize));
+
     /// A record whose McBp relations pair (subject, object) char spans.
-    fn rec(text: &str, pairs: &[((usize, usize), (usize, usize))]) -> Record {
+    fn rec(text: &str, pairs: &[Pair]) -> Record {
         let ents: Vec<(&str, usize, usize)> = pairs
             .iter()
             .flat_map(|&(s, o)| [("Mc", s.0, s.1), ("Bp", o.0, o.1)])
