@@ -301,11 +301,26 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
     let corpus = read_corpus(&a.data, None, schema.as_ref())
         .with_context(|| format!("reading {}", a.data.display()))?;
     corpus.refuse_rejected("cross-validation")?;
-    // What makes two runs' folds comparable: the encoder, the settings file's contents, the
-    // overrides and the flags (not the device: it changes speed, not the recipe).
+    // What makes two runs' folds comparable: the encoder and the settings as resolved (not the
+    // device: it changes speed, not the recipe).
+    let settings = recipe_settings(r)?;
+    let recipe = cbrrel::train::recipe::Recipe::of(
+        &[
+            (
+                "encoder",
+                r.encoder.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("encoder_config", r.encoder_config.clone()),
+            (
+                "tokenizer",
+                r.tokenizer.as_ref().map(|p| p.display().to_string()),
+            ),
+        ],
+        &settings,
+    );
+    // The form folders written before pinned (the settings file by SHA-256, overrides and
+    // flags as given), to take such a folder when it matches (cv.rs rewrites it).
     let settings_file = std::fs::read(&r.config).unwrap_or_default();
-    // The weights depend on all but the `decode.` overrides (and the settings file's [decode]
-    // section, which is hashed with the rest: change decoding with --set, not in the file).
     let recipe_of = |overrides: Vec<&String>| {
         vec![
             format!("encoder={:?}", r.encoder),
@@ -320,20 +335,22 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
             format!("flags={:?}", r.flags),
         ]
     };
-    let recipe = recipe_of(r.overrides.iter().collect());
-    let training_recipe = recipe_of(
-        r.overrides
-            .iter()
-            .filter(|o| !o.trim_start().starts_with("decode."))
-            .collect(),
-    );
-    let decode = recipe_settings(r)?.decode;
+    let legacy = cbrrel::train::cv::LegacyRecipe {
+        recipe: recipe_of(r.overrides.iter().collect()),
+        training_recipe: recipe_of(
+            r.overrides
+                .iter()
+                .filter(|o| !o.trim_start().starts_with("decode."))
+                .collect(),
+        ),
+    };
+    let decode = settings.decode;
     let setup = CvSetup {
         k: a.folds,
         seed: a.fold_seed,
         out: a.out.clone(),
         recipe,
-        training_recipe,
+        legacy,
         max_folds: a.max_folds,
         models_from: a.models_from.clone(),
     };

@@ -65,6 +65,10 @@ pub struct ExtractSummary {
     /// Triples written by this run (finished shards from earlier runs not counted).
     pub triples: usize,
     pub per_relation: BTreeMap<String, usize>,
+    /// Subjects the model decoded in this run, and those dropped by `decode.max_subjects`
+    /// (the least confident of a segment that had more; issue 11 §2).
+    pub subjects: usize,
+    pub subjects_capped: usize,
     pub model_id: String,
     pub seconds: f64,
 }
@@ -172,13 +176,16 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
         // Tokenize shard k+1 on another thread while the model runs shard k.
         let (predicted, prepared_next) = std::thread::scope(|scope| {
             let handle = todo.get(k + 1).map(|s| scope.spawn(|| prepare(s)));
-            let predicted = predictor.predict_prepared(&records, &examples);
+            let predicted = predictor.predict_counted(&records, &examples);
             (
                 predicted,
                 handle.map(|h| h.join().expect("tokenizer thread")),
             )
         });
         next = prepared_next.transpose()?;
+        let (predicted, stats) = predicted;
+        summary.subjects += stats.subjects;
+        summary.subjects_capped += stats.subjects_capped;
         let triples = to_triples(&predicted, &model_id);
         for t in &triples {
             *summary.per_relation.entry(t.relation.clone()).or_default() += 1;

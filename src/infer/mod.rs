@@ -20,7 +20,7 @@ pub mod tune;
 pub use decode::{decode_spans, SpanPred};
 pub use device::{parse_device, DeviceError};
 pub use machine::Machine;
-pub use predict::{prepare_examples, DecodeSettings, Predictor};
+pub use predict::{prepare_examples, DecodeSettings, PredictStats, Predictor};
 pub use rules::{DecodeRules, SpanStats};
 pub use run_dir::{LoadedModel, RunConfig};
 pub use settings::Settings;

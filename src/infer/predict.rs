@@ -47,10 +47,29 @@ pub struct DecodeSettings {
     /// in the run directory (`object_thresholds`).
     #[serde(default)]
     pub tune_thresholds: bool,
+    /// Subjects kept per segment, the most confident first (issue 11 §2): every token over the
+    /// subject threshold opens a subject, so an untrained or badly trained model, or an odd
+    /// report, could send hundreds per segment to the object taggers. The coronary corpus has
+    /// at most 43 subjects in a whole report; extra ones are dropped and counted.
+    #[serde(default = "default_max_subjects")]
+    pub max_subjects: usize,
+    /// Subjects per pass of the object taggers: one pass holds [chunk, L, H] activations, so
+    /// memory is bounded by this, not by how many subjects a batch has. Chunking changes no
+    /// probability (each subject's row is computed on its own).
+    #[serde(default = "default_subject_chunk")]
+    pub subject_chunk: usize,
 }
 
 fn default_scope_coverage() -> f32 {
     0.99
+}
+
+fn default_max_subjects() -> usize {
+    64
+}
+
+fn default_subject_chunk() -> usize {
+    256
 }
 
 impl Default for DecodeSettings {
@@ -62,6 +81,8 @@ impl Default for DecodeSettings {
             pair_scope: PairScope::default(),
             scope_coverage: default_scope_coverage(),
             tune_thresholds: false,
+            max_subjects: default_max_subjects(),
+            subject_chunk: default_subject_chunk(),
         }
     }
 }
@@ -132,6 +153,16 @@ impl Predictor<'_> {
 
     /// Predict records whose segments `prepare` made.
     pub fn predict_prepared(&self, records: &[Record], examples: &[SegmentExample]) -> Vec<Record> {
+        self.predict_counted(records, examples).0
+    }
+
+    /// [`predict_prepared`](Self::predict_prepared), with what the memory bounds did.
+    pub fn predict_counted(
+        &self,
+        records: &[Record],
+        examples: &[SegmentExample],
+    ) -> (Vec<Record>, PredictStats) {
+        let mut stats = PredictStats::default();
         let codes = &self.model.config.relations;
         let n_rel = codes.len();
         let lengths: Vec<usize> = examples.iter().map(SegmentExample::len).collect();
@@ -185,37 +216,40 @@ impl Predictor<'_> {
                 let mut subjects: Vec<(usize, SpanPred)> = Vec::new();
                 for (b, &i) in idx.iter().enumerate() {
                     let len = examples[i].len();
-                    for s in decode_spans(
+                    let found = decode_spans(
                         row(&ps, b, seq_len),
                         row(&pe, b, seq_len),
                         (1, len - 1),
                         (thresholds.subject, thresholds.subject),
                         reach[i].as_deref(),
-                    ) {
-                        subjects.push((b, s));
-                    }
+                    );
+                    stats.subjects += found.len();
+                    let kept = most_confident(found, thresholds.max_subjects);
+                    stats.subjects_capped += kept.1;
+                    subjects.extend(kept.0.into_iter().map(|s| (b, s)));
                 }
                 if subjects.is_empty() {
                     continue;
                 }
-                let spans = SubjectSpans::from_vecs(
-                    &subjects.iter().map(|(b, _)| *b as i64).collect::<Vec<_>>(),
-                    &subjects
-                        .iter()
-                        .map(|(_, s)| s.start as i64)
-                        .collect::<Vec<_>>(),
-                    &subjects
-                        .iter()
-                        .map(|(_, s)| s.end as i64)
-                        .collect::<Vec<_>>(),
-                    self.device,
-                );
-                let objects = tch::autocast(self.device.is_cuda(), || {
-                    self.model.objects(&encoded, &spans, false)
-                });
-                // [N, L, R] → [N, R, L] so that each (subject, relation) row is contiguous.
-                let start = probs(&objects.start.permute([0, 2, 1]).contiguous());
-                let end = probs(&objects.end.permute([0, 2, 1]).contiguous());
+                // The object taggers a chunk of subjects at a time; each chunk's rows follow
+                // the previous ones', so the flattened [N, R, L] probabilities are the same
+                // as from one pass.
+                let (mut start, mut end) = (Vec::new(), Vec::new());
+                for part in subjects.chunks(thresholds.subject_chunk.max(1)) {
+                    stats.largest_object_pass = stats.largest_object_pass.max(part.len());
+                    let spans = SubjectSpans::from_vecs(
+                        &part.iter().map(|(b, _)| *b as i64).collect::<Vec<_>>(),
+                        &part.iter().map(|(_, s)| s.start as i64).collect::<Vec<_>>(),
+                        &part.iter().map(|(_, s)| s.end as i64).collect::<Vec<_>>(),
+                        self.device,
+                    );
+                    let objects = tch::autocast(self.device.is_cuda(), || {
+                        self.model.objects(&encoded, &spans, false)
+                    });
+                    // [N, L, R] → [N, R, L] so that each (subject, relation) row is contiguous.
+                    start.extend(probs(&objects.start.permute([0, 2, 1]).contiguous()));
+                    end.extend(probs(&objects.end.permute([0, 2, 1]).contiguous()));
+                }
                 tx.send(ObjectProbs {
                     idx,
                     subjects,
@@ -229,7 +263,7 @@ impl Predictor<'_> {
             decoder.join().expect("decoder thread")
         });
         let schema = self.schema;
-        records
+        let predicted = records
             .par_iter()
             .map(|r| {
                 to_record(
@@ -239,8 +273,46 @@ impl Predictor<'_> {
                     found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]),
                 )
             })
-            .collect()
+            .collect();
+        (predicted, stats)
     }
+}
+
+/// What a prediction's memory bounds did (issue 11 §2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PredictStats {
+    /// Subjects decoded, before the cap.
+    pub subjects: usize,
+    /// Subjects dropped by `max_subjects` (the least confident of their segment).
+    pub subjects_capped: usize,
+    /// The most subjects one pass of the object taggers took (≤ `subject_chunk`).
+    pub largest_object_pass: usize,
+}
+
+/// The `max` most confident of a segment's subjects, in their order in the text; and how many
+/// were dropped. Ties keep the earlier span.
+fn most_confident(mut spans: Vec<SpanPred>, max: usize) -> (Vec<SpanPred>, usize) {
+    if spans.len() <= max {
+        return (spans, 0);
+    }
+    let dropped = spans.len() - max;
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by(|&a, &b| {
+        spans[b]
+            .confidence()
+            .total_cmp(&spans[a].confidence())
+            .then(a.cmp(&b))
+    });
+    let mut keep = vec![false; spans.len()];
+    for &i in &order[..max] {
+        keep[i] = true;
+    }
+    let mut i = 0;
+    spans.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    (spans, dropped)
 }
 
 /// Object probabilities of one batch, on their way to the decoder thread.
@@ -378,5 +450,34 @@ fn to_record(codes: &[String], schema: &Schema, input: &Record, triples: &[CharT
         relations,
         line: input.line,
         raw: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: usize, p: f32) -> SpanPred {
+        SpanPred {
+            start,
+            end: start,
+            p_start: p,
+            p_end: p,
+        }
+    }
+
+    #[test]
+    fn the_cap_keeps_the_most_confident_subjects_in_text_order() {
+        let spans = vec![span(1, 0.6), span(2, 0.9), span(3, 0.7), span(4, 0.9)];
+        let (kept, dropped) = most_confident(spans.clone(), 2);
+        assert_eq!(dropped, 2);
+        assert_eq!(kept.iter().map(|s| s.start).collect::<Vec<_>>(), [2, 4]);
+        // A tie at the cut keeps the earlier span.
+        let (kept, _) = most_confident(spans.clone(), 3);
+        assert_eq!(kept.iter().map(|s| s.start).collect::<Vec<_>>(), [2, 3, 4]);
+        let (kept, _) = most_confident(vec![span(1, 0.5), span(2, 0.5)], 1);
+        assert_eq!(kept[0].start, 1);
+        // Under the cap nothing moves.
+        assert_eq!(most_confident(spans.clone(), 4), (spans, 0));
     }
 }

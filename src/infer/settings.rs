@@ -37,6 +37,14 @@ pub struct TrainSettings {
     /// Join neighbouring sentences into segments of up to `max_len` tokens.
     pub merge: bool,
     pub eval_batch_size: usize,
+    /// Share of an epoch's steps that may be skipped for a non-finite loss or gradient norm
+    /// before training stops with an error (train/step_guard.rs, issue 11 §1).
+    #[serde(default = "default_max_skipped_share")]
+    pub max_skipped_share: f64,
+}
+
+fn default_max_skipped_share() -> f64 {
+    0.05
 }
 
 /// The whole `train.toml`.
@@ -99,6 +107,9 @@ impl Settings {
         if !(t.lr > 0.0 && t.head_lr > 0.0) {
             return Err("learning rates must be > 0".into());
         }
+        if !(0.0..=1.0).contains(&t.max_skipped_share) {
+            return Err("train.max_skipped_share must be in [0, 1]".into());
+        }
         if !(0.0..1.0).contains(&t.warmup_ratio) || !(0.0..1.0).contains(&t.ema_decay) {
             return Err("warmup_ratio and ema_decay must be in [0, 1)".into());
         }
@@ -112,13 +123,16 @@ impl Settings {
         if !(0.0..=1.0).contains(&d.scope_coverage) {
             return Err("decode.scope_coverage must be in [0, 1]".into());
         }
+        if d.max_subjects == 0 || d.subject_chunk == 0 {
+            return Err("decode.max_subjects and decode.subject_chunk must be ≥ 1".into());
+        }
         Ok(())
     }
 }
 
 /// Fields a settings file may leave out (they have defaults), so that `--set` reaches them
-/// even when the file does not name them: the decoding switches added after the file was
-/// written (a settings file pinned by a cross-validation folder cannot gain lines).
+/// even when the file does not name them: the decoding switches added after a user's copy of
+/// train.toml was written.
 fn optional_fields(section: &str) -> &'static [&'static str] {
     match section {
         "decode" => &[
@@ -126,7 +140,10 @@ fn optional_fields(section: &str) -> &'static [&'static str] {
             "pair_scope",
             "scope_coverage",
             "tune_thresholds",
+            "max_subjects",
+            "subject_chunk",
         ],
+        "train" => &["max_skipped_share"],
         _ => &[],
     }
 }

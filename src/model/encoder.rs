@@ -136,8 +136,12 @@ impl BertLayer {
         let attention_scores = query_layer.matmul(&key_layer.transpose(-1, -2))
             / (head_dim as f64).sqrt()
             + attention_bias;
+        // Softmax in f32 whatever the activations' dtype (issue 11 §1: under CUDA autocast
+        // they are f16, whose exp overflows and whose sums lose the small probabilities),
+        // then back to their dtype for the matmul with the values.
         let attention_probs = attention_scores
-            .softmax(-1, attention_scores.kind())
+            .softmax(-1, Kind::Float)
+            .to_kind(value_layer.kind())
             .dropout(self.attention_dropout, train);
         let context_layer = attention_probs
             .matmul(&value_layer)

@@ -83,8 +83,10 @@ impl RelPosAttention {
         let key_mask = mask.to_kind(scores.kind());
         let key_bias: Tensor = (key_mask.ones_like() - key_mask) * -10_000.0;
         let key_bias = key_bias.view([b_sz, 1, 1, seq_len]);
+        // Softmax in f32 (issue 11 §1: f16 under CUDA autocast), back to q's dtype after.
         let probs = (scores + key_bias)
-            .softmax(-1, q.kind())
+            .softmax(-1, Kind::Float)
+            .to_kind(q.kind())
             .dropout(self.dropout, train);
         // eq. (11): values plus a^V_ij.
         let context =

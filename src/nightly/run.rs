@@ -71,6 +71,10 @@ pub struct NightlySummary {
     /// Relations extracted (extract) or loaded (load).
     pub triples: usize,
     pub per_relation: BTreeMap<String, usize>,
+    /// Subjects the model decoded in this command's extraction, and those dropped by
+    /// `decode.max_subjects` (issue 11 §2: memory bounded on any input).
+    pub subjects: usize,
+    pub subjects_capped: usize,
     /// Report graphs removed: stored reports a full dump no longer lists (load), or the ids
     /// given to `cbrrel retract`.
     pub retracted: usize,
@@ -160,6 +164,13 @@ impl std::fmt::Display for NightlySummary {
             for (rel, n) in &s.per_relation {
                 writeln!(out, "  {rel}: {n}")?;
             }
+            if s.ran(&[Stage::Extract]) {
+                writeln!(
+                    out,
+                    "  subjects decoded {}, of them capped by decode.max_subjects {}",
+                    s.subjects, s.subjects_capped
+                )?;
+            }
         }
         if s.ran(&[Stage::Load, Stage::Rebuild]) {
             writeln!(
@@ -217,6 +228,8 @@ impl NightlySummary {
         self.shards = s.shards;
         self.triples = s.triples;
         self.per_relation = s.per_relation.clone();
+        self.subjects = s.subjects;
+        self.subjects_capped = s.subjects_capped;
     }
 
     /// Fill the numbers of stages this command did not run from their summary.json files.

@@ -13,8 +13,10 @@
 //! it) is started again from scratch. A fold takes ≈ 25 minutes on two CPU cores with the
 //! documented recipe, so the run is meant to be stopped and resumed (`--max-folds`).
 //!
-//! `{out}/cv.json` pins what the folds mean — the corpus's SHA-256, k, the seed, the recipe —
-//! and a re-run with anything else refuses the folder rather than mix two experiments.
+//! `{out}/cv.json` pins what the folds mean — the corpus's SHA-256, k, the seed, the recipe
+//! resolved ([`Recipe`]: the settings after the file, overrides and flags, so an edit to the
+//! settings file that trains the same way keeps the folder) — and a re-run with anything else
+//! refuses the folder rather than mix two experiments.
 //!
 //! A decoding switch (`[decode]`: thresholds, the span and pairing rules of
 //! `infer::rules`) changes no weight, so it is measured without training again: `--models-from
@@ -36,6 +38,7 @@ use crate::corpus::split::{folds, parts_among, write_records_raw};
 use crate::corpus::Corpus;
 use crate::eval::errors::{analyse, ErrorAnalysis};
 use crate::eval::{EvalReport, Prf};
+use crate::train::recipe::{Part, Recipe};
 
 /// Train : dev weights of the reports a fold does not test on.
 const DEV_SHARE: [u32; 2] = [7, 1];
@@ -47,16 +50,25 @@ pub struct CvSetup {
     pub k: usize,
     pub seed: u64,
     pub out: PathBuf,
-    /// The training recipe as the user gave it (encoder, settings file, overrides, flags):
-    /// folds trained under another recipe are not mixed into one table.
-    pub recipe: Vec<String>,
-    /// The recipe without its decoding settings (what the weights depend on): a
-    /// `models_from` folder must have trained with this one.
-    pub training_recipe: Vec<String>,
+    /// The recipe, resolved (encoder, settings after overrides and flags): folds trained or
+    /// scored under another are not mixed into one table, and a `models_from` folder must
+    /// have trained with its `model` and `train` sections.
+    pub recipe: Recipe,
+    /// The same recipe in the form folders written before [`Recipe`] pinned (the settings file
+    /// by SHA-256, the overrides and flags as given), and without its `decode.` overrides: a
+    /// folder in that form is taken, and rewritten in the new one, when these match.
+    pub legacy: LegacyRecipe,
     /// Train at most this many folds in this run (the rest on a later run); `None` = all.
     pub max_folds: Option<usize>,
     /// Take each fold's model from this cross-validation folder instead of training it.
     pub models_from: Option<PathBuf>,
+}
+
+/// A recipe as cv.json wrote it before [`Recipe`] (strings; the settings file by SHA-256).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LegacyRecipe {
+    pub recipe: Vec<String>,
+    pub training_recipe: Vec<String>,
 }
 
 /// One fold's files, for the function that trains and scores it.
@@ -362,9 +374,15 @@ struct Manifest {
     source_sha256: String,
     k: usize,
     seed: u64,
+    /// The recipe, resolved (absent from folders written before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resolved_recipe: Option<Recipe>,
+    /// Folders written before: the recipe as strings ([`LegacyRecipe`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     recipe: Vec<String>,
-    /// The recipe without its decoding settings (absent in folders written before it was).
-    #[serde(default)]
+    /// Folders written before: the recipe without its `decode.` overrides (absent in the
+    /// oldest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     training_recipe: Vec<String>,
     /// Record ids per fold.
     folds: Vec<Vec<String>>,
@@ -374,6 +392,20 @@ impl Manifest {
     fn read(path: &Path) -> Result<Manifest, CvError> {
         serde_json::from_str(&read_to_string(path)?)
             .map_err(|e| CvError::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// Where this folder's recipe differs from `setup`'s in `part`, if it does.
+    fn recipe_differs(&self, setup: &CvSetup, part: Part) -> Option<String> {
+        match &self.resolved_recipe {
+            Some(r) => r.differs_from(&setup.recipe, part),
+            None => {
+                let (stored, current) = match part {
+                    Part::Whole => (&self.recipe, &setup.legacy.recipe),
+                    Part::Training => (&self.training_recipe, &setup.legacy.training_recipe),
+                };
+                (stored != current).then(|| "settings file, overrides or flags".to_owned())
+            }
+        }
     }
 }
 
@@ -420,8 +452,9 @@ pub fn run(
         source_sha256: hex::encode(Sha256::digest(&bytes)),
         k: setup.k,
         seed: setup.seed,
-        recipe: setup.recipe.clone(),
-        training_recipe: setup.training_recipe.clone(),
+        resolved_recipe: Some(setup.recipe.clone()),
+        recipe: Vec::new(),
+        training_recipe: Vec::new(),
         folds: parts
             .iter()
             .map(|p| p.iter().map(|&i| records[i].id.clone()).collect())
@@ -430,22 +463,27 @@ pub fn run(
     let manifest_path = setup.out.join("cv.json");
     if manifest_path.exists() {
         let old = Manifest::read(&manifest_path)?;
+        let recipe = old
+            .recipe_differs(setup, Part::Whole)
+            .map(|at| format!("training recipe (at {at})"));
         let differs = [
-            (old.source_sha256 != manifest.source_sha256, "corpus"),
-            (old.k != manifest.k, "number of folds"),
-            (old.seed != manifest.seed, "seed"),
-            (old.recipe != manifest.recipe, "training recipe"),
-            (
-                old.folds != manifest.folds,
-                "assignment of reports to folds",
-            ),
+            (old.source_sha256 != manifest.source_sha256).then(|| "corpus".to_owned()),
+            (old.k != manifest.k).then(|| "number of folds".to_owned()),
+            (old.seed != manifest.seed).then(|| "seed".to_owned()),
+            recipe,
+            (old.folds != manifest.folds).then(|| "assignment of reports to folds".to_owned()),
         ];
-        if let Some((_, what)) = differs.iter().find(|(d, _)| *d) {
+        if let Some(what) = differs.into_iter().flatten().next() {
             return Err(CvError::Invalid(format!(
                 "{} holds a cross-validation with another {what} ({}); give another --out, or delete it to start over",
                 setup.out.display(),
                 manifest_path.display()
             )));
+        }
+        if old.resolved_recipe.is_none() {
+            // Written before recipes were pinned by value, and the same recipe: pinned anew,
+            // so that later edits to the settings file that train the same way keep it.
+            write_json(&manifest_path, &manifest)?;
         }
     } else {
         write_json(&manifest_path, &manifest)?;
@@ -453,20 +491,17 @@ pub fn run(
     if let Some(from) = &setup.models_from {
         let path = from.join("cv.json");
         let other = Manifest::read(&path)?;
+        let recipe = other
+            .recipe_differs(setup, Part::Training)
+            .map(|at| format!("training recipe (decoding aside; at {at})"));
         let differs = [
-            (other.source_sha256 != manifest.source_sha256, "corpus"),
-            (other.k != manifest.k, "number of folds"),
-            (other.seed != manifest.seed, "seed"),
-            (
-                other.folds != manifest.folds,
-                "assignment of reports to folds",
-            ),
-            (
-                other.training_recipe != manifest.training_recipe,
-                "training recipe (decoding aside)",
-            ),
+            (other.source_sha256 != manifest.source_sha256).then(|| "corpus".to_owned()),
+            (other.k != manifest.k).then(|| "number of folds".to_owned()),
+            (other.seed != manifest.seed).then(|| "seed".to_owned()),
+            (other.folds != manifest.folds).then(|| "assignment of reports to folds".to_owned()),
+            recipe,
         ];
-        if let Some((_, what)) = differs.iter().find(|(d, _)| *d) {
+        if let Some(what) = differs.into_iter().flatten().next() {
             return Err(CvError::Invalid(format!(
                 "--models-from {}: its folds were made with another {what}; its models cannot be scored as this run's folds",
                 from.display()
@@ -574,6 +609,14 @@ mod tests {
     use super::*;
     use crate::eval::{evaluate, EvalOptions};
 
+    fn recipe(overrides: &[&str]) -> Recipe {
+        let o: Vec<String> = overrides.iter().map(|s| (*s).to_owned()).collect();
+        Recipe::of(
+            &[("encoder", Some("enc".into()))],
+            &crate::infer::Settings::load(None, &o).unwrap(),
+        )
+    }
+
     fn corpus(dir: &Path, n: usize) -> Corpus {
         // Synthetic doccano records: one BpSy relation each, two reports with the same text.
         let mut lines = String::new();
@@ -650,8 +693,8 @@ mod tests {
             k: 4,
             seed: 7,
             out: dir.path().join("cv"),
-            recipe: vec!["--epochs".into(), "1".into()],
-            training_recipe: vec!["--epochs".into(), "1".into()],
+            recipe: recipe(&["train.epochs=1"]),
+            legacy: LegacyRecipe::default(),
             max_folds: Some(3),
             models_from: None,
         };
@@ -727,11 +770,22 @@ mod tests {
 
         // Another recipe on the same folder is refused, not mixed in.
         let other = CvSetup {
-            recipe: vec!["--epochs".into(), "2".into()],
+            recipe: recipe(&["train.epochs=2"]),
             ..setup.clone()
         };
         let err = run(&c, &other, &mut runner(&mut Vec::new())).unwrap_err();
-        assert!(err.to_string().contains("another training recipe"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("another training recipe (at train.epochs)"),
+            "{err}"
+        );
+        // So is another decoding: the finished folds were scored under this one.
+        let other = CvSetup {
+            recipe: recipe(&["train.epochs=1", "decode.object_threshold=0.3"]),
+            ..setup.clone()
+        };
+        let err = run(&c, &other, &mut runner(&mut Vec::new())).unwrap_err();
+        assert!(err.to_string().contains("(at decode.object)"), "{err}");
     }
 
     #[test]
@@ -742,15 +796,15 @@ mod tests {
             k: 4,
             seed: 3,
             out: dir.path().join("cv"),
-            recipe: vec!["train".into()],
-            training_recipe: vec!["train".into()],
+            recipe: recipe(&[]),
+            legacy: LegacyRecipe::default(),
             max_folds: Some(2),
             models_from: None,
         };
         run(&c, &trained, &mut runner(&mut Vec::new())).unwrap();
         let switched = CvSetup {
             out: dir.path().join("cv-bounded"),
-            recipe: vec!["train".into(), "decode.span_rule=bounded".into()],
+            recipe: recipe(&["decode.span_rule=bounded"]),
             max_folds: None,
             models_from: Some(trained.out.clone()),
             ..trained.clone()
@@ -777,11 +831,76 @@ mod tests {
         // Weights trained under another recipe are refused.
         let other = CvSetup {
             out: dir.path().join("cv-other"),
-            training_recipe: vec!["train --epochs 9".into()],
+            recipe: recipe(&["train.epochs=9", "decode.span_rule=bounded"]),
             ..switched.clone()
         };
         let err = run(&c, &other, &mut runner(&mut Vec::new())).unwrap_err();
         assert!(err.to_string().contains("training recipe"), "{err}");
+    }
+
+    #[test]
+    fn a_folder_pinned_by_settings_file_hash_is_taken_when_it_matches_and_pinned_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = corpus(dir.path(), 12);
+        let legacy = LegacyRecipe {
+            recipe: vec!["settings=train.toml sha256:aa".into(), "set=[\"x\"]".into()],
+            training_recipe: vec!["settings=train.toml sha256:aa".into(), "set=[]".into()],
+        };
+        let setup = CvSetup {
+            k: 3,
+            seed: 1,
+            out: dir.path().join("cv"),
+            recipe: recipe(&["train.epochs=1"]),
+            legacy: legacy.clone(),
+            max_folds: Some(1),
+            models_from: None,
+        };
+        run(&c, &setup, &mut runner(&mut Vec::new())).unwrap();
+        // Rewrite cv.json as the first folders were written: strings, no resolved recipe.
+        let path = setup.out.join("cv.json");
+        let mut m = Manifest::read(&path).unwrap();
+        m.resolved_recipe = None;
+        m.recipe = legacy.recipe.clone();
+        m.training_recipe = legacy.training_recipe.clone();
+        write_json(&path, &m).unwrap();
+
+        // Another settings file (its hash) is refused, as before.
+        let edited = CvSetup {
+            legacy: LegacyRecipe {
+                recipe: vec!["settings=train.toml sha256:bb".into()],
+                training_recipe: vec!["settings=train.toml sha256:bb".into()],
+            },
+            ..setup.clone()
+        };
+        let err = run(&c, &edited, &mut runner(&mut Vec::new())).unwrap_err();
+        assert!(err.to_string().contains("another training recipe"), "{err}");
+        assert!(Manifest::read(&path).unwrap().resolved_recipe.is_none());
+
+        // Reusing its models under another decoding compares the training part only.
+        let switched = CvSetup {
+            out: dir.path().join("cv-switched"),
+            recipe: recipe(&["train.epochs=1", "decode.span_rule=bounded"]),
+            legacy: LegacyRecipe {
+                recipe: vec!["other".into()],
+                training_recipe: legacy.training_recipe.clone(),
+            },
+            models_from: Some(setup.out.clone()),
+            ..setup.clone()
+        };
+        let s = run(&c, &switched, &mut runner(&mut Vec::new())).unwrap();
+        assert_eq!(s.folds_done, vec![0]);
+
+        // The same recipe resumes, and the folder is pinned by value from then on: the old
+        // strings no longer matter (an edited settings file that trains the same way).
+        let mut calls = Vec::new();
+        run(&c, &setup, &mut runner(&mut calls)).unwrap();
+        assert_eq!(calls, vec![1], "fold 0 kept, the next one trained");
+        let m = Manifest::read(&path).unwrap();
+        assert_eq!(m.resolved_recipe.as_ref(), Some(&setup.recipe));
+        assert!(m.recipe.is_empty() && m.training_recipe.is_empty());
+        let mut calls = Vec::new();
+        run(&c, &edited, &mut runner(&mut calls)).unwrap();
+        assert_eq!(calls, vec![2]);
     }
 
     #[test]
@@ -792,8 +911,8 @@ mod tests {
             k: 3,
             seed: 1,
             out: dir.path().join("cv"),
-            recipe: vec![],
-            training_recipe: vec![],
+            recipe: recipe(&[]),
+            legacy: LegacyRecipe::default(),
             max_folds: None,
             models_from: None,
         };

@@ -19,6 +19,7 @@ use tch::{Device, Kind};
 use super::ema::Ema;
 use super::fgm::Fgm;
 use super::schedule::lr_factor;
+use super::step_guard::{clip_finite, SkipCount};
 use crate::corpus::{Corpus, Record, Schema};
 use crate::eval::{evaluate, EvalOptions, EvalReport};
 use crate::infer::batch::{bucket_batches, make_batch};
@@ -217,36 +218,50 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         let started = Instant::now();
         let batches = bucket_batches(&lengths, t.batch_size, Some(&mut rng));
         let bar = progress_bar(job.progress, batches.len() as u64, epoch, t.epochs);
-        let (mut loss_sum, mut segments_seen) = (0.0, 0usize);
+        let (mut loss_sum, mut segments_seen, mut applied) = (0.0, 0usize, 0usize);
+        let mut skips = SkipCount::new(t.max_skipped_share);
         for idx in &batches {
             let batch = make_batch(&examples, idx, n_rel, job.device);
             let f = lr_factor(step, warmup, total_steps);
             opt.set_lr_group(ENCODER_GROUP, t.lr * f);
             opt.set_lr_group(HEAD_GROUP, t.head_lr * f);
             opt.zero_grad();
+            // Training runs in f32 on every device (issue 11 §1): tch's autocast is libtorch's
+            // CUDA default, f16, and tch exposes neither its dtype nor a loss scaler, so f16
+            // training would underflow small gradients. Prediction on CUDA uses autocast
+            // (predict.rs) with softmax and the probabilities in f32.
             let forward = || {
-                tch::autocast(job.device.is_cuda(), || {
-                    let encoded = model.encode(&batch.input_ids, &batch.mask, true);
-                    let objects = (!batch.subjects.is_empty())
-                        .then(|| model.objects(&encoded, &batch.subjects, true));
-                    cbrrel_loss(
-                        &encoded.subject,
-                        &batch.subject_start,
-                        &batch.subject_end,
-                        &batch.mask,
-                        objects.as_ref().map(|o| {
-                            (
-                                o,
-                                &batch.object_start,
-                                &batch.object_end,
-                                &batch.object_mask,
-                            )
-                        }),
-                    )
-                    .total()
-                })
+                let encoded = model.encode(&batch.input_ids, &batch.mask, true);
+                let objects = (!batch.subjects.is_empty())
+                    .then(|| model.objects(&encoded, &batch.subjects, true));
+                cbrrel_loss(
+                    &encoded.subject,
+                    &batch.subject_start,
+                    &batch.subject_end,
+                    &batch.mask,
+                    objects.as_ref().map(|o| {
+                        (
+                            o,
+                            &batch.object_start,
+                            &batch.object_end,
+                            &batch.object_mask,
+                        )
+                    }),
+                )
+                .total()
             };
             let loss = forward();
+            let l = loss.to_kind(Kind::Float).double_value(&[]);
+            step += 1;
+            segments_seen += idx.len();
+            bar.inc(1);
+            // No non-finite step reaches the weights (step_guard.rs).
+            if !l.is_finite() {
+                skips
+                    .skip(epoch, batches.len(), &format!("loss {l}"))
+                    .map_err(TrainError::Invalid)?;
+                continue;
+            }
             loss.backward();
             if t.fgm {
                 if let Some(attack) = Fgm::attack(model.word_embeddings(), t.fgm_epsilon) {
@@ -254,16 +269,19 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
                     attack.restore(model.word_embeddings());
                 }
             }
-            opt.clip_grad_norm(t.max_grad_norm);
+            if clip_finite(&vs, t.max_grad_norm).is_none() {
+                opt.zero_grad();
+                skips
+                    .skip(epoch, batches.len(), "gradient norm not finite")
+                    .map_err(TrainError::Invalid)?;
+                continue;
+            }
             opt.step();
             if let Some(ema) = ema.as_mut() {
                 ema.update(&vs);
             }
-            step += 1;
-            let l = loss.to_kind(Kind::Float).double_value(&[]);
             loss_sum += l;
-            segments_seen += idx.len();
-            bar.inc(1);
+            applied += 1;
             bar.set_message(format!(
                 "loss {:.4} · {:.1} seg/s",
                 l,
@@ -311,7 +329,8 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         let line = json!({
             "epoch": epoch,
             "steps": step,
-            "train_loss": loss_sum / batches.len().max(1) as f64,
+            "train_loss": loss_sum / applied.max(1) as f64,
+            "skipped_steps": skips.skipped,
             "train_seconds": train_seconds,
             "train_segments_per_second": segments_seen as f64 / train_seconds.max(1e-9),
             "dev_precision": dev.as_ref().map(|d| d.precision),
@@ -327,7 +346,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
             eprintln!(
                 "epoch {epoch}/{}: loss {:.4}, {:.1}s{}",
                 t.epochs,
-                loss_sum / batches.len().max(1) as f64,
+                loss_sum / applied.max(1) as f64,
                 train_seconds,
                 dev.as_ref()
                     .map(|d| format!(
