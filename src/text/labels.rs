@@ -96,6 +96,11 @@ pub struct LabelReport {
     pub untokenizable: usize,
     /// A relation code not among the model's classes.
     pub unknown_relation: BTreeMap<String, usize>,
+    /// Labelled relations, per code, with an end whose char span starts or ends inside a
+    /// token (a run of Latin letters and digits such as `6F` or `3.0*18mm` is one WordPiece
+    /// token): the target covers the whole token, so no prediction can equal the gold span
+    /// (issue 11 §3).
+    pub widened: BTreeMap<String, usize>,
 }
 
 impl LabelReport {
@@ -110,6 +115,9 @@ impl LabelReport {
         self.untokenizable += o.untokenizable;
         for (k, v) in o.unknown_relation {
             *self.unknown_relation.entry(k).or_default() += v;
+        }
+        for (k, v) in o.widened {
+            *self.widened.entry(k).or_default() += v;
         }
         self
     }
@@ -200,6 +208,15 @@ pub fn label_record(
             report.untokenizable += 1;
             continue;
         };
+        // The tokens' chars against the gold span: a boundary inside a token widens it.
+        let exact = |span: (usize, usize)| {
+            tokens.token_span(span.0, span.1).is_some_and(|(a, b)| {
+                tokens.offsets[a].0 == span.0 && tokens.offsets[b].1 == span.1
+            })
+        };
+        if !(exact(s_span) && exact(o_span)) {
+            *report.widened.entry(rel.code.clone()).or_default() += 1;
+        }
         let ex = &mut examples[si];
         let k = match ex.subjects.iter().position(|s| (s.start, s.end) == s_pos) {
             Some(k) => k,
@@ -253,6 +270,20 @@ mod tests {
     use super::*;
     use crate::corpus::read_corpus_str;
     use crate::text::tokenize::tests::tiny_vocab_dir;
+
+    #[test]
+    fn an_end_inside_a_latin_or_digit_token_is_counted_as_widened() {
+        // "80" is one token: 狭窄8 (chars 4..7) ends inside it, 狭窄80% (4..9) does not.
+        let line = r#"{"id": 1, "text": "右冠远段狭窄80%。", "entities": [{"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 4}, {"id": 2, "label": "症状体征", "start_offset": 4, "end_offset": 7}, {"id": 3, "label": "身体部位", "start_offset": 2, "end_offset": 4}, {"id": 4, "label": "症状体征", "start_offset": 4, "end_offset": 9}], "relations": [{"id": 1, "from_id": 1, "to_id": 2, "type": "身体部位_症状体征"}, {"id": 2, "from_id": 3, "to_id": 4, "type": "身体部位_症状体征"}]}"#;
+        let corpus = read_corpus_str(line, None, None).unwrap();
+        let dir = tiny_vocab_dir();
+        let tok = BertTokenizer::from_path(dir.path()).unwrap();
+        let codes: Vec<String> = ["BpIn", "BpSy"].iter().map(|s| s.to_string()).collect();
+        let (_, rep) =
+            label_records(&corpus.records, &tok, &codes, &SegmentConfig::default()).unwrap();
+        assert_eq!(rep.labelled, 2);
+        assert_eq!(rep.widened, BTreeMap::from([("BpSy".to_string(), 1)]));
+    }
 
     #[test]
     fn labels_come_from_offsets_not_first_occurrence() {

@@ -89,6 +89,7 @@ impl Serialize for LabelRun {
             "tokens": self.tokens, "max_segment_tokens": self.max_segment_tokens,
             "relations": r.relations, "labelled": r.labelled, "cross_segment": r.cross_segment,
             "ungrounded": r.ungrounded, "untokenizable": r.untokenizable, "unknown_relation": r.unknown_relation,
+            "widened": r.widened,
             "seconds": self.seconds, "segments_per_second": self.segments_per_second(),
         })
         .serialize(s)
@@ -115,6 +116,17 @@ impl fmt::Display for LabelRun {
             r.ungrounded,
             r.untokenizable,
             r.unknown_relation.values().sum::<usize>()
+        )?;
+        let widened: usize = r.widened.values().sum();
+        writeln!(
+            f,
+            "labelled relations with an end inside a token (widened to the token, never exactly predictable): {widened}{}",
+            if widened == 0 {
+                String::new()
+            } else {
+                let per: Vec<String> = r.widened.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                format!(" ({})", per.join(", "))
+            }
         )?;
         for (rec, rel) in r.cross_segment.iter().take(20) {
             writeln!(f, "  cross-segment: record {rec} relation {rel}")?;
