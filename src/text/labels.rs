@@ -101,6 +101,12 @@ pub struct LabelReport {
     /// token): the target covers the whole token, so no prediction can equal the gold span
     /// (issue 11 §3).
     pub widened: BTreeMap<String, usize>,
+    /// Gold spans the decoder cannot return (decode.rs pairs a start with the nearest end at
+    /// or after it): another gold span of the same tagger row ends in `start..end` — nested
+    /// spans, or two spans sharing a start. Subjects, and objects per relation code: the
+    /// decoder's ceiling (issue 11 §3).
+    pub undecodable_subjects: usize,
+    pub undecodable_objects: BTreeMap<String, usize>,
 }
 
 impl LabelReport {
@@ -118,6 +124,10 @@ impl LabelReport {
         }
         for (k, v) in o.widened {
             *self.widened.entry(k).or_default() += v;
+        }
+        self.undecodable_subjects += o.undecodable_subjects;
+        for (k, v) in o.undecodable_objects {
+            *self.undecodable_objects.entry(k).or_default() += v;
         }
         self
     }
@@ -241,8 +251,33 @@ pub fn label_record(
     }
     for ex in &mut examples {
         ex.subjects.sort_by_key(|s| (s.start, s.end));
+        let spans: Vec<(usize, usize)> = ex.subjects.iter().map(|s| (s.start, s.end)).collect();
+        report.undecodable_subjects += undecodable(&spans);
+        for subject in &ex.subjects {
+            for (class, code) in relation_codes.iter().enumerate() {
+                let spans: Vec<(usize, usize)> = subject
+                    .objects
+                    .iter()
+                    .filter(|o| o.relation == class)
+                    .map(|o| (o.start, o.end))
+                    .collect();
+                let n = undecodable(&spans);
+                if n > 0 {
+                    *report.undecodable_objects.entry(code.clone()).or_default() += n;
+                }
+            }
+        }
     }
     Ok((examples, report))
+}
+
+/// How many of one tagger row's gold spans (inclusive token positions, each once) the
+/// nearest-end decoder cannot return: those with another span's end in `start..end`.
+fn undecodable(spans: &[(usize, usize)]) -> usize {
+    spans
+        .iter()
+        .filter(|&&(s, e)| spans.iter().any(|&(_, e2)| s <= e2 && e2 < e))
+        .count()
 }
 
 /// Segment, tokenize and label records on rayon threads, keeping record order.
@@ -283,6 +318,15 @@ mod tests {
             label_records(&corpus.records, &tok, &codes, &SegmentConfig::default()).unwrap();
         assert_eq!(rep.labelled, 2);
         assert_eq!(rep.widened, BTreeMap::from([("BpSy".to_string(), 1)]));
+    }
+
+    #[test]
+    fn nested_spans_and_shared_starts_are_beyond_the_decoder() {
+        // (1, 3) and (1, 5) share a start: the decoder returns (1, 3) only; (4, 8) holds the
+        // end of (6, 6); (7, 9) is alone past it.
+        let spans = [(1, 3), (1, 5), (4, 8), (6, 6), (9, 9)];
+        assert_eq!(undecodable(&spans), 2);
+        assert_eq!(undecodable(&[(1, 2), (3, 4)]), 0);
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl Serialize for LabelRun {
             "tokens": self.tokens, "max_segment_tokens": self.max_segment_tokens,
             "relations": r.relations, "labelled": r.labelled, "cross_segment": r.cross_segment,
             "ungrounded": r.ungrounded, "untokenizable": r.untokenizable, "unknown_relation": r.unknown_relation,
-            "widened": r.widened,
+            "widened": r.widened, "undecodable_subjects": r.undecodable_subjects,
+            "undecodable_objects": r.undecodable_objects,
             "seconds": self.seconds, "segments_per_second": self.segments_per_second(),
         })
         .serialize(s)
@@ -125,6 +126,22 @@ impl fmt::Display for LabelRun {
                 String::new()
             } else {
                 let per: Vec<String> = r.widened.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                format!(" ({})", per.join(", "))
+            }
+        )?;
+        let objects: usize = r.undecodable_objects.values().sum();
+        writeln!(
+            f,
+            "gold spans the nearest-end decoder cannot return (nested, or sharing a start): {} subjects, {objects} objects{}",
+            r.undecodable_subjects,
+            if objects == 0 {
+                String::new()
+            } else {
+                let per: Vec<String> = r
+                    .undecodable_objects
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
                 format!(" ({})", per.join(", "))
             }
         )?;
