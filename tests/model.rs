@@ -531,8 +531,10 @@ fn untrained_model_memory_child() {
     };
     let examples = predictor.prepare(&records).unwrap();
     assert!(examples.iter().filter(|e| e.len() >= 500).count() >= 16);
-    // Reset the peak to what is resident now (Linux: 5 → clear_refs resets VmHWM).
-    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    // Reset the peak to what is resident now (Linux: 5 → clear_refs resets VmHWM). Where
+    // that is refused the peak also holds the set-up before, which only makes the check
+    // stricter.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = proc_status_kib("VmRSS:");
     let (_, stats) = predictor.predict_counted(&records, &examples);
     let peak = proc_status_kib("VmHWM:");
