@@ -291,11 +291,10 @@ pub struct PredictStats {
 
 /// The `max` most confident of a segment's subjects, in their order in the text; and how many
 /// were dropped. Ties keep the earlier span.
-fn most_confident(mut spans: Vec<SpanPred>, max: usize) -> (Vec<SpanPred>, usize) {
+fn most_confident(spans: Vec<SpanPred>, max: usize) -> (Vec<SpanPred>, usize) {
     if spans.len() <= max {
         return (spans, 0);
     }
-    let dropped = spans.len() - max;
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by(|&a, &b| {
         spans[b]
@@ -303,16 +302,9 @@ fn most_confident(mut spans: Vec<SpanPred>, max: usize) -> (Vec<SpanPred>, usize
             .total_cmp(&spans[a].confidence())
             .then(a.cmp(&b))
     });
-    let mut keep = vec![false; spans.len()];
-    for &i in &order[..max] {
-        keep[i] = true;
-    }
-    let mut i = 0;
-    spans.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
-    (spans, dropped)
+    order.truncate(max);
+    order.sort_unstable();
+    (order.iter().map(|&i| spans[i]).collect(), spans.len() - max)
 }
 
 /// Object probabilities of one batch, on their way to the decoder thread.

@@ -122,28 +122,14 @@ impl fmt::Display for LabelRun {
         writeln!(
             f,
             "labelled relations with an end inside a token (widened to the token, never exactly predictable): {widened}{}",
-            if widened == 0 {
-                String::new()
-            } else {
-                let per: Vec<String> = r.widened.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                format!(" ({})", per.join(", "))
-            }
+            per_code(&r.widened)
         )?;
         let objects: usize = r.undecodable_objects.values().sum();
         writeln!(
             f,
             "gold spans the nearest-end decoder cannot return (nested, or sharing a start): {} subjects, {objects} objects{}",
             r.undecodable_subjects,
-            if objects == 0 {
-                String::new()
-            } else {
-                let per: Vec<String> = r
-                    .undecodable_objects
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect();
-                format!(" ({})", per.join(", "))
-            }
+            per_code(&r.undecodable_objects)
         )?;
         for (rec, rel) in r.cross_segment.iter().take(20) {
             writeln!(f, "  cross-segment: record {rec} relation {rel}")?;
@@ -155,4 +141,13 @@ impl fmt::Display for LabelRun {
             self.threads
         )
     }
+}
+
+/// ` (BpSy 2, McBp 1)`: a count per relation code, or nothing when there is none.
+fn per_code(counts: &std::collections::BTreeMap<String, usize>) -> String {
+    if counts.is_empty() {
+        return String::new();
+    }
+    let per: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!(" ({})", per.join(", "))
 }

@@ -63,7 +63,7 @@ impl SkipCount {
             return Err(format!(
                 "training diverged: {} of epoch {epoch}'s {steps} steps skipped for a non-finite \
                  loss or gradient norm (last: {why}); more than train.max_skipped_share = {} — \
-                 lower the learning rate, or on CUDA train in f32",
+                 lower the learning rates",
                 self.skipped, self.max_share
             ));
         }
