@@ -2,11 +2,15 @@
 # Everything builds in the release profile (one cold build of libtorch bindings, RocksDB and
 # oniguruma serves the binary, the tests and the benchmarks).
 SHELL := /bin/bash
+space := $(subst ,, )
 .DEFAULT_GOAL := help
 
 TORCH_VERSION := 2.11.0
 VENV          := .venv
-STAMP         := $(VENV)/.torch-$(TORCH_VERSION)
+# The PyTorch reference (pipeline/torch_reference.py) reads and writes safetensors files;
+# safetensors' writer needs numpy. The stamp names every pin, so an older venv gets what is new.
+PY_PINS       := torch==$(TORCH_VERSION) safetensors==0.8.0 numpy==2.4.6
+STAMP         := $(VENV)/.pins-$(subst ==,-,$(subst $(space),_,$(PY_PINS)))
 BIN           := target/release/cbrrel
 # playwright-core for the browser test (tests/browser/, npm ci from its package-lock.json).
 BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
@@ -15,7 +19,7 @@ BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system build test lint graph cv cv-decode bench bench-graph bench-serve fixtures clean
+.PHONY: help setup system build test lint graph cv cv-decode bench bench-graph bench-serve bench-model fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
@@ -25,6 +29,7 @@ help:
 	@echo "make cv-decode DECODE=NAME DECODE_SET='--set decode.…'   a decoding switch on runs/cv's folds"
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
 	@echo "make bench-serve STORE=DIR   cbrrel serve under load, beside oxigraph serve-read-only"
+	@echo "make bench-model the Rust model against the PyTorch reference, same weights and batches"
 	@echo "make setup   check/install system packages, create .venv with torch==$(TORCH_VERSION)"
 
 setup: system $(STAMP)
@@ -36,8 +41,8 @@ system:
 
 $(STAMP): | system
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
-	$(VENV)/bin/python -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_PINS)
+	$(VENV)/bin/python -c "import torch, safetensors.torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
 	touch $@
 
 build: setup
@@ -112,6 +117,11 @@ bench-serve: setup
 	pip install --quiet oxigraph==0.5.13
 	CBRREL_BENCH_STORE=$(STORE) CBRREL_BENCH_OXIGRAPH=$(CURDIR)/$(VENV)/bin/oxigraph \
 	  cargo bench --locked --bench serve_load
+
+# The Rust model against the PyTorch reference (pipeline/torch_reference.py): inference and
+# training speed, full model and CasRel, same weights, batches and threads (issue 11 §4).
+bench-model: setup
+	cargo bench --locked --bench model_speed
 
 # Regenerate the committed fixtures (deterministic: the same seed gives the same bytes).
 fixtures: build

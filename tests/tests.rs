@@ -10,4 +10,5 @@ mod layers;
 mod model;
 mod serve;
 mod setup;
+mod torch_reference;
 mod util;

@@ -57,6 +57,44 @@ pub fn bucket_batches(
         .collect()
 }
 
+impl Batch {
+    /// The batch's tensors named `b{index}.…`, the layout `pipeline/torch_reference.py` reads
+    /// (issue 11 §4: the PyTorch reference sees the very tensors the Rust model sees):
+    /// `input_ids`, `mask`, the targets `subject_start`, `subject_end`, `object_start`,
+    /// `object_end`, `object_mask`, and the gold subjects as `subjects_batch`,
+    /// `subjects_start`, `subjects_end`. On the CPU, contiguous.
+    pub fn named_tensors(&self, index: usize) -> Vec<(String, Tensor)> {
+        let cpu = |t: &Tensor| t.to_device(Device::Cpu).contiguous();
+        [
+            ("input_ids", &self.input_ids),
+            ("mask", &self.mask),
+            ("subject_start", &self.subject_start),
+            ("subject_end", &self.subject_end),
+            ("object_start", &self.object_start),
+            ("object_end", &self.object_end),
+            ("object_mask", &self.object_mask),
+            ("subjects_batch", &self.subjects.batch),
+            ("subjects_start", &self.subjects.start),
+            ("subjects_end", &self.subjects.end),
+        ]
+        .into_iter()
+        .map(|(name, t)| (format!("b{index}.{name}"), cpu(t)))
+        .collect()
+    }
+}
+
+/// Write `batches` to one safetensors file (atomically), batch i under `b{i}.` names.
+pub fn write_batches(batches: &[Batch], path: &std::path::Path) -> std::io::Result<()> {
+    let named: Vec<(String, Tensor)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| b.named_tensors(i))
+        .collect();
+    crate::atomic::write_via_path(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(|e| std::io::Error::other(e.to_string()))
+    })
+}
+
 /// Pad and stack examples `idx` of `all` into tensors on `device`.
 pub fn make_batch(
     all: &[SegmentExample],

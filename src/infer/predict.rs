@@ -186,25 +186,36 @@ impl Predictor<'_> {
             })
             .collect();
         let _guard = tch::no_grad_guard();
-        // Object spans are decoded on another thread while the model runs the next batch; the
-        // decoder takes batches in order, so the output does not depend on timing.
+        // Object spans are decoded on another thread while the model runs the next batch when
+        // a core is left for it; the decoder takes batches in order, so the output does not
+        // depend on timing. When libtorch's intra-op threads already take every core (the
+        // default on the CPU), a decoder thread beside them preempts one of them and stalls
+        // every parallel region behind its barrier (measured by `make bench-model`), so the
+        // batch is decoded inline instead.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let overlap =
+            self.device != Device::Cpu || (tch::get_num_threads().max(1) as usize) < cores;
+        let context = DecodeContext {
+            examples,
+            n_rel,
+            thresholds,
+            rules,
+            layouts: &layouts,
+            reach: &reach,
+        };
         let found: HashMap<&str, Vec<CharTriple>> = std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel::<ObjectProbs>();
-            let decoder = scope.spawn(|| {
-                let mut found: HashMap<&str, Vec<CharTriple>> = HashMap::new();
-                let context = DecodeContext {
-                    examples,
-                    n_rel,
-                    thresholds,
-                    rules,
-                    layouts: &layouts,
-                    reach: &reach,
-                };
-                for job in rx {
-                    context.decode_objects(&job, &mut found);
-                }
-                found
+            let context = &context;
+            let decoder = overlap.then(|| {
+                scope.spawn(move || {
+                    let mut found: HashMap<&str, Vec<CharTriple>> = HashMap::new();
+                    for job in rx {
+                        context.decode_objects(&job, &mut found);
+                    }
+                    found
+                })
             });
+            let mut inline: HashMap<&str, Vec<CharTriple>> = HashMap::new();
             for idx in bucket_batches(&lengths, self.batch_size, None) {
                 let batch = make_batch(examples, &idx, n_rel, self.device);
                 let seq_len = batch.input_ids.size()[1] as usize;
@@ -250,17 +261,24 @@ impl Predictor<'_> {
                     start.extend(probs(&objects.start.permute([0, 2, 1]).contiguous()));
                     end.extend(probs(&objects.end.permute([0, 2, 1]).contiguous()));
                 }
-                tx.send(ObjectProbs {
+                let job = ObjectProbs {
                     idx,
                     subjects,
                     start,
                     end,
                     seq_len,
-                })
-                .expect("decoder thread alive");
+                };
+                if decoder.is_some() {
+                    tx.send(job).expect("decoder thread alive");
+                } else {
+                    context.decode_objects(&job, &mut inline);
+                }
             }
             drop(tx);
-            decoder.join().expect("decoder thread")
+            match decoder {
+                Some(d) => d.join().expect("decoder thread"),
+                None => inline,
+            }
         });
         let schema = self.schema;
         let predicted = records

@@ -40,6 +40,30 @@ pub struct Cbrrel {
     object: ObjectTagger,
 }
 
+/// Seconds per stage, summed over calls (stage names as in pipeline/torch_reference.py's
+/// profile, so the two implementations' profiles line up).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StageTimes(pub std::collections::BTreeMap<&'static str, f64>);
+
+impl StageTimes {
+    pub fn add(&mut self, name: &'static str, seconds: f64) {
+        *self.0.entry(name).or_insert(0.0) += seconds;
+    }
+}
+
+/// `f()`, its wall time added to `times` under `name` when profiling.
+fn timed<T>(times: &mut Option<&mut StageTimes>, name: &'static str, f: impl FnOnce() -> T) -> T {
+    match times {
+        Some(t) => {
+            let started = std::time::Instant::now();
+            let out = f();
+            t.add(name, started.elapsed().as_secs_f64());
+            out
+        }
+        None => f(),
+    }
+}
+
 /// What one pass of the encoder stack gives for a batch of sentences.
 #[derive(Debug)]
 pub struct Encoded {
@@ -87,19 +111,39 @@ impl Cbrrel {
     /// `input_ids` [B, L], `mask` [B, L] → subject logits and fused states. Runs the encoder
     /// once per sentence, whatever the number of subjects.
     pub fn encode(&self, input_ids: &Tensor, mask: &Tensor, train: bool) -> Encoded {
-        let mut hidden = self.encoder.forward_t(input_ids, mask, train); // eq. (3)
+        self.encode_timed(input_ids, mask, train, None)
+    }
+
+    /// [`encode`](Self::encode), adding each stage's seconds to `times` when given (the
+    /// profile of `make bench-model`; on the CPU every op has finished when it returns).
+    pub fn encode_timed(
+        &self,
+        input_ids: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        mut times: Option<&mut StageTimes>,
+    ) -> Encoded {
+        let mut hidden = timed(&mut times, "encoder", || {
+            self.encoder.forward_t(input_ids, mask, train) // eq. (3)
+        });
         if let Some(bilstm) = &self.bilstm {
-            hidden = bilstm.forward_t(&hidden, mask, train); // eqs. (4)–(9)
+            hidden = timed(&mut times, "bilstm", || {
+                bilstm.forward_t(&hidden, mask, train) // eqs. (4)–(9)
+            });
         }
         if let Some(attention) = &self.attention {
-            hidden = attention.forward_t(&hidden, mask, train); // eqs. (10)–(11)
+            hidden = timed(&mut times, "attention", || {
+                attention.forward_t(&hidden, mask, train) // eqs. (10)–(11)
+            });
         }
-        let subject = self.subject.forward(&hidden); // eqs. (12)–(13)
-        let fused = match &self.fusion {
+        let subject = timed(&mut times, "subject tagger", || {
+            self.subject.forward(&hidden)
+        }); // eqs. (12)–(13)
+        let fused = timed(&mut times, "fusion", || match &self.fusion {
             FusionLayer::UNet(u) => u.forward(&hidden, mask), // §3.6
             FusionLayer::Cnn(c) => c.forward(&hidden, mask),
-            FusionLayer::None => hidden,
-        };
+            FusionLayer::None => hidden.shallow_clone(),
+        });
         Encoded { subject, fused }
     }
 

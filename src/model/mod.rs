@@ -17,7 +17,7 @@ pub mod unet;
 
 use std::path::PathBuf;
 
-pub use cbrrel::{Cbrrel, Encoded, ENCODER_GROUP, HEAD_GROUP};
+pub use cbrrel::{Cbrrel, Encoded, StageTimes, ENCODER_GROUP, HEAD_GROUP};
 pub use config::{BertConfig, CbrrelConfig, Fusion, HeadConfig, HiddenAct};
 pub use taggers::{PointerLogits, SubjectSpans};
 

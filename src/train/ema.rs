@@ -40,8 +40,9 @@ impl Ema {
         tch::no_grad(|| {
             for (name, var) in vs.variables() {
                 if let Some(s) = self.shadow.get_mut(&name) {
-                    let _ = s.g_mul_scalar_(d);
-                    let _ = s.g_add_(&(var.detach() * (1.0 - d)));
+                    // shadow + (1 − d)(θ − shadow) = d·shadow + (1 − d)·θ, in place: one pass
+                    // and no temporary the size of the weights (`make bench-model`).
+                    let _ = s.lerp_(&var.detach(), 1.0 - d);
                 }
             }
         });

@@ -1,9 +1,8 @@
 //! `cbrrel train`: the training loop.
 //!
 //! Every gold subject of a segment trains in the same step (batched object taggers), not
-//! CasRel's one random subject. Per step: forward, eq. (18) loss, backward; FGM (§3.2) adds
-//! the adversarial loss's gradients and restores the embeddings exactly; gradient clipping;
-//! AdamW with warm-up and linear decay (encoder and head at their own rates); EMA update.
+//! CasRel's one random subject. The step itself (loss, FGM, clipping, AdamW, EMA) is step.rs;
+//! here: batches, warm-up and linear decay of the learning rates, skipped-step accounting.
 //! After each epoch the EMA weights are scored on dev; the best are saved; training stops
 //! when dev F1 has not improved for `patience` epochs. Seeds make a CPU run repeatable.
 
@@ -13,21 +12,20 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use serde_json::json;
-use tch::nn::{self, OptimizerConfig, VarStore};
-use tch::{Device, Kind};
+use tch::nn::VarStore;
+use tch::Device;
 
 use super::ema::Ema;
-use super::fgm::Fgm;
 use super::schedule::lr_factor;
-use super::step_guard::{clip_finite, SkipCount};
+use super::step::{StepOutcome, Stepper};
+use super::step_guard::SkipCount;
 use crate::corpus::{Corpus, Record, Schema};
 use crate::eval::{evaluate, EvalOptions, EvalReport};
 use crate::infer::batch::{bucket_batches, make_batch};
 use crate::infer::run_dir::{copy_tokenizer, write_config, METRICS_FILE, WEIGHTS_FILE};
 use crate::infer::tune::{tune_object_thresholds, Tuning};
 use crate::infer::{DecodeRules, LoadedModel, Predictor, RunConfig, Settings, SpanStats};
-use crate::model::loss::cbrrel_loss;
-use crate::model::{checkpoint, BertConfig, Cbrrel, CbrrelConfig, ENCODER_GROUP, HEAD_GROUP};
+use crate::model::{checkpoint, BertConfig, Cbrrel, CbrrelConfig};
 use crate::text::{label_records, BertTokenizer, LabelReport, SegmentConfig, SegmentExample};
 
 /// Where the encoder comes from.
@@ -163,12 +161,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         )));
     }
     let parameters = parameter_count(&vs);
-    let mut opt = nn::AdamW {
-        wd: t.weight_decay,
-        ..Default::default()
-    }
-    .build(&vs, t.lr)?;
-    let mut ema = t.ema.then(|| Ema::new(&vs, t.ema_decay));
+    let mut stepper = Stepper::new(&model, &vs, t)?;
     let lengths: Vec<usize> = examples.iter().map(SegmentExample::len).collect();
     let batches_per_epoch = lengths.len().div_ceil(t.batch_size);
     let total_steps = batches_per_epoch * t.epochs;
@@ -222,64 +215,20 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         let mut skips = SkipCount::new(t.max_skipped_share);
         for idx in &batches {
             let batch = make_batch(&examples, idx, n_rel, job.device);
-            let f = lr_factor(step, warmup, total_steps);
-            opt.set_lr_group(ENCODER_GROUP, t.lr * f);
-            opt.set_lr_group(HEAD_GROUP, t.head_lr * f);
-            opt.zero_grad();
-            // Training runs in f32 on every device (issue 11 §1): tch's autocast is libtorch's
-            // CUDA default, f16, and tch exposes neither its dtype nor a loss scaler, so f16
-            // training would underflow small gradients. Prediction on CUDA uses autocast
-            // (predict.rs) with softmax and the probabilities in f32.
-            let forward = || {
-                let encoded = model.encode(&batch.input_ids, &batch.mask, true);
-                let objects = (!batch.subjects.is_empty())
-                    .then(|| model.objects(&encoded, &batch.subjects, true));
-                cbrrel_loss(
-                    &encoded.subject,
-                    &batch.subject_start,
-                    &batch.subject_end,
-                    &batch.mask,
-                    objects.as_ref().map(|o| {
-                        (
-                            o,
-                            &batch.object_start,
-                            &batch.object_end,
-                            &batch.object_mask,
-                        )
-                    }),
-                )
-                .total()
-            };
-            let loss = forward();
-            let l = loss.to_kind(Kind::Float).double_value(&[]);
+            let outcome = stepper.step(&batch, lr_factor(step, warmup, total_steps));
             step += 1;
             segments_seen += idx.len();
             bar.inc(1);
-            // No non-finite step reaches the weights (step_guard.rs).
-            if !l.is_finite() {
-                skips
-                    .skip(epoch, batches.len(), &format!("loss {l}"))
-                    .map_err(TrainError::Invalid)?;
-                continue;
-            }
-            loss.backward();
-            if t.fgm {
-                if let Some(attack) = Fgm::attack(model.word_embeddings(), t.fgm_epsilon) {
-                    forward().backward();
-                    attack.restore(model.word_embeddings());
+            // No non-finite step reaches the weights (step.rs, step_guard.rs).
+            let l = match outcome {
+                StepOutcome::Applied(l) => l,
+                StepOutcome::Skipped(why) => {
+                    skips
+                        .skip(epoch, batches.len(), &why)
+                        .map_err(TrainError::Invalid)?;
+                    continue;
                 }
-            }
-            if clip_finite(&vs, t.max_grad_norm).is_none() {
-                opt.zero_grad();
-                skips
-                    .skip(epoch, batches.len(), "gradient norm not finite")
-                    .map_err(TrainError::Invalid)?;
-                continue;
-            }
-            opt.step();
-            if let Some(ema) = ema.as_mut() {
-                ema.update(&vs);
-            }
+            };
             loss_sum += l;
             applied += 1;
             bar.set_message(format!(
@@ -292,7 +241,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         let train_seconds = started.elapsed().as_secs_f64();
         seconds_per_epoch.push(train_seconds);
         // Score (and save) the EMA weights.
-        let live = ema.as_ref().map(|e| e.swap_in(&vs));
+        let live = stepper.ema().map(|e| e.swap_in(&vs));
         let predictor = Predictor {
             model: &model,
             tokenizer: job.tokenizer,
