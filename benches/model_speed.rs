@@ -14,10 +14,11 @@
 //! CBRREL_BENCH_SHAPE=LAYERSxHIDDEN (e.g. 2x128, the fixture model's) picks another size.
 //!
 //! Settings: CBRREL_BENCH_THREADS (default: all cores), CBRREL_BENCH_BATCH (inference batch,
-//! default 32), CBRREL_BENCH_TRAIN_BATCH (default 8, the shipped train.toml's), CBRREL_BENCH_
+//! default 32), CBRREL_BENCH_TRAIN_BATCH (default: the shipped train.toml's), CBRREL_BENCH_
 //! TRAIN_STEPS (default 20), CBRREL_BENCH_REPEAT (passes over the inference batches, default 3).
 //! Run nothing else beside it: both sides use every thread they are given.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -121,8 +122,9 @@ struct Side {
     infer_per_second: f64,
     train_per_second: f64,
     triples: usize,
-    /// Seconds per stage of one pass over the inference batches (gold subjects).
-    stages: StageTimes,
+    /// Seconds per stage of one pass over the inference batches (gold subjects), by the stage
+    /// names both implementations use.
+    stages: BTreeMap<String, f64>,
     infer_seconds_per_pass: f64,
 }
 
@@ -216,7 +218,11 @@ fn measure(
     let secs = started.elapsed().as_secs_f64();
     rust.infer_per_second = (examples.len() * repeat) as f64 / secs;
     rust.infer_seconds_per_pass = secs / repeat as f64;
-    rust.stages = rust_stages(&model, &infer);
+    rust.stages = rust_stages(&model, &infer)
+        .0
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
 
     let reference = TorchReference::in_repo(Path::new(env!("CARGO_MANIFEST_DIR")));
     let py_infer = reference
@@ -229,12 +235,9 @@ fn measure(
         infer_per_second: py_infer.per_second,
         infer_seconds_per_pass: py_infer.seconds / repeat as f64,
         triples: py_infer.triples.unwrap_or(0),
+        stages: py_stages.stages.into_iter().collect(),
         ..Default::default()
     };
-    for (k, v) in py_stages.stages {
-        let key: &'static str = Box::leak(k.into_boxed_str());
-        py.stages.add(key, v);
-    }
 
     // Training last: it changes the weights (both sides start from the saved ones).
     let mut stepper = Stepper::new(&model, &vs, &settings.train).expect("optimizer");
@@ -345,14 +348,9 @@ fn main() {
     println!("| model | stage | Rust ms | PyTorch ms |");
     println!("|---|---|---|---|");
     for (name, rust, py) in &profiles {
-        let mut stages: Vec<&str> = rust.stages.0.keys().copied().collect();
-        for k in py.stages.0.keys() {
-            if !stages.contains(k) {
-                stages.push(k);
-            }
-        }
-        let ms = |s: &Side, k: &str| s.stages.0.get(k).copied().unwrap_or(0.0) * 1e3;
-        for k in &stages {
+        let stages: BTreeSet<&String> = rust.stages.keys().chain(py.stages.keys()).collect();
+        let ms = |s: &Side, k: &str| s.stages.get(k).copied().unwrap_or(0.0) * 1e3;
+        for k in stages {
             println!("| {name} | {k} | {:.0} | {:.0} |", ms(rust, k), ms(py, k));
         }
         println!(

@@ -481,7 +481,7 @@ class Trainer:
             [{"params": encoder, "lr": train_cfg["lr"]}, {"params": head, "lr": train_cfg["head_lr"]}],
             weight_decay=train_cfg["weight_decay"],
         )
-        self.params = [p for p in model.parameters()]
+        self.params = list(model.parameters())
         self.shadow = [p.detach().clone() for p in self.params] if train_cfg.get("ema", True) else None
         self.updates = 0
         self.word = model.bert.embeddings.word_embeddings.weight

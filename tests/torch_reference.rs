@@ -162,7 +162,7 @@ type HeadEdit = fn(&mut CbrrelConfig);
 
 /// An untrained model of `head` switches, its weights spread (N(0, 0.3) added) so that the
 /// probabilities are far from 0.5, saved as a run directory next to the trained one's config.
-fn variant_run(name: &str, edit: impl Fn(&mut CbrrelConfig)) -> (PathBuf, VarStore, Cbrrel) {
+fn variant_run(name: &str, edit: HeadEdit) -> (PathBuf, VarStore, Cbrrel) {
     let t = trained();
     let dir = scratch(name);
     let mut config: serde_json::Value =

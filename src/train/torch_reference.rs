@@ -1,5 +1,5 @@
 //! The PyTorch reference (`pipeline/torch_reference.py`, issue 11 §4), run from Rust: the
-//! golden test (tests/model.rs) compares its probabilities with the Rust model's on the same
+//! golden tests (tests/torch_reference.rs) compare its probabilities with the Rust model's on the same
 //! batches, and `make bench-model` (benches/model_speed.rs) times it beside the Rust model.
 //! Batches travel as one safetensors file written by `infer::batch::write_batches`, so both
 //! implementations read the very same tensors; the model is the run directory's.
