@@ -19,7 +19,7 @@ BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system build test lint graph cv cv-decode bench bench-graph bench-serve bench-model fixtures clean
+.PHONY: help setup system build test lint graph cv cv-decode bench bench-graph bench-serve bench-model gpu-pack gpu-check fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
@@ -30,6 +30,8 @@ help:
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
 	@echo "make bench-serve STORE=DIR   cbrrel serve under load, beside oxigraph serve-read-only"
 	@echo "make bench-model the Rust model against the PyTorch reference, same weights and batches"
+	@echo "make gpu-pack    what a lent GPU machine needs, in carry/gpu-check (see pipeline/gpu_check.sh)"
+	@echo "make gpu-check DEVICE=cpu   the GPU check's steps on this machine (reference numbers)"
 	@echo "make setup   check/install system packages, create .venv with torch==$(TORCH_VERSION)"
 
 setup: system $(STAMP)
@@ -122,6 +124,20 @@ bench-serve: setup
 # training speed, full model and CasRel, same weights, batches and threads (issue 11 §4).
 bench-model: setup
 	cargo bench --locked --bench model_speed
+
+# The prepared GPU check (issue 11 §5). `make gpu-pack` puts the stripped binary, m3e-small in
+# f16 and the documented coronary split into carry/gpu-check (≈ 60 MiB, under what the device
+# tool carries); on the GPU machine one call runs `bash pipeline/gpu_check.sh` with
+# carry ["carry/gpu-check"] and writes to its $OUT. `make gpu-check DEVICE=cpu` runs the same
+# script here: the CPU numbers the GPU's are compared with (hours at full size on 2 cores: the
+# GPU_CHECK_* variables of the script shrink it).
+GPU_PACK ?= carry/gpu-check
+DEVICE   ?= cpu
+gpu-pack: build
+	bash pipeline/gpu_pack.sh $(GPU_PACK)
+
+gpu-check: gpu-pack
+	DEVICE=$(DEVICE) PACK=$(GPU_PACK) OUT=runs/gpu-check-$(DEVICE) bash pipeline/gpu_check.sh
 
 # Regenerate the committed fixtures (deterministic: the same seed gives the same bytes).
 fixtures: build

@@ -205,6 +205,7 @@ fn measure(
         segment: SegmentConfig {
             max_len: settings.train.max_len,
             merge: false,
+            split_alnum: settings.train.split_alnum,
         },
         device: Device::Cpu,
         batch_size: infer_batch,
@@ -293,6 +294,7 @@ fn main() {
     let segment = SegmentConfig {
         max_len: settings.train.max_len,
         merge: false,
+        split_alnum: settings.train.split_alnum,
     };
     let (mut examples, _) =
         label_records(&records, &tokenizer, &relations, &segment).expect("label");

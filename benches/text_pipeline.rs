@@ -44,6 +44,7 @@ fn bench(c: &mut Criterion) {
         let cfg = SegmentConfig {
             max_len: 300,
             merge,
+            split_alnum: false,
         };
         let (examples, _) = label_records(&records, &tokenizer, &codes, &cfg).unwrap();
         let mut group = c.benchmark_group(format!("text_pipeline/{name}"));

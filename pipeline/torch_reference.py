@@ -15,6 +15,13 @@ writes the batches so that the two implementations see the same tensors:
         object start/end probabilities [N, L, R] for the given subjects, written to OUT under
         `b{i}.subject_start` … `b{i}.object_end`. The golden test compares them with Rust's.
 
+    python pipeline/torch_reference.py flops --run DIR --len L [--subjects S]
+        Floating-point operations of one segment of L tokens through the run's architecture
+        (config.json only; weights are not read), counted by torch's FlopCounterMode on the
+        CPU — matrix products and convolutions, 2 per multiply-add, the convention of model FLOP
+        utilisation — per stage, with the object taggers run for S subjects. One JSON line.
+        `make gpu-check` divides segments/s × this by the GPU's peak.
+
     python pipeline/torch_reference.py bench --run DIR --batches IN.safetensors --threads T
         --mode infer|stages|train [--repeat K] [--profile]
         Times what Rust times on the same batches and prints one JSON line: `infer` runs
@@ -44,8 +51,20 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
 from torch import nn  # noqa: E402
+
+
+def load_file(path):
+    # Imported when used: `flops` needs only torch (a GPU machine's torch venv has no safetensors).
+    from safetensors.torch import load_file as load
+
+    return load(path)
+
+
+def save_file(tensors, path):
+    from safetensors.torch import save_file as save
+
+    save(tensors, path)
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -578,6 +597,59 @@ def bench_command(args):
     print(json.dumps(result))
 
 
+def count_flops(fn):
+    """Matrix-product and convolution FLOPs of `fn()` (torch.utils.flop_counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = fn()
+    return out, counter.get_total_flops()
+
+
+def lstm_flops(h, length):
+    """Two LSTMs of H/2 units over `length` tokens: per token and direction the four gates'
+    input and recurrent products, 2·4·(H/2)·(H + H/2). Counted by formula because the CPU's
+    fused LSTM kernel is one operator that FlopCounterMode does not see into."""
+    d = h // 2
+    return 2 * (2 * 4 * d * (h + d)) * length
+
+
+def flops_command(args):
+    """FLOPs of one segment through the run's architecture, per stage (random weights)."""
+    config = json.loads((Path(args.run) / "config.json").read_text(encoding="utf-8"))
+    torch.manual_seed(0)
+    model = Cbrrel(config["model"]).eval()
+    length, n_sub = args.len, max(args.subjects, 0)
+    ids = torch.randint(1, config["model"]["encoder"]["vocab_size"], (1, length))
+    mask = torch.ones(1, length, dtype=torch.long)
+    stages = {}
+    with torch.no_grad():
+        x, stages["encoder"] = count_flops(lambda: model.bert(ids, mask))
+        if model.head.bilstm is not None:
+            x, counted = count_flops(lambda: model.head.bilstm(x, mask))
+            stages["bilstm"] = max(counted, lstm_flops(x.shape[2], length))
+        if model.head.attention is not None:
+            x, stages["attention"] = count_flops(lambda: model.head.attention(x, mask))
+        _, stages["subject tagger"] = count_flops(lambda: model.head.subject(x))
+        if model.head.fusion is not None:
+            x, stages["fusion"] = count_flops(lambda: model.head.fusion(x, mask))
+        if n_sub > 0:
+            sb = torch.zeros(n_sub, dtype=torch.long)
+            se = torch.arange(n_sub) % length
+            _, stages["object taggers"] = count_flops(lambda: model.head.object(x, sb, se, se))
+    print(
+        json.dumps(
+            {
+                "len": length,
+                "subjects": n_sub,
+                "flops_per_segment": sum(stages.values()),
+                "stages": stages,
+            }
+        )
+    )
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -592,8 +664,15 @@ def main(argv=None):
     be.add_argument("--mode", choices=["infer", "stages", "train"], required=True)
     be.add_argument("--repeat", type=int, default=1)
     be.add_argument("--profile", action="store_true")
+    fl = sub.add_parser("flops", help="FLOPs of one segment of the run's architecture, per stage")
+    fl.add_argument("--run", required=True)
+    fl.add_argument("--len", type=int, required=True, help="tokens in the segment, [CLS]/[SEP] included")
+    fl.add_argument("--subjects", type=int, default=1, help="subjects through the object taggers")
     args = p.parse_args(argv)
-    if args.command == "probs":
+    if args.command == "flops":
+        torch.set_num_threads(1)
+        flops_command(args)
+    elif args.command == "probs":
         torch.set_num_threads(1)
         probs_command(args)
     else:

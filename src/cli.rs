@@ -144,6 +144,13 @@ pub enum CorpusCommand {
         /// record for spo files).
         #[arg(long, value_enum)]
         unit: Option<Unit>,
+        /// Also count, per relation, the spans this tokenizer (a tokenizer.json, vocab.txt or
+        /// model folder) cannot represent: a boundary inside a token, or beyond the decoder.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// With --tokenizer: Latin letters and digits as single characters (`train.split_alnum`).
+        #[arg(long, requires = "tokenizer")]
+        split_alnum: bool,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },

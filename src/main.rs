@@ -110,10 +110,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Corpus(CorpusCommand::Stats {
             input,
             unit,
+            tokenizer: tok,
+            split_alnum,
             format,
         }) => {
             let corpus = load(&input)?;
-            let s = corpus::stats::stats(&corpus, unit);
+            let mut s = corpus::stats::stats(&corpus, unit);
+            if let Some(path) = tok {
+                let cfg = cbrrel::text::SegmentConfig {
+                    split_alnum,
+                    ..Default::default()
+                };
+                let run = cbrrel::text::label_corpus(&corpus, &tokenizer(&path)?, &cfg, None)?;
+                s.tokens = Some(corpus::stats::TokenCounts {
+                    tokenizer: path.display().to_string(),
+                    split_alnum,
+                    widened: run.report.widened,
+                    undecodable_subjects: run.report.undecodable_subjects,
+                    undecodable_objects: run.report.undecodable_objects,
+                });
+            }
             print_with(format, &s, || corpus::stats::to_text(&s))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -126,6 +142,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let cfg = cbrrel::text::SegmentConfig {
                 max_len: a.max_len,
                 merge: a.merge,
+                split_alnum: a.split_alnum,
             };
             let run = cbrrel::text::label_corpus(&corpus, &tokenizer, &cfg, a.out.as_deref())?;
             print_out(a.format, &run)

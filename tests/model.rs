@@ -525,6 +525,7 @@ fn untrained_model_memory_child() {
         segment: SegmentConfig {
             max_len: 512,
             merge: false,
+            split_alnum: false,
         },
         device: tch::Device::Cpu,
         batch_size: 16,

@@ -5,6 +5,7 @@
 mod annotate;
 mod cli;
 mod corpus_shared;
+mod gpu_check;
 mod graph;
 mod layers;
 mod model;

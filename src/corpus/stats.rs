@@ -36,6 +36,24 @@ pub struct Stats {
     pub overlap: OverlapCounts,
     /// Sentences per overlap class, entities keyed by string.
     pub overlap_by_string: OverlapCounts,
+    /// With `--tokenizer`: what the model's tokens cannot represent, per relation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenCounts>,
+}
+
+/// Relations whose spans the tokens cannot represent exactly (issue 11 §3), filled by the
+/// caller from the text layer's labelling (`corpus` does not tokenize).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TokenCounts {
+    pub tokenizer: String,
+    /// Latin letters and digits split into single characters (`train.split_alnum`).
+    pub split_alnum: bool,
+    /// Labelled relations with a span boundary inside a token, per relation code.
+    pub widened: BTreeMap<String, usize>,
+    /// Gold subject spans the nearest-end decoder cannot return (nested or sharing a start).
+    pub undecodable_subjects: usize,
+    /// The same for object spans, per relation code.
+    pub undecodable_objects: BTreeMap<String, usize>,
 }
 
 /// Compute the statistics of a corpus. `unit` `None`: sentences for doccano, records for spo.
@@ -57,6 +75,7 @@ pub fn stats(corpus: &Corpus, unit: Option<Unit>) -> Stats {
         cross_sentence_relations: 0,
         overlap: OverlapCounts::default(),
         overlap_by_string: OverlapCounts::default(),
+        tokens: None,
     };
     for record in &corpus.records {
         let units = unit.spans(&record.text);
@@ -122,7 +141,28 @@ pub fn to_text(s: &Stats) -> String {
         s.relations, s.cross_sentence_relations
     );
     for (k, v) in &s.per_relation {
-        let _ = writeln!(out, "  {k:<10} {v}");
+        let _ = write!(out, "  {k:<10} {v}");
+        if let Some(t) = &s.tokens {
+            let n = |m: &BTreeMap<String, usize>| m.get(k).copied().unwrap_or(0);
+            let _ = write!(
+                out,
+                "  (span inside a token {}, objects beyond the decoder {})",
+                n(&t.widened),
+                n(&t.undecodable_objects)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if let Some(t) = &s.tokens {
+        let _ = writeln!(
+            out,
+            "tokens       {} ({}): {} relations with a span boundary inside a token, {} subjects and {} objects the decoder cannot return",
+            t.tokenizer,
+            if t.split_alnum { "Latin letters and digits split into chars" } else { "WordPiece words" },
+            t.widened.values().sum::<usize>(),
+            t.undecodable_subjects,
+            t.undecodable_objects.values().sum::<usize>()
+        );
     }
     let _ = writeln!(
         out,

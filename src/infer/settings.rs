@@ -36,6 +36,10 @@ pub struct TrainSettings {
     pub max_len: usize,
     /// Join neighbouring sentences into segments of up to `max_len` tokens.
     pub merge: bool,
+    /// Latin letters and digits as single-character tokens (`SegmentConfig::split_alnum`,
+    /// issue 11 §3). Absent in older run directories: false, the WordPiece words they used.
+    #[serde(default)]
+    pub split_alnum: bool,
     pub eval_batch_size: usize,
     /// Share of an epoch's steps that may be skipped for a non-finite loss or gradient norm
     /// before training stops with an error (train/step_guard.rs, issue 11 §1).

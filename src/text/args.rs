@@ -20,6 +20,10 @@ pub struct TextArgs {
     /// Join neighbouring sentences while they fit in --max-len.
     #[arg(long)]
     pub merge: bool,
+    /// Tokenize runs of Latin letters and digits as single characters (what a model trained
+    /// with `train.split_alnum` sees): every span boundary falls between tokens.
+    #[arg(long)]
+    pub split_alnum: bool,
     /// Write the labelled segments as JSON lines here.
     #[arg(long)]
     pub out: Option<PathBuf>,

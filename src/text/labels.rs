@@ -148,7 +148,7 @@ pub fn label_record(
     relation_codes: &[String],
     cfg: &SegmentConfig,
 ) -> Result<(Vec<SegmentExample>, LabelReport), TokenizeError> {
-    let tokens = tokenizer.encode(&record.text)?;
+    let tokens = tokenizer.encode_with(&record.text, cfg.split_alnum)?;
     let (segments, windowed) = segment(&record.text, &tokens, cfg);
     let mut report = LabelReport {
         records: 1,
@@ -318,6 +318,21 @@ mod tests {
             label_records(&corpus.records, &tok, &codes, &SegmentConfig::default()).unwrap();
         assert_eq!(rep.labelled, 2);
         assert_eq!(rep.widened, BTreeMap::from([("BpSy".to_string(), 1)]));
+        // Split into single chars, "8" and "0" are tokens of their own: nothing is widened.
+        let split = SegmentConfig {
+            split_alnum: true,
+            ..SegmentConfig::default()
+        };
+        let (ex, rep) = label_records(&corpus.records, &tok, &codes, &split).unwrap();
+        assert_eq!((rep.labelled, rep.widened.len()), (2, 0));
+        // [CLS] 右 冠 远 段 狭 窄 8 0 % 。 [SEP]: 狭窄8 is tokens 5..=7, 狭窄80% 5..=9.
+        let objects: Vec<(usize, usize)> = ex[0]
+            .subjects
+            .iter()
+            .flat_map(|s| &s.objects)
+            .map(|o| (o.start, o.end))
+            .collect();
+        assert_eq!(objects, vec![(5, 7), (5, 9)]);
     }
 
     #[test]

@@ -87,6 +87,7 @@ impl Serialize for LabelRun {
         serde_json::json!({
             "records": r.records, "segments": r.segments, "windowed_sentences": r.windowed_sentences,
             "tokens": self.tokens, "max_segment_tokens": self.max_segment_tokens,
+            "split_alnum": self.cfg.split_alnum,
             "relations": r.relations, "labelled": r.labelled, "cross_segment": r.cross_segment,
             "ungrounded": r.ungrounded, "untokenizable": r.untokenizable, "unknown_relation": r.unknown_relation,
             "widened": r.widened, "undecodable_subjects": r.undecodable_subjects,
@@ -104,8 +105,8 @@ impl fmt::Display for LabelRun {
         let r = &self.report;
         writeln!(
             f,
-            "{} records → {} segments (max_len {}, merge {}; {} long sentences windowed), {} tokens, longest segment {}",
-            r.records, r.segments, self.cfg.max_len, self.cfg.merge, r.windowed_sentences, self.tokens,
+            "{} records → {} segments (max_len {}, merge {}, split_alnum {}; {} long sentences windowed), {} tokens, longest segment {}",
+            r.records, r.segments, self.cfg.max_len, self.cfg.merge, self.cfg.split_alnum, r.windowed_sentences, self.tokens,
             self.max_segment_tokens
         )?;
         writeln!(

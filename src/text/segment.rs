@@ -17,6 +17,12 @@ pub struct SegmentConfig {
     pub max_len: usize,
     /// Join neighbouring sentences while the result fits in `max_len`.
     pub merge: bool,
+    /// Tokenize runs of Latin letters and digits as single characters
+    /// ([`BertTokenizer::encode_chars`](super::BertTokenizer::encode_chars)), so that a span
+    /// boundary inside "6F" or "TIMI3" is a token boundary. Absent (false) in run directories
+    /// trained before it existed: those keep the WordPiece words they were trained on.
+    #[serde(default)]
+    pub split_alnum: bool,
 }
 
 impl Default for SegmentConfig {
@@ -24,6 +30,7 @@ impl Default for SegmentConfig {
         SegmentConfig {
             max_len: 300,
             merge: false,
+            split_alnum: false,
         }
     }
 }
@@ -148,6 +155,7 @@ mod tests {
             &SegmentConfig {
                 max_len: 100,
                 merge: false,
+                split_alnum: false,
             },
         );
         assert_eq!((segs.len(), w), (3, 0));
@@ -166,6 +174,7 @@ mod tests {
             &SegmentConfig {
                 max_len: 13,
                 merge: true,
+                split_alnum: false,
             },
         );
         assert_eq!(
@@ -181,6 +190,7 @@ mod tests {
             &SegmentConfig {
                 max_len: 10,
                 merge: false,
+                split_alnum: false,
             },
         );
         assert_eq!(w, 1);
@@ -204,7 +214,7 @@ mod tests {
         #[test]
         fn segments_partition_the_tokens(text in "[前降支狭窄，、。；\n 6F%]{0,120}", max_len in 3usize..40, merge: bool) {
             let tokens = char_tokens(&text);
-            let (segs, _) = segment(&text, &tokens, &SegmentConfig { max_len, merge });
+            let (segs, _) = segment(&text, &tokens, &SegmentConfig { max_len, merge, split_alnum: false });
             let mut next_tok = 0;
             let mut last_end = 0;
             for s in &segs {

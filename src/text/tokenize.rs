@@ -6,12 +6,20 @@
 //! alignments survive lower-casing, accent stripping and the spaces put around CJK chars — so a
 //! corpus span maps to the tokens overlapping it, whatever full-width chars, spaces or [UNK]s
 //! lie inside.
+//!
+//! A word piece has one span, so an entity boundary inside "6F", "TIMI3" or "LAD90" cannot be
+//! a token boundary (issue 11 §3). [`BertTokenizer::encode_chars`] splits every such run into
+//! single characters before WordPiece, as the normalizer already does for CJK characters; a
+//! model records which of the two it was trained with (`SegmentConfig::split_alnum`).
 
 use std::path::{Path, PathBuf};
 
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::pre_tokenizers::fixed_length::FixedLength;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::Tokenizer;
 
 /// Errors loading or running a tokenizer.
@@ -63,6 +71,8 @@ impl Tokens {
 #[derive(Clone)]
 pub struct BertTokenizer {
     inner: Tokenizer,
+    /// `inner` with every pre-token cut into single characters (`encode_chars`).
+    chars: Tokenizer,
     /// Where it was loaded from (a checkpoint copies this file).
     pub source: PathBuf,
     pub cls_id: u32,
@@ -115,6 +125,7 @@ impl BertTokenizer {
             pad_id: special("[PAD]")?,
             unk_id: special("[UNK]")?,
             source: path.to_owned(),
+            chars: char_split(&inner),
             inner,
         })
     }
@@ -137,20 +148,61 @@ impl BertTokenizer {
 
     /// Encode `text` without special tokens; offsets are char offsets into `text`.
     pub fn encode(&self, text: &str) -> Result<Tokens, TokenizeError> {
-        let enc = self
-            .inner
-            .encode_char_offsets(text, false)
-            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
-        Ok(Tokens {
-            ids: enc.get_ids().to_vec(),
-            offsets: enc.get_offsets().to_vec(),
-        })
+        encode_by(&self.inner, text)
+    }
+
+    /// Encode `text` with every run of Latin letters and digits cut into single characters
+    /// first ("6F" → `6`, `f`; "TIMI3" → `t`, `i`, `m`, `i`, `3`), so that every char boundary
+    /// is a token boundary; CJK text encodes as with [`encode`](Self::encode). BERT vocabularies
+    /// hold the single letters and digits as whole words, so this adds no [UNK] (a char missing
+    /// from the vocabulary is one [UNK] of one char instead of a whole word's).
+    pub fn encode_chars(&self, text: &str) -> Result<Tokens, TokenizeError> {
+        encode_by(&self.chars, text)
+    }
+
+    /// [`encode_chars`](Self::encode_chars) when `split_alnum`, else [`encode`](Self::encode).
+    pub fn encode_with(&self, text: &str, split_alnum: bool) -> Result<Tokens, TokenizeError> {
+        encode_by(
+            if split_alnum {
+                &self.chars
+            } else {
+                &self.inner
+            },
+            text,
+        )
     }
 
     /// The token strings of ids (for debugging and tests).
     pub fn id_to_token(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)
     }
+}
+
+/// Ids and char offsets of `text` through one of the two pipelines, without special tokens.
+fn encode_by(tok: &Tokenizer, text: &str) -> Result<Tokens, TokenizeError> {
+    let enc = tok
+        .encode_char_offsets(text, false)
+        .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+    Ok(Tokens {
+        ids: enc.get_ids().to_vec(),
+        offsets: enc.get_offsets().to_vec(),
+    })
+}
+
+/// `tok` with its pre-tokenizer followed by a cut into single characters. The file's own
+/// pre-tokenizer (BERT's: whitespace and punctuation splits) runs first, so spaces still
+/// separate words and never become tokens; without one, BERT's is used.
+fn char_split(tok: &Tokenizer) -> Tokenizer {
+    let first = tok
+        .get_pre_tokenizer()
+        .cloned()
+        .unwrap_or(PreTokenizerWrapper::BertPreTokenizer(BertPreTokenizer));
+    let mut chars = tok.clone();
+    chars.with_pre_tokenizer(Some(Sequence::new(vec![
+        first,
+        PreTokenizerWrapper::FixedLength(FixedLength::new(1)),
+    ])));
+    chars
 }
 
 /// `do_lower_case` from a `tokenizer_config.json` beside the vocab; BERT's default (true) else.
@@ -222,5 +274,54 @@ pub(crate) mod tests {
         let (a, b) = t.token_span(x, x + 1).unwrap();
         assert_eq!((a, b, tok.unk_id), (a, a, t.ids[a]));
         assert_eq!(t.offsets[b], (x, x + 1));
+    }
+
+    #[test]
+    fn split_alnum_makes_every_char_boundary_a_token_boundary() {
+        let dir = tiny_vocab_dir();
+        let mut vocab = std::fs::read_to_string(dir.path().join("vocab.txt")).unwrap();
+        for c in ['f', 't', 'i', 'm', '1', '0'] {
+            vocab.push_str(&format!("\n{c}"));
+        }
+        std::fs::write(dir.path().join("vocab.txt"), vocab).unwrap();
+        let tok = BertTokenizer::from_path(dir.path()).unwrap();
+        let text = "置入6F动脉鞘，2.5*15mm球囊 TIMI3级";
+        let words = tok.encode(text).unwrap();
+        let chars = tok.encode_chars(text).unwrap();
+        let pieces = |t: &Tokens| -> Vec<String> {
+            t.ids.iter().map(|&i| tok.id_to_token(i).unwrap()).collect()
+        };
+        // WordPiece keeps "6F" as one word of two pieces; the char split gives two words.
+        assert_eq!(&pieces(&words)[2..4], ["6", "##f"]);
+        assert_eq!(&pieces(&chars)[2..4], ["6", "f"]);
+        // One token per non-space char, each exactly its char, the space skipped.
+        let non_space: Vec<usize> = text
+            .chars()
+            .enumerate()
+            .filter(|(_, c)| !c.is_whitespace())
+            .map(|(i, _)| i)
+            .collect();
+        let expected: Vec<(usize, usize)> = non_space.iter().map(|&i| (i, i + 1)).collect();
+        assert_eq!(chars.offsets, expected);
+        assert!(
+            !pieces(&chars).contains(&"[UNK]".to_string()),
+            "{:?}",
+            pieces(&chars)
+        );
+        // "TIMI3" → t i m i 3: the finding "3级" starts on a token of its own.
+        let three = text.chars().position(|c| c == '3').unwrap();
+        assert_eq!(
+            chars.token_span(three, three + 2).map(|(a, b)| b - a),
+            Some(1)
+        );
+        assert_eq!(
+            words
+                .token_span(three, three + 1)
+                .map(|(a, _)| words.offsets[a].0),
+            Some(three - 4)
+        );
+        // encode_with picks one or the other.
+        assert_eq!(tok.encode_with(text, true).unwrap(), chars);
+        assert_eq!(tok.encode_with(text, false).unwrap(), words);
     }
 }

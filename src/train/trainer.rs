@@ -145,6 +145,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
     let segment = SegmentConfig {
         max_len: t.max_len,
         merge: t.merge,
+        split_alnum: t.split_alnum,
     };
     let (examples, train_labels) = label_records(job.train, job.tokenizer, &relations, &segment)?;
     let examples: Vec<SegmentExample> = examples.into_iter().filter(|e| e.len() > 2).collect();
