@@ -99,7 +99,13 @@ sample_start() {
 }
 sample_stop() { [[ -n $sampler ]] && kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null; sampler=""; }
 
+# The split: xz-compressed in the pack (pipeline/gpu_pack.sh), plain in a test's.
 SPLIT=$PACK/split
+if compgen -G "$SPLIT/*.jsonl.xz" >/dev/null; then
+  mkdir -p "$OUT/split"
+  for f in "$SPLIT"/*.jsonl.xz; do xz -dc "$f" > "$OUT/split/$(basename "$f" .xz)"; done
+  SPLIT=$OUT/split
+fi
 TRAIN=$SPLIT/train.jsonl
 if (( TRAIN_REPORTS > 0 )); then
   head -n "$TRAIN_REPORTS" "$SPLIT/train.jsonl" > "$OUT/train-subset.jsonl"

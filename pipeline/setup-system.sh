@@ -8,6 +8,7 @@
 #   chromium, nodejs (node + npm)   the browser test of `cbrrel serve`'s page (playwright-core
 #                 from tests/browser/package-lock.json drives Debian's chromium)
 #   fonts-noto-cjk  Chinese glyphs in that test's screenshots
+#   xz-utils      the GPU check's pack (pipeline/gpu_pack.sh) and its test
 # Missing packages are installed with apt-get when running as root; otherwise the script stops
 # with the one apt-get command to run. Rust itself is not an apt package: rustup installs it.
 #
@@ -15,7 +16,7 @@
 # database, and CBRREL_SETUP_CHECK_ONLY=1 never installs, only reports.
 set -euo pipefail
 
-packages=(libclang-dev g++ make python3 python3-venv chromium nodejs fonts-noto-cjk)
+packages=(libclang-dev g++ make python3 python3-venv chromium nodejs fonts-noto-cjk xz-utils)
 
 # What each package provides, checked by capability where a non-Debian build of the tool can
 # stand in (pyenv's python3, a compiler from elsewhere), by the dpkg database otherwise.
@@ -34,6 +35,7 @@ installed() {
     python3-venv) python3 -c 'import ensurepip, venv' >/dev/null 2>&1 ;;
     chromium) command -v chromium >/dev/null 2>&1 ;;
     nodejs) command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ;;
+    xz-utils) command -v xz >/dev/null 2>&1 ;;
     *) dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^ii' ;;
   esac
 }

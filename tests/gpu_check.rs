@@ -19,8 +19,8 @@ fn the_gpu_check_runs_every_step_on_the_cpu() {
     let pack = dir.path().join("pack");
     let out = dir.path().join("out");
     // The pack as pipeline/gpu_pack.sh lays it out, from the project's fixtures: a split by
-    // report and (instead of m3e-small, which CI need not have) a char vocabulary for a random
-    // encoder.
+    // report, xz-compressed, and (instead of m3e-small, which CI need not have) a char
+    // vocabulary for a random encoder.
     let split = pack.join("split");
     let vocab = pack.join("vocab.txt");
     for args in [
@@ -44,6 +44,14 @@ fn the_gpu_check_runs_every_step_on_the_cpu() {
     ] {
         let o = cbrrel(&args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+    // Compressed as the pack script leaves them.
+    for part in ["train", "dev", "test"] {
+        let st = Command::new("xz")
+            .arg(split.join(format!("{part}.jsonl")))
+            .status()
+            .expect("xz");
+        assert!(st.success());
     }
     let (hidden, layers, inter) = (32usize, 2usize, 64usize);
     let shape = format!("hidden={hidden},layers={layers},heads=2,intermediate={inter}");

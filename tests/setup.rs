@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// What pipeline/setup-system.sh checks, libclang-dev first.
-const EVERY_PACKAGE: [&str; 8] = [
+const EVERY_PACKAGE: [&str; 9] = [
     "libclang-dev",
     "g++",
     "make",
@@ -14,6 +14,7 @@ const EVERY_PACKAGE: [&str; 8] = [
     "chromium",
     "nodejs",
     "fonts-noto-cjk",
+    "xz-utils",
 ];
 
 /// Runs the check with `installed` as the dpkg database and installing disabled.
@@ -50,7 +51,9 @@ fn a_missing_package_is_named_with_the_command_that_installs_it() {
     let (ok, stderr) = check_with(&["make", "python3", "nodejs"]);
     assert!(!ok);
     assert!(
-        stderr.contains("apt-get install -y libclang-dev g++ python3-venv chromium fonts-noto-cjk"),
+        stderr.contains(
+            "apt-get install -y libclang-dev g++ python3-venv chromium fonts-noto-cjk xz-utils"
+        ),
         "{stderr}"
     );
 }
