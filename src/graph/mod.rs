@@ -14,6 +14,7 @@
 //! and property IRIs (ontology/casmed.toml) and the segment table are data, compiled in as the
 //! defaults.
 
+pub mod allocator;
 pub mod args;
 pub mod counts;
 pub mod coverage;

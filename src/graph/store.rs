@@ -488,6 +488,8 @@ pub fn load(
     run: &RunInfo,
 ) -> Result<LoadSummary, GraphError> {
     let t0 = Instant::now();
+    // Freed memory stays with the allocator until the load returns (allocator.rs says why).
+    let _keep = super::allocator::KeepFreedMemory::new();
     let ontology = turtle_quads(cx.ontology_ttl, ontology_graph().into_owned().into())?;
     let concepts = concept_quads(cx.table, cx.vocab);
     let mut summary = LoadSummary {
