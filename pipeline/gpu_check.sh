@@ -148,7 +148,11 @@ for b in $BATCHES; do
     --device "$DEVICE" --format json > "$OUT/eval-big-$b.json"
   sample_stop
 done
-step text "$BIN" text --tokenizer "$TOKENIZER" --split-alnum "$SPLIT/test.jsonl" --format json \
+# The mean segment length as the timed model tokenizes (its own split_alnum, config.json).
+alnum=()
+[[ $("$PYTHON" -c "import json;print(json.load(open('$OUT/big/config.json'))['segment'].get('split_alnum', False))" 2>/dev/null) == True ]] \
+  && alnum=(--split-alnum)
+step text "$BIN" text --tokenizer "$TOKENIZER" "${alnum[@]}" "$SPLIT/test.jsonl" --format json \
   > "$OUT/text.json"
 len=$("$PYTHON" -c "import json;t=json.load(open('$OUT/text.json'));print(round(t['tokens']/max(t['segments'],1)))" 2>/dev/null || echo 64)
 step flops "$PYTHON" pipeline/torch_reference.py flops --run "$OUT/big" --len "$len" --subjects 2 \

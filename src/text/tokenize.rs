@@ -162,14 +162,11 @@ impl BertTokenizer {
 
     /// [`encode_chars`](Self::encode_chars) when `split_alnum`, else [`encode`](Self::encode).
     pub fn encode_with(&self, text: &str, split_alnum: bool) -> Result<Tokens, TokenizeError> {
-        encode_by(
-            if split_alnum {
-                &self.chars
-            } else {
-                &self.inner
-            },
-            text,
-        )
+        if split_alnum {
+            self.encode_chars(text)
+        } else {
+            self.encode(text)
+        }
     }
 
     /// The token strings of ids (for debugging and tests).
