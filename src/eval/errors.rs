@@ -9,6 +9,11 @@
 //!   missing here, or absent where it is present): the model cannot be right on both;
 //! - **span runs across clause punctuation** (predictions only) — a subject or object that
 //!   contains ，；。, i.e. a start decoded with an end in a later clause;
+//! - **boundary convention** — an end overlaps a gold entity and differs from it by an affix
+//!   at one side only (`由远及近` before a dilation, `mm` after a size), and the gold entity
+//!   follows the rarer of the two ways the gold data bounds that affix for its type (inside
+//!   the entity, or right outside it): the model learnt the commoner way, and no model can
+//!   follow both (the affixes, with how often each way is taken, are listed);
 //! - **span boundary** — an end overlaps a gold entity of the report but is not it;
 //! - **entity missed** (gold) / **entity not in gold** (predicted) — an end that no entity of
 //!   the other side overlaps at all;
@@ -36,6 +41,7 @@ use crate::corpus::{char_slice, Record};
 pub enum Cause {
     AnnotationInconsistency,
     SpanAcrossClauses,
+    BoundaryConvention,
     SpanBoundary,
     EntityMissed,
     EntityNotInGold,
@@ -52,6 +58,9 @@ impl fmt::Display for Cause {
                 "annotation inconsistency (same sentence annotated otherwise in another report)"
             }
             Cause::SpanAcrossClauses => "span runs across clause punctuation",
+            Cause::BoundaryConvention => {
+                "boundary convention (gold bounds an affix the rarer of its type's two ways)"
+            }
             Cause::SpanBoundary => "span boundary (overlaps a gold entity, not it)",
             Cause::EntityMissed => "entity missed",
             Cause::EntityNotInGold => "entity not in gold",
@@ -86,6 +95,133 @@ pub struct ErrorAnalysis {
     pub missed_by_distance: BTreeMap<String, usize>,
     /// Per relation code, per cause: [missed, wrong].
     pub by_relation: BTreeMap<String, BTreeMap<Cause, [usize; 2]>>,
+    /// The affixes behind the boundary-convention errors, keyed "type side affix" (`Tm start
+    /// 由远及近`): how many errors each explains and how the gold data bounds it.
+    pub conventions: BTreeMap<String, Convention>,
+}
+
+/// One affix the gold data bounds both ways (see [`Cause::BoundaryConvention`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Convention {
+    /// Errors (missed and wrong) it explains.
+    pub errors: usize,
+    /// Gold entities of the type that hold the affix at that side…
+    pub inside: usize,
+    /// …and those that have it right outside that side.
+    pub outside: usize,
+}
+
+/// Longest affix (chars) taken for a boundary convention: a longer difference is another
+/// entity, not another way of bounding this one.
+const AFFIX_MAX: usize = 8;
+
+/// The side of a span an affix sits at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Side {
+    Start,
+    End,
+}
+
+/// A gold entity as [`Conventions`] keeps it: (type, chars, chars before, chars after).
+type Bounded = (String, Vec<char>, Vec<char>, Vec<char>);
+
+/// How the gold data bounds affixes: every entity with its type, its chars and up to
+/// [`AFFIX_MAX`] chars on either side of it, and the counts asked so far.
+struct Conventions {
+    entities: Vec<Bounded>,
+    counted: HashMap<(String, Side, String), [usize; 2]>,
+}
+
+impl Conventions {
+    fn new(reference: &[Record]) -> Conventions {
+        let mut entities = Vec::new();
+        for r in reference {
+            let chars: Vec<char> = r.text.chars().collect();
+            for e in &r.entities {
+                if e.start >= e.end || e.end > chars.len() {
+                    continue;
+                }
+                entities.push((
+                    e.label.clone(),
+                    chars[e.start..e.end].to_vec(),
+                    chars[e.start.saturating_sub(AFFIX_MAX)..e.start].to_vec(),
+                    chars[e.end..(e.end + AFFIX_MAX).min(chars.len())].to_vec(),
+                ));
+            }
+        }
+        Conventions {
+            entities,
+            counted: HashMap::new(),
+        }
+    }
+
+    /// [inside, outside]: entities of type `label` longer than `affix` that hold it at `side`,
+    /// and entities of the type it sits right outside of at that side.
+    fn count(&mut self, label: &str, side: Side, affix: &[char]) -> [usize; 2] {
+        let key = (label.to_owned(), side, affix.iter().collect::<String>());
+        let entities = &self.entities;
+        *self.counted.entry(key).or_insert_with(|| {
+            let mut n = [0, 0];
+            for (l, chars, before, after) in entities {
+                if l != label {
+                    continue;
+                }
+                let inside = chars.len() > affix.len()
+                    && match side {
+                        Side::Start => chars.starts_with(affix),
+                        Side::End => chars.ends_with(affix),
+                    };
+                let outside = match side {
+                    Side::Start => before.ends_with(affix),
+                    Side::End => after.starts_with(affix),
+                };
+                n[0] += usize::from(inside);
+                n[1] += usize::from(outside);
+            }
+            n
+        })
+    }
+
+    /// Whether `gold` (of type `label`) and `other`, an overlapping span of the same text,
+    /// differ by one affix at one side that the gold data bounds the other way more often than
+    /// `gold` does; the affix's key and counts when they do.
+    fn rarer(
+        &mut self,
+        chars: &[char],
+        gold: End,
+        label: &str,
+        other: End,
+    ) -> Option<(String, [usize; 2])> {
+        let (side, lo, hi, gold_holds) = if gold.start == other.start && gold.end != other.end {
+            let (lo, hi) = (gold.end.min(other.end), gold.end.max(other.end));
+            (Side::End, lo, hi, gold.end > other.end)
+        } else if gold.end == other.end && gold.start != other.start {
+            let (lo, hi) = (gold.start.min(other.start), gold.start.max(other.start));
+            (Side::Start, lo, hi, gold.start < other.start)
+        } else {
+            return None;
+        };
+        if hi - lo > AFFIX_MAX || hi > chars.len() {
+            return None;
+        }
+        let affix = &chars[lo..hi];
+        let n = self.count(label, side, affix);
+        let (gold_way, other_way) = if gold_holds {
+            (n[0], n[1])
+        } else {
+            (n[1], n[0])
+        };
+        (gold_way < other_way).then(|| {
+            let at = match side {
+                Side::Start => "start",
+                Side::End => "end",
+            };
+            (
+                format!("{label} {at} {}", affix.iter().collect::<String>()),
+                n,
+            )
+        })
+    }
 }
 
 /// Examples kept per side and cause.
@@ -193,11 +329,23 @@ fn sentence_index(gold: &[Record]) -> SentenceIndex<'_> {
     ix
 }
 
+/// One more error explained by the boundary convention `affix` (counts `n`: [inside, outside]).
+fn note_convention(out: &mut ErrorAnalysis, affix: String, n: [usize; 2]) {
+    let c = out.conventions.entry(affix).or_default();
+    c.errors += 1;
+    c.inside = n[0];
+    c.outside = n[1];
+}
+
+/// Affixes listed under the error table, the most errors first.
+const CONVENTIONS_SHOWN: usize = 10;
+
 /// Classify the errors of `pred` against `gold` (records matched by id; a gold record without
 /// predictions counts every triple as missed). `reference` is the gold data the annotation
 /// consistency is judged on (the whole corpus, for a cross-validation's pooled test parts).
 pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorAnalysis {
     let ix = sentence_index(reference);
+    let mut conventions = Conventions::new(reference);
     let by_id: HashMap<&str, &Record> = pred.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut out = ErrorAnalysis::default();
     let note = |out: &mut ErrorAnalysis,
@@ -234,14 +382,27 @@ pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorA
         let pred_t = triples(p);
         let gold_keys: HashSet<&(String, String, String)> = gold_t.iter().map(|t| &t.0).collect();
         let pred_keys: HashSet<&(String, String, String)> = pred_t.iter().map(|t| &t.0).collect();
-        let gold_ends: Vec<End> = g
+        let gold_ends: Vec<(End, &str)> = g
             .entities
             .iter()
-            .map(|e| End {
-                start: e.start,
-                end: e.end,
+            .map(|e| {
+                let end = End {
+                    start: e.start,
+                    end: e.end,
+                };
+                (end, e.label.as_str())
             })
             .collect();
+        let chars: Vec<char> = g.text.chars().collect();
+        // The affix behind a boundary error between a gold end and an overlapping span, when
+        // the gold follows the rarer way of bounding it.
+        let mut convention = |gold: End, other: End| {
+            let label = gold_ends
+                .iter()
+                .find(|(e, _)| *e == gold)
+                .map_or("", |(_, l)| *l);
+            conventions.rarer(&chars, gold, label, other)
+        };
         let pred_ends: Vec<End> = pred_t.iter().flat_map(|t| [t.1, t.2]).collect();
         // Elsewhere in the gold, the same sentence: annotated with `key` or not.
         let elsewhere = |s: End, o: End, key: &(String, String, String), annotated: bool| {
@@ -262,8 +423,17 @@ pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorA
             *out.missed_by_distance.entry(d.to_owned()).or_default() += 1;
             let boundary = |e: End| pred_ends.iter().any(|p| p.overlaps(e) && *p != e);
             let found = |e: End| pred_ends.contains(&e);
+            let rarer = [*s, *o].into_iter().find_map(|e| {
+                pred_ends
+                    .iter()
+                    .filter(|p| p.overlaps(e) && **p != e)
+                    .find_map(|p| convention(e, *p))
+            });
             let cause = if elsewhere(*s, *o, key, false) {
                 Cause::AnnotationInconsistency
+            } else if let Some((affix, n)) = rarer {
+                note_convention(&mut out, affix, n);
+                Cause::BoundaryConvention
             } else if boundary(*s) || boundary(*o) {
                 Cause::SpanBoundary
             } else if !found(*s) || !found(*o) {
@@ -282,8 +452,16 @@ pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorA
                 continue;
             }
             let crosses = |t: &str| t.chars().any(|c| CLAUSE_MARKS.contains(&c));
-            let boundary = |e: End| gold_ends.iter().any(|g| g.overlaps(e) && *g != e);
-            let known = |e: End| gold_ends.contains(&e);
+            let boundary = |e: End| gold_ends.iter().any(|(g, _)| g.overlaps(e) && *g != e);
+            let known = |e: End| gold_ends.iter().any(|(g, _)| *g == e);
+            let rarer = |convention: &mut dyn FnMut(End, End) -> Option<(String, [usize; 2])>| {
+                [*s, *o].into_iter().find_map(|e| {
+                    gold_ends
+                        .iter()
+                        .filter(|(g, _)| g.overlaps(e) && *g != e)
+                        .find_map(|(g, _)| convention(*g, e))
+                })
+            };
             let related_otherwise = gold_t
                 .iter()
                 .any(|(k, gs, go)| gs == s && go == o && k.1 != key.1);
@@ -291,6 +469,9 @@ pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorA
                 Cause::AnnotationInconsistency
             } else if crosses(&key.0) || crosses(&key.2) {
                 Cause::SpanAcrossClauses
+            } else if let Some((affix, n)) = rarer(&mut convention) {
+                note_convention(&mut out, affix, n);
+                Cause::BoundaryConvention
             } else if boundary(*s) || boundary(*o) {
                 Cause::SpanBoundary
             } else if !known(*s) || !known(*o) {
@@ -374,6 +555,30 @@ impl fmt::Display for ErrorAnalysis {
                 "| {d} | {n} | {m} | {:.2} |",
                 100.0 * m as f64 / (*n).max(1) as f64
             )?;
+        }
+        if !self.conventions.is_empty() {
+            let mut shown: Vec<(&String, &Convention)> = self.conventions.iter().collect();
+            shown.sort_by_key(|(k, c)| (std::cmp::Reverse(c.errors), k.as_str()));
+            writeln!(f)?;
+            writeln!(
+                f,
+                "| convention (type side affix) | errors | gold inside | gold right outside |"
+            )?;
+            writeln!(f, "|---|--:|--:|--:|")?;
+            for (k, c) in shown.iter().take(CONVENTIONS_SHOWN) {
+                writeln!(f, "| {k} | {} | {} | {} |", c.errors, c.inside, c.outside)?;
+            }
+            if shown.len() > CONVENTIONS_SHOWN {
+                let rest: usize = shown[CONVENTIONS_SHOWN..]
+                    .iter()
+                    .map(|(_, c)| c.errors)
+                    .sum();
+                writeln!(
+                    f,
+                    "| {} more affixes | {rest} | | |",
+                    shown.len() - CONVENTIONS_SHOWN
+                )?;
+            }
         }
         Ok(())
     }
@@ -479,6 +684,73 @@ mod tests {
             "{a:?}"
         );
         assert_eq!(a.examples["fp AnnotationInconsistency"][0].record, "b");
+    }
+
+    #[test]
+    fn a_boundary_the_gold_draws_the_rarer_way_is_a_convention_error() {
+        // Three reports bound "由远及近" outside the dilation, one (the test report) inside.
+        let outside = "由远及近以8atm扩张2次。";
+        let ents_out = [("Tm", 4, 13)];
+        let inside = "前降支中段由远及近以10atm扩张1次。";
+        let gold_in = rec(
+            "t",
+            inside,
+            &[("Bp", 0, 5), ("Tm", 5, 19)],
+            &[("BpTm", 0, 1)],
+        );
+        let mut reference: Vec<Record> = (0..3)
+            .map(|i| rec(&format!("o{i}"), outside, &ents_out, &[]))
+            .collect();
+        reference.push(gold_in.clone());
+        // The model bounds it the common way: one missed, one wrong, both the convention's.
+        let pred = vec![rec(
+            "t",
+            inside,
+            &[("Bp", 0, 5), ("Tm", 9, 19)],
+            &[("BpTm", 0, 1)],
+        )];
+        let a = analyse(std::slice::from_ref(&gold_in), &pred, &reference);
+        assert_eq!(
+            a.false_negatives.get(&Cause::BoundaryConvention),
+            Some(&1),
+            "{a:?}"
+        );
+        assert_eq!(
+            a.false_positives.get(&Cause::BoundaryConvention),
+            Some(&1),
+            "{a:?}"
+        );
+        let c = &a.conventions["Tm start 由远及近"];
+        assert_eq!((c.errors, c.inside, c.outside), (2, 1, 3));
+        assert!(
+            a.to_string().contains("| Tm start 由远及近 | 2 | 1 | 3 |"),
+            "{a}"
+        );
+
+        // Had the gold bounded it the common way and the model not, the error is the model's.
+        let gold_out = rec(
+            "t",
+            inside,
+            &[("Bp", 0, 5), ("Tm", 9, 19)],
+            &[("BpTm", 0, 1)],
+        );
+        let pred_in = vec![gold_in];
+        let mut reference: Vec<Record> = (0..3)
+            .map(|i| rec(&format!("o{i}"), outside, &ents_out, &[]))
+            .collect();
+        reference.push(gold_out.clone());
+        let b = analyse(std::slice::from_ref(&gold_out), &pred_in, &reference);
+        assert_eq!(
+            b.false_negatives.get(&Cause::SpanBoundary),
+            Some(&1),
+            "{b:?}"
+        );
+        assert_eq!(
+            b.false_positives.get(&Cause::SpanBoundary),
+            Some(&1),
+            "{b:?}"
+        );
+        assert!(b.conventions.is_empty());
     }
 
     #[test]
