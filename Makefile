@@ -19,7 +19,7 @@ BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system build test lint graph cv cv-decode bench bench-graph bench-serve bench-model gpu-pack gpu-check fixtures clean
+.PHONY: help setup system build test lint graph cv cv-decode cv-ablation bench bench-graph bench-serve bench-model gpu-pack gpu-check fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
@@ -27,6 +27,7 @@ help:
 	@echo "make lint    cargo fmt --check and clippy -D warnings (CI runs it)"
 	@echo "make cv      5-fold cross-validation on the coronary corpus (hours on CPU; resumable)"
 	@echo "make cv-decode DECODE=NAME DECODE_SET='--set decode.…'   a decoding switch on runs/cv's folds"
+	@echo "make cv-ablation ABLATION=casrel|no-attention|no-fgm|no-bilstm|cnn   Table 7 on the same folds"
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
 	@echo "make bench-serve STORE=DIR   cbrrel serve under load, beside oxigraph serve-read-only"
 	@echo "make bench-model the Rust model against the PyTorch reference, same weights and batches"
@@ -87,7 +88,7 @@ graph: build $(FIXTURE_MODEL)/config.json
 	$(BIN) query --store work/store --file ontology/queries/body_parts_with_stenosis.rq
 
 # 5-fold cross-validation by report on the shared coronary corpus with the documented CPU
-# recipe (BENCHMARKS.md): ≈ 35 min per fold on two cores. Resumable: stop it any time, and
+# recipe (BENCHMARKS.md): ≈ 22 min per fold on two cores alone. Resumable: stop it any time, and
 # `make cv` again skips the finished folds (CV_FLAGS="--max-folds 1" does one fold per run).
 # A decoding switch is scored on the folds runs/cv has finished, without training:
 #   make cv-decode DECODE=bounded DECODE_SET="--set decode.span_rule=bounded"
@@ -97,6 +98,20 @@ CV_RECIPE := --encoder ../shared/models/m3e-small --epochs 6 --batch-size 16 --l
 CV_FLAGS  ?=
 cv: build
 	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv $(CV_RECIPE) --device auto $(CV_FLAGS)
+
+# The paper's Table 7 on the same folds (issue 13 §4): one cross-validation per ablation, each
+# in its own folder and resumable like `make cv` (the full model's row is runs/cv itself):
+#   make cv-ablation ABLATION=casrel   (casrel, no-attention, no-fgm, no-bilstm, cnn)
+ABLATION ?= casrel
+ABLATION_FLAGS_casrel       := --encoder-only
+ABLATION_FLAGS_no-attention := --no-attention
+ABLATION_FLAGS_no-fgm       := --no-fgm
+ABLATION_FLAGS_no-bilstm    := --no-bilstm
+ABLATION_FLAGS_cnn          := --fusion cnn
+cv-ablation: build
+	$(if $(ABLATION_FLAGS_$(ABLATION)),,$(error ABLATION=$(ABLATION) is not one of casrel, no-attention, no-fgm, no-bilstm, cnn))
+	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv-ablation-$(ABLATION) $(CV_RECIPE) \
+	  $(ABLATION_FLAGS_$(ABLATION)) --device auto $(CV_FLAGS)
 
 DECODE     ?= bounded
 DECODE_SET ?= --set decode.span_rule=bounded

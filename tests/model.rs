@@ -398,7 +398,11 @@ fn subjects_are_capped_per_segment_and_chunking_changes_no_prediction() {
     let _rng = crate::util::TORCH_RNG
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let loaded = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
+    let mut loaded = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
+    // CasRel's span rule, so that at threshold 0 every token opens a subject (the default
+    // bounded rule opens none on a clause mark).
+    loaded.config.thresholds.span_rule = cbrrel::infer::rules::SpanRule::Nearest;
+    loaded.rules = loaded.config.rules().unwrap();
     let base = loaded.predictor(4);
     let examples = base.prepare(&t.records).unwrap();
     let with = |subject: f32, max_subjects: usize, subject_chunk: usize| Predictor {

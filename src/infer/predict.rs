@@ -22,8 +22,10 @@ use crate::text::{label_records, BertTokenizer, SegmentConfig, SegmentExample, T
 
 /// How the taggers' probabilities become spans and triples: `[decode]` of train.toml (the
 /// thresholds as `subject_threshold`, `object_threshold`) and `thresholds` of a run directory's
-/// config.json, one type for both. Thresholds are 0.5 by default, as in CasRel; the two rules
-/// of issue 13 §3 (rules.rs) are off unless switched on.
+/// config.json, one type for both. Thresholds are 0.5 by default, as in CasRel. Issue 13 §3's
+/// switches (rules.rs, tune.rs) are on in the shipped train.toml since the folds measured them
+/// (BENCHMARKS.md); a config.json written before them lacks the fields and decodes as it was
+/// trained to, CasRel's way (the serde defaults below).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecodeSettings {

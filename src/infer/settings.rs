@@ -234,11 +234,26 @@ mod tests {
             .unwrap_err()
             .contains("no field `epoch`"));
         assert!(Settings::load(None, &["train.batch_size=0".into()]).is_err());
-        // A decoding switch the file does not name is still reachable, with its default
-        // otherwise.
-        let s = Settings::load(None, &["decode.tune_thresholds=true".into()]).unwrap();
+        // A decoding switch a user's older copy of the file does not name is still
+        // reachable, with its default otherwise.
+        let dir = tempfile::tempdir().unwrap();
+        let older = dir.path().join("train.toml");
+        let text: String = DEFAULT_TOML
+            .lines()
+            .filter(|l| !l.starts_with("tune_thresholds") && !l.starts_with("span_rule"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&older, text).unwrap();
+        let s = Settings::load(Some(&older), &["decode.tune_thresholds=true".into()]).unwrap();
         assert!(s.decode.tune_thresholds);
-        assert!(!Settings::load(None, &[]).unwrap().decode.tune_thresholds);
+        let s = Settings::load(Some(&older), &[]).unwrap();
+        assert!(!s.decode.tune_thresholds);
+        assert_eq!(s.decode.span_rule, crate::infer::rules::SpanRule::Nearest);
+        // The shipped file turns issue 13's decoding fixes on (measured by the folds).
+        let shipped = Settings::load(None, &[]).unwrap().decode;
+        assert!(shipped.tune_thresholds);
+        assert_eq!(shipped.span_rule, crate::infer::rules::SpanRule::Bounded);
+        assert_eq!(shipped.pair_scope, crate::infer::rules::PairScope::Learned);
         assert!(Settings::load(None, &["decode.tune=true".into()])
             .unwrap_err()
             .contains("no field `tune`"));
