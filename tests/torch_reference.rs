@@ -175,8 +175,8 @@ fn variant_run(name: &str, edit: HeadEdit) -> (PathBuf, VarStore, Cbrrel) {
     let model = Cbrrel::new(&vs.root(), &model_config);
     // Perturbed without the global RNG: other tests running beside this one draw from it, so
     // randn noise differed from run to run and a variant could come out nearly flat. A fixed
-    // pattern (a sine over the element index, offset per variable in name order) spreads the weights the same
-    // way every run.
+    // pattern (a sine over the element index, offset per variable in name order) spreads the
+    // weights the same way every run.
     tch::no_grad(|| {
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));

@@ -393,15 +393,17 @@ pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorA
                 (end, e.label.as_str())
             })
             .collect();
-        let chars: Vec<char> = g.text.chars().collect();
-        // The affix behind a boundary error between a gold end and an overlapping span, when
-        // the gold follows the rarer way of bounding it.
-        let mut convention = |gold: End, other: End| {
-            let label = gold_ends
-                .iter()
-                .find(|(e, _)| *e == gold)
-                .map_or("", |(_, l)| *l);
-            conventions.rarer(&chars, gold, label, other)
+        // The affix behind a boundary error, when the gold bounds it the rarer way: the first
+        // of the (gold end, overlapping span) pairs given that is one.
+        let mut convention = |mut pairs: &mut dyn Iterator<Item = (End, End)>| {
+            // (`&mut &mut dyn Iterator` is a sized iterator: find_map needs one.)
+            (&mut pairs).find_map(|(gold, other)| {
+                let label = gold_ends
+                    .iter()
+                    .find(|(e, _)| *e == gold)
+                    .map_or("", |(_, l)| *l);
+                conventions.rarer(&layout.chars, gold, label, other)
+            })
         };
         let pred_ends: Vec<End> = pred_t.iter().flat_map(|t| [t.1, t.2]).collect();
         // Elsewhere in the gold, the same sentence: annotated with `key` or not.
@@ -423,15 +425,12 @@ pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorA
             *out.missed_by_distance.entry(d.to_owned()).or_default() += 1;
             let boundary = |e: End| pred_ends.iter().any(|p| p.overlaps(e) && *p != e);
             let found = |e: End| pred_ends.contains(&e);
-            let rarer = [*s, *o].into_iter().find_map(|e| {
-                pred_ends
-                    .iter()
-                    .filter(|p| p.overlaps(e) && **p != e)
-                    .find_map(|p| convention(e, *p))
-            });
             let cause = if elsewhere(*s, *o, key, false) {
                 Cause::AnnotationInconsistency
-            } else if let Some((affix, n)) = rarer {
+            } else if let Some((affix, n)) = convention(&mut [*s, *o].into_iter().flat_map(|e| {
+                let near = pred_ends.iter().filter(move |p| p.overlaps(e) && **p != e);
+                near.map(move |p| (e, *p))
+            })) {
                 note_convention(&mut out, affix, n);
                 Cause::BoundaryConvention
             } else if boundary(*s) || boundary(*o) {
@@ -454,14 +453,6 @@ pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorA
             let crosses = |t: &str| t.chars().any(|c| CLAUSE_MARKS.contains(&c));
             let boundary = |e: End| gold_ends.iter().any(|(g, _)| g.overlaps(e) && *g != e);
             let known = |e: End| gold_ends.iter().any(|(g, _)| *g == e);
-            let rarer = |convention: &mut dyn FnMut(End, End) -> Option<(String, [usize; 2])>| {
-                [*s, *o].into_iter().find_map(|e| {
-                    gold_ends
-                        .iter()
-                        .filter(|(g, _)| g.overlaps(e) && *g != e)
-                        .find_map(|(g, _)| convention(*g, e))
-                })
-            };
             let related_otherwise = gold_t
                 .iter()
                 .any(|(k, gs, go)| gs == s && go == o && k.1 != key.1);
@@ -469,7 +460,12 @@ pub fn analyse(gold: &[Record], pred: &[Record], reference: &[Record]) -> ErrorA
                 Cause::AnnotationInconsistency
             } else if crosses(&key.0) || crosses(&key.2) {
                 Cause::SpanAcrossClauses
-            } else if let Some((affix, n)) = rarer(&mut convention) {
+            } else if let Some((affix, n)) = convention(&mut [*s, *o].into_iter().flat_map(|e| {
+                let near = gold_ends
+                    .iter()
+                    .filter(move |(g, _)| g.overlaps(e) && *g != e);
+                near.map(move |(g, _)| (*g, e))
+            })) {
                 note_convention(&mut out, affix, n);
                 Cause::BoundaryConvention
             } else if boundary(*s) || boundary(*o) {
@@ -692,23 +688,25 @@ mod tests {
         let outside = "由远及近以8atm扩张2次。";
         let ents_out = [("Tm", 4, 13)];
         let inside = "前降支中段由远及近以10atm扩张1次。";
-        let gold_in = rec(
-            "t",
-            inside,
-            &[("Bp", 0, 5), ("Tm", 5, 19)],
-            &[("BpTm", 0, 1)],
-        );
-        let mut reference: Vec<Record> = (0..3)
-            .map(|i| rec(&format!("o{i}"), outside, &ents_out, &[]))
-            .collect();
-        reference.push(gold_in.clone());
+        // The test report with its dilation starting at 由 (5) or at 以 (9).
+        let report = |tm_start: usize| {
+            rec(
+                "t",
+                inside,
+                &[("Bp", 0, 5), ("Tm", tm_start, 19)],
+                &[("BpTm", 0, 1)],
+            )
+        };
+        let corpus_with = |test: &Record| -> Vec<Record> {
+            (0..3)
+                .map(|i| rec(&format!("o{i}"), outside, &ents_out, &[]))
+                .chain(std::iter::once(test.clone()))
+                .collect()
+        };
+        let (gold_in, gold_out) = (report(5), report(9));
+        let reference = corpus_with(&gold_in);
         // The model bounds it the common way: one missed, one wrong, both the convention's.
-        let pred = vec![rec(
-            "t",
-            inside,
-            &[("Bp", 0, 5), ("Tm", 9, 19)],
-            &[("BpTm", 0, 1)],
-        )];
+        let pred = vec![gold_out.clone()];
         let a = analyse(std::slice::from_ref(&gold_in), &pred, &reference);
         assert_eq!(
             a.false_negatives.get(&Cause::BoundaryConvention),
@@ -728,17 +726,8 @@ mod tests {
         );
 
         // Had the gold bounded it the common way and the model not, the error is the model's.
-        let gold_out = rec(
-            "t",
-            inside,
-            &[("Bp", 0, 5), ("Tm", 9, 19)],
-            &[("BpTm", 0, 1)],
-        );
         let pred_in = vec![gold_in];
-        let mut reference: Vec<Record> = (0..3)
-            .map(|i| rec(&format!("o{i}"), outside, &ents_out, &[]))
-            .collect();
-        reference.push(gold_out.clone());
+        let reference = corpus_with(&gold_out);
         let b = analyse(std::slice::from_ref(&gold_out), &pred_in, &reference);
         assert_eq!(
             b.false_negatives.get(&Cause::SpanBoundary),

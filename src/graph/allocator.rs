@@ -5,10 +5,10 @@
 //! (the binary's global allocator) gives emptied memory back to the kernel a second after it
 //! is freed (`purge_delay`, 1,000 ms in mimalloc 3), so a later chunk page-faults the same
 //! memory in again and the kernel zeroes it: in a profile of `cbrrel load` at 10,000 reports,
-//! `clear_page_erms` was a fifth to a third of the building threads' samples. [`KeepFreedMemory`] turns the purging off for
-//! the duration of a load and back on after it (and asks mimalloc to return what it kept), so a
-//! load holds its peak, no more, and only while it runs; a long-lived `cbrrel serve` is never
-//! affected. In a process whose global allocator is not mimalloc (the test binaries) it changes
+//! `clear_page_erms` was a fifth to a third of the building threads' samples.
+//! [`KeepFreedMemory`] turns the purging off for the duration of a load and back on after it
+//! (and asks mimalloc to return what it kept), so a load holds its peak, no more, and only
+//! while it runs; a long-lived `cbrrel serve` is never affected. In a process whose global allocator is not mimalloc (the test binaries) it changes
 //! an option nobody reads.
 //!
 //! `CBRREL_KEEP_FREED_MEMORY=0` leaves mimalloc's purging on during a load as well: for a host
