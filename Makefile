@@ -19,7 +19,7 @@ BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system build test lint graph cv cv-decode cv-ablation bench bench-graph bench-serve bench-model gpu-pack gpu-check fixtures clean
+.PHONY: help setup system build test lint graph cv cv-decode cv-ablation cv-variant bench bench-graph bench-serve bench-model gpu-pack gpu-check fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
@@ -28,6 +28,7 @@ help:
 	@echo "make cv      5-fold cross-validation on the coronary corpus (hours on CPU; resumable)"
 	@echo "make cv-decode DECODE=NAME DECODE_SET='--set decode.…'   a decoding switch on runs/cv's folds"
 	@echo "make cv-ablation ABLATION=casrel|no-attention|no-fgm|no-bilstm|cnn   Table 7 on the same folds"
+	@echo "make cv-variant VARIANT=NAME CV_EPOCHS=10 | VARIANT_FLAGS='--set model.…'   a training fix on the same folds"
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
 	@echo "make bench-serve STORE=DIR   cbrrel serve under load, beside oxigraph serve-read-only"
 	@echo "make bench-model the Rust model against the PyTorch reference, same weights and batches"
@@ -93,7 +94,8 @@ graph: build $(FIXTURE_MODEL)/config.json
 # A decoding switch is scored on the folds runs/cv has finished, without training:
 #   make cv-decode DECODE=bounded DECODE_SET="--set decode.span_rule=bounded"
 CV_DATA   ?= ../shared/data/coronary_angiography/reports.jsonl
-CV_RECIPE := --encoder ../shared/models/m3e-small --epochs 6 --batch-size 16 --lr 5e-5 \
+CV_EPOCHS ?= 6
+CV_RECIPE  = --encoder ../shared/models/m3e-small --epochs $(CV_EPOCHS) --batch-size 16 --lr 5e-5 \
 	--set train.head_lr=1e-3 --set train.ema_decay=0.99 --set train.patience=3
 CV_FLAGS  ?=
 cv: build
@@ -112,6 +114,17 @@ cv-ablation: build
 	$(if $(ABLATION_FLAGS_$(ABLATION)),,$(error ABLATION=$(ABLATION) is not one of casrel, no-attention, no-fgm, no-bilstm, cnn))
 	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv-ablation-$(ABLATION) $(CV_RECIPE) \
 	  $(ABLATION_FLAGS_$(ABLATION)) --device auto $(CV_FLAGS)
+
+# A training fix of issue 13 §3 on the same folds (one resumable cross-validation per variant,
+# in runs/cv-variant-NAME), e.g. more epochs or another object-tagger size:
+#   make cv-variant VARIANT=epochs10 CV_EPOCHS=10
+#   make cv-variant VARIANT=object512 VARIANT_FLAGS="--set model.object_hidden=512"
+VARIANT       ?=
+VARIANT_FLAGS ?=
+cv-variant: build
+	$(if $(VARIANT),,$(error give VARIANT=NAME, and CV_EPOCHS=N or VARIANT_FLAGS="…" for what changes))
+	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv-variant-$(VARIANT) $(CV_RECIPE) \
+	  $(VARIANT_FLAGS) --device auto $(CV_FLAGS)
 
 DECODE     ?= bounded
 DECODE_SET ?= --set decode.span_rule=bounded

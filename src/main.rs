@@ -404,35 +404,26 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
         };
         let mut loaded = model(model_dir, &r.device)?;
         if plan.reuse_model.is_some() {
-            // A reused model decodes as this run asks (a trained one already does), its object
-            // thresholds tuned on this fold's dev set when asked, as training would have.
+            // A reused model decodes as this run asks (a trained one already does), its pair
+            // scopes and object thresholds tuned on this fold's dev set when asked, as training
+            // would have.
             loaded.config.thresholds = decode;
             loaded.config.object_thresholds.clear();
+            loaded.config.pair_scopes.clear();
             // The rules read this binary's measure of the fold's training reports (the one the
             // model was trained on), not the one saved with the model by whichever binary
             // trained it.
             let train = read_corpus(&plan.train, None, schema.as_ref())?;
             loaded.config.span_stats = Some(cbrrel::infer::SpanStats::from_records(&train.records));
-            if decode.tune_thresholds {
+            if cbrrel::infer::tune::DevTuning::asked(&decode) {
                 let dev = read_corpus(&plan.dev, None, schema.as_ref())?;
-                loaded.rules = loaded.config.rules()?;
-                let tuning = cbrrel::infer::tune::tune_object_thresholds(
-                    &loaded.predictor(a.eval_batch_size),
-                    &dev.records,
-                    &loaded.config.schema,
-                )?;
+                let tuning =
+                    cbrrel::infer::tune::tune_on_dev(&mut loaded, &dev.records, a.eval_batch_size)?;
                 cbrrel::atomic::write(
                     &plan.dir.join("tuning.json"),
                     serde_json::to_string_pretty(&tuning)?.as_bytes(),
                 )?;
-                eprintln!(
-                    "cbrrel cv: fold {}: object thresholds tuned on dev {:?} (dev F1 {:.2} → {:.2})",
-                    plan.fold + 1,
-                    tuning.thresholds,
-                    100.0 * tuning.before.f1,
-                    100.0 * tuning.after.f1
-                );
-                loaded.config.object_thresholds = tuning.thresholds;
+                eprintln!("cbrrel cv: fold {}: {tuning}", plan.fold + 1);
             }
             loaded.rules = loaded.config.rules()?;
         }

@@ -156,6 +156,72 @@ fn tiny_model_learns_fixture_reports_and_reloads_identically() {
     }
 }
 
+/// `pair_scope = "tuned"` on a saved run: scopes tuned on dev, then the thresholds under them,
+/// both saved in config.json and read back by the next load. The tiny model is right on its
+/// reports under every scope, so each relation with enough dev triples keeps its learned one.
+#[test]
+fn pair_scopes_and_thresholds_tuned_on_dev_are_saved_with_the_run() {
+    let t = trained();
+    let _rng = crate::util::TORCH_RNG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // Ten copies of the two reports: every relation they hold has ≥ 10 dev triples.
+    let dev: Vec<Record> = (0..10)
+        .flat_map(|i| {
+            t.records.iter().map(move |r| Record {
+                id: format!("{}-{i}", r.id),
+                ..r.clone()
+            })
+        })
+        .collect();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(&t.dir).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut loaded = LoadedModel::load(&dir, tch::Device::Cpu).unwrap();
+    loaded.config.thresholds.pair_scope = cbrrel::infer::PairScope::Tuned;
+    loaded.config.thresholds.span_rule = cbrrel::infer::SpanRule::Bounded;
+    loaded.config.thresholds.tune_thresholds = true;
+    loaded.rules = loaded.config.rules().unwrap();
+    let learned: Vec<_> = (0..loaded.config.model.relations.len())
+        .map(|r| loaded.rules.scope(r))
+        .collect();
+    let tuning = cbrrel::infer::tune::tune_on_dev(&mut loaded, &dev, 16).unwrap();
+    let scopes = tuning.scopes.as_ref().expect("scopes tuned");
+    let thresholds = tuning.thresholds.as_ref().expect("thresholds tuned");
+    assert_eq!(scopes.grid.len(), 3);
+    let mut held = 0;
+    for (r, code) in loaded.config.model.relations.iter().enumerate() {
+        let gold = scopes.grid[0].1.get(code).map_or(0, |p| p.gold());
+        if gold >= cbrrel::infer::tune::MIN_DEV_GOLD {
+            held += 1;
+            assert_eq!(scopes.scopes.get(code), Some(&learned[r]), "{code}");
+        } else {
+            assert!(!scopes.scopes.contains_key(code), "{code}");
+        }
+    }
+    assert!(
+        held >= 2,
+        "the fixture reports hold at least two relations ten times"
+    );
+    assert_eq!(scopes.after.f1, 1.0);
+    assert_eq!(thresholds.after.f1, 1.0);
+    assert_eq!(loaded.config.pair_scopes, scopes.scopes);
+    cbrrel::infer::run_dir::write_config(&dir, &loaded.config).unwrap();
+    let again = LoadedModel::load(&dir, tch::Device::Cpu).unwrap();
+    assert_eq!(again.config.pair_scopes, scopes.scopes);
+    assert_eq!(again.config.object_thresholds, thresholds.thresholds);
+    assert_eq!(
+        again.predictor(8).predict(&dev).unwrap(),
+        loaded.predictor(8).predict(&dev).unwrap()
+    );
+}
+
 /// Two epochs of the whole path (dropout, FGM, EMA, warm-up, shuffling) with `seed`, tiny.
 fn short_settings(seed: u64) -> Settings {
     Settings::load(

@@ -21,6 +21,6 @@ pub use decode::{decode_spans, SpanPred};
 pub use device::{parse_device, DeviceError};
 pub use machine::Machine;
 pub use predict::{prepare_examples, DecodeSettings, PredictStats, Predictor};
-pub use rules::{DecodeRules, SpanStats};
+pub use rules::{DecodeRules, PairScope, Scope, SpanRule, SpanStats};
 pub use run_dir::{LoadedModel, RunConfig};
 pub use settings::Settings;

@@ -37,12 +37,13 @@ pub struct DecodeSettings {
     /// mark).
     #[serde(default)]
     pub span_rule: SpanRule,
-    /// `segment` (CasRel) or `learned` (per relation, the clause or sentence its training
-    /// pairs keep to).
+    /// `segment` (CasRel), `learned` (per relation, the clause or sentence its training
+    /// pairs keep to) or `tuned` (per relation, the scope that scores best on dev, tune.rs).
     #[serde(default)]
     pub pair_scope: PairScope,
     /// Share of a relation's training pairs a clause (or sentence) must hold for `learned`
-    /// to keep its pairs within one.
+    /// to keep its pairs within one (`tuned` starts from it and keeps it where dev has too
+    /// few triples to choose by).
     #[serde(default = "default_scope_coverage")]
     pub scope_coverage: f32,
     /// Tune an object threshold per relation on the dev set after training (tune.rs), saved

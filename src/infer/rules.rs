@@ -16,9 +16,13 @@
 //!   pairs sit within one sentence, only with objects of its sentence; the others anywhere in
 //!   the segment. The coverage trades the recall of the rare far pairs for the precision of the
 //!   many near ones; it is a decoding setting, so the folds measure each value.
+//! - `pair_scope = "tuned"`: each relation's scope is the one (clause, sentence or segment)
+//!   that scores best on the dev set after training (tune.rs), so no coverage share is chosen
+//!   by hand; relations with few dev triples keep the learned one.
 //!
-//! Both are on in the shipped `pipeline/train.toml` (with `scope_coverage` 0.85 and tuned
-//! thresholds): on the five coronary folds they raise F1 from 93.66 to 95.66 (BENCHMARKS.md).
+//! The bounded rule and tuned scopes are on in the shipped `pipeline/train.toml` (with tuned
+//! thresholds): on the five coronary folds they raise F1 from 93.66 to 95.66 (BENCHMARKS.md),
+//! the same as learned scopes at the best coverage (0.85), whatever coverage is set.
 //! A run directory whose config.json predates them decodes CasRel's way (`"nearest"`,
 //! `"segment"`, the serde defaults).
 
@@ -57,6 +61,11 @@ pub enum PairScope {
     Segment,
     /// Per relation, the narrowest scope the training pairs keep to ([`Scope`]).
     Learned,
+    /// Per relation, the scope that scores best on the dev set (tune.rs), saved in the run
+    /// directory (`pair_scopes`); `learned` before tuning and for relations with too few dev
+    /// triples to choose by. No coverage share to pick: dev measures the trade the share
+    /// guesses at.
+    Tuned,
 }
 
 /// Text unit two ends of a relation share, narrowest first.
@@ -66,6 +75,17 @@ pub enum Scope {
     Clause,
     Sentence,
     Segment,
+}
+
+impl Scope {
+    /// The name `config.json` and `tuning.json` give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Clause => "clause",
+            Scope::Sentence => "sentence",
+            Scope::Segment => "segment",
+        }
+    }
 }
 
 /// A relation's gold pairs in the training data, by where their ends sit.
@@ -238,7 +258,7 @@ impl DecodeRules {
             .iter()
             .map(|code| match pair_scope {
                 PairScope::Segment => Scope::Segment,
-                PairScope::Learned => stats
+                PairScope::Learned | PairScope::Tuned => stats
                     .relations
                     .get(code)
                     .map_or(Scope::Segment, |p| p.scope(coverage)),
@@ -255,6 +275,36 @@ impl DecodeRules {
             stats: Some(stats.clone()),
             object: Vec::new(),
         })
+    }
+
+    /// Scopes per relation code (tuned on dev) over the ones `new` resolved, for the model's
+    /// `relations`. Rules without statistics pair anywhere and stay so.
+    pub fn with_pair_scopes(
+        mut self,
+        relations: &[String],
+        tuned: &BTreeMap<String, Scope>,
+    ) -> DecodeRules {
+        if self.stats.is_some() {
+            for (slot, code) in self.scopes.iter_mut().zip(relations) {
+                if let Some(&scope) = tuned.get(code) {
+                    *slot = scope;
+                }
+            }
+        }
+        self
+    }
+
+    /// The same rules with every relation held to `scope` (one point of the dev grid).
+    pub fn with_scope_everywhere(mut self, scope: Scope) -> DecodeRules {
+        if self.stats.is_some() {
+            self.scopes.iter_mut().for_each(|s| *s = scope);
+        }
+        self
+    }
+
+    /// The scope relation `r` pairs within.
+    pub fn scope(&self, r: usize) -> Scope {
+        self.scopes.get(r).copied().unwrap_or(Scope::Segment)
     }
 
     /// Object thresholds per relation code (tuned on dev), for the model's `relations`;
@@ -454,20 +504,25 @@ mod tests {
         assert!(nearest.reach(&ex, &layout).is_none());
     }
 
-    #[test]
-    fn pairs_keep_to_the_learned_scope() {
-        let text = "支架于前降支，回旋支。右冠";
-        let records: Vec<Record> = (0..20).map(|_| rec(text, &[((0, 2), (3, 6))])).collect();
+    /// Text of the scope tests: McBp's 20 training pairs sit in one clause; BpSy has none.
+    const SCOPE_TEXT: &str = "支架于前降支，回旋支。右冠";
+
+    /// Rules for (McBp, BpSy) learned from [`SCOPE_TEXT`] under `pair_scope`.
+    fn scope_rules(pair_scope: PairScope) -> (DecodeRules, Vec<String>) {
+        let records: Vec<Record> = (0..20)
+            .map(|_| rec(SCOPE_TEXT, &[((0, 2), (3, 6))]))
+            .collect();
         let stats = SpanStats::from_records(&records);
         let codes = vec!["McBp".to_owned(), "BpSy".to_owned()];
-        let rules = DecodeRules::new(
-            SpanRule::Nearest,
-            (PairScope::Learned, 0.99),
-            Some(&stats),
-            &codes,
-        )
-        .unwrap();
-        let layout = TextLayout::new(text);
+        let rules =
+            DecodeRules::new(SpanRule::Nearest, (pair_scope, 0.99), Some(&stats), &codes).unwrap();
+        (rules, codes)
+    }
+
+    #[test]
+    fn pairs_keep_to_the_learned_scope() {
+        let (rules, _) = scope_rules(PairScope::Learned);
+        let layout = TextLayout::new(SCOPE_TEXT);
         assert!(rules.pair_allowed(0, &layout, (0, 2), (3, 6)));
         assert!(
             !rules.pair_allowed(0, &layout, (0, 2), (7, 10)),
@@ -479,5 +534,42 @@ mod tests {
         );
         // BpSy has no training pairs: anywhere.
         assert!(rules.pair_allowed(1, &layout, (0, 2), (11, 13)));
+    }
+
+    #[test]
+    fn tuned_scopes_override_the_learned_ones_per_relation() {
+        let (rules, codes) = scope_rules(PairScope::Tuned);
+        // Before tuning, the learned scopes.
+        assert_eq!(
+            (rules.scope(0), rules.scope(1)),
+            (Scope::Clause, Scope::Segment)
+        );
+        let tuned: BTreeMap<String, Scope> = [("McBp".to_owned(), Scope::Sentence)].into();
+        let rules = rules.with_pair_scopes(&codes, &tuned);
+        assert_eq!(
+            (rules.scope(0), rules.scope(1)),
+            (Scope::Sentence, Scope::Segment)
+        );
+        let layout = TextLayout::new(SCOPE_TEXT);
+        assert!(
+            rules.pair_allowed(0, &layout, (0, 2), (7, 10)),
+            "next clause"
+        );
+        assert!(
+            !rules.pair_allowed(0, &layout, (0, 2), (11, 13)),
+            "next sentence"
+        );
+        let everywhere = rules.with_scope_everywhere(Scope::Clause);
+        assert_eq!(
+            (everywhere.scope(0), everywhere.scope(1)),
+            (Scope::Clause, Scope::Clause)
+        );
+        for scope in [Scope::Clause, Scope::Sentence, Scope::Segment] {
+            let json = serde_json::to_string(&scope).unwrap();
+            assert_eq!(json, format!("\"{}\"", scope.name()));
+        }
+        // CasRel's decoding has no statistics: tuned scopes cannot narrow it.
+        let off = DecodeRules::off().with_pair_scopes(&codes, &tuned);
+        assert_eq!(off.scope(0), Scope::Segment);
     }
 }

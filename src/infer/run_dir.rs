@@ -11,7 +11,7 @@ use tch::nn::VarStore;
 use tch::Device;
 
 use super::predict::{DecodeSettings, Predictor};
-use super::rules::{DecodeRules, SpanStats};
+use super::rules::{DecodeRules, Scope, SpanStats};
 use super::settings::Settings;
 use crate::corpus::{Corpus, Schema};
 use crate::model::{checkpoint, Cbrrel, CbrrelConfig, ModelError};
@@ -48,6 +48,10 @@ pub struct RunConfig {
     /// a relation without one uses `thresholds.object`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub object_thresholds: BTreeMap<String, f32>,
+    /// Pair scopes per relation code tuned on dev (`decode.pair_scope = "tuned"`, tune.rs);
+    /// a relation without one keeps the learned scope.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pair_scopes: BTreeMap<String, Scope>,
 }
 
 impl RunConfig {
@@ -60,7 +64,11 @@ impl RunConfig {
             self.span_stats.as_ref(),
             &self.model.relations,
         )
-        .map(|rules| rules.with_object_thresholds(&self.model.relations, &self.object_thresholds))
+        .map(|rules| {
+            rules
+                .with_pair_scopes(&self.model.relations, &self.pair_scopes)
+                .with_object_thresholds(&self.model.relations, &self.object_thresholds)
+        })
         .map_err(|e| ModelError::Config(e.to_string()))
     }
 }
@@ -209,6 +217,7 @@ mod tests {
             dev: None,
             span_stats: None,
             object_thresholds: BTreeMap::new(),
+            pair_scopes: BTreeMap::new(),
         };
         let written = serde_json::to_string_pretty(&config).unwrap();
         assert_eq!(parse_config(&written).unwrap(), config);

@@ -253,7 +253,12 @@ mod tests {
         let shipped = Settings::load(None, &[]).unwrap().decode;
         assert!(shipped.tune_thresholds);
         assert_eq!(shipped.span_rule, crate::infer::rules::SpanRule::Bounded);
-        assert_eq!(shipped.pair_scope, crate::infer::rules::PairScope::Learned);
+        assert_eq!(shipped.pair_scope, crate::infer::rules::PairScope::Tuned);
+        let learned = Settings::load(None, &["decode.pair_scope=learned".into()]).unwrap();
+        assert_eq!(
+            learned.decode.pair_scope,
+            crate::infer::rules::PairScope::Learned
+        );
         assert!(Settings::load(None, &["decode.tune=true".into()])
             .unwrap_err()
             .contains("no field `tune`"));

@@ -1,4 +1,5 @@
-//! Object thresholds per relation, tuned on the dev set (issue 13 §3, `decode.tune_thresholds`).
+//! Decoding tuned per relation on the dev set after training (issue 13 §3): object thresholds
+//! (`decode.tune_thresholds`) and pair scopes (`decode.pair_scope = "tuned"`).
 //!
 //! CasRel decodes every relation's objects at one threshold (0.5). The relations do not share
 //! a calibration: one whose tagger fires on many near misses (a low-precision relation such as
@@ -9,20 +10,35 @@
 //! [`MIN_DEV_GOLD`] dev triples keeps the global threshold (a handful of triples would pick a
 //! threshold by chance). The result is saved with the model (`config.json`,
 //! `object_thresholds`) and shown with the dev scores it came from (`tuning.json`).
+//!
+//! Pair scopes work the same way: a relation's scope (clause, sentence, segment; rules.rs)
+//! filters only its own triples, so three dev predictions — every relation held to each scope
+//! — score every relation under each, and each takes its best. This replaces the coverage
+//! share `learned` reads the training pairs with (BENCHMARKS.md: at 0.9 one fold's McBp sat at
+//! 0.899 and fell out of the clause scope; dev measures the precision the wider scope costs
+//! instead of guessing it from where the gold pairs sit). Scopes are tuned first and the
+//! thresholds under them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::predict::Predictor;
+use super::predict::{DecodeSettings, Predictor};
+use super::rules::{PairScope, Scope};
+use super::run_dir::LoadedModel;
 use crate::corpus::{Corpus, Record, Schema};
 use crate::eval::{evaluate, EvalError, EvalOptions, Prf};
 use crate::text::TokenizeError;
 
+/// Dev scores per relation code at each point tried.
+pub type Grid<T> = Vec<(T, BTreeMap<String, Prf>)>;
+
+/// The pair scopes tried (`pair_scope = "tuned"`).
+pub const SCOPES: [Scope; 3] = [Scope::Clause, Scope::Sentence, Scope::Segment];
 /// The object thresholds tried.
 pub const GRID: [f32; 7] = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
-/// Dev triples a relation needs for a threshold of its own.
+/// Dev triples a relation needs for a threshold (or a scope) of its own.
 pub const MIN_DEV_GOLD: usize = 10;
 
 /// What tuning found.
@@ -31,8 +47,20 @@ pub struct Tuning {
     /// The chosen threshold per relation code (only the relations that got one).
     pub thresholds: BTreeMap<String, f32>,
     /// Dev scores per relation at each grid point.
-    pub grid: Vec<(f32, BTreeMap<String, Prf>)>,
+    pub grid: Grid<f32>,
     /// Dev score overall at the global threshold, and with the tuned ones.
+    pub before: Prf,
+    pub after: Prf,
+}
+
+/// What scope tuning found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScopeTuning {
+    /// The chosen scope per relation code (only the relations that got one).
+    pub scopes: BTreeMap<String, Scope>,
+    /// Dev scores per relation with every relation held to each scope.
+    pub grid: Grid<Scope>,
+    /// Dev score overall with the learned scopes, and with the tuned ones.
     pub before: Prf,
     pub after: Prf,
 }
@@ -43,6 +71,8 @@ pub enum TuneError {
     Tokenize(#[from] TokenizeError),
     #[error(transparent)]
     Eval(#[from] EvalError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 /// Tune `predictor`'s object threshold per relation on `dev` (gold records).
@@ -51,48 +81,180 @@ pub fn tune_object_thresholds(
     dev: &[Record],
     schema: &Schema,
 ) -> Result<Tuning, TuneError> {
-    let as_corpus = |records| Corpus::in_memory(PathBuf::from("<dev>"), schema, records);
-    let gold = as_corpus(dev.to_vec());
     let global = predictor.thresholds.object;
-    let mut grid = Vec::new();
-    for &t in &GRID {
-        let at = Predictor {
-            thresholds: super::DecodeSettings {
-                object: t,
-                ..predictor.thresholds
-            },
-            rules: predictor
-                .rules
-                .clone()
-                .with_object_thresholds(&[], &BTreeMap::new()),
-            ..*predictor
-        };
-        let report = evaluate(&gold, &as_corpus(at.predict(dev)?), &EvalOptions::default())?;
-        grid.push((t, report.per_relation));
-    }
-    Ok(choose(&grid, global))
+    let grid = score_grid(&GRID, dev, schema, |t| Predictor {
+        thresholds: DecodeSettings {
+            object: t,
+            ..predictor.thresholds
+        },
+        rules: predictor
+            .rules
+            .clone()
+            .with_object_thresholds(&[], &BTreeMap::new()),
+        ..*predictor
+    })?;
+    // Ties: the threshold nearest the global one.
+    let (thresholds, before, after) = choose(&grid, |_| global, |_, t| (t - global).abs());
+    Ok(Tuning {
+        thresholds,
+        grid,
+        before,
+        after,
+    })
 }
 
-/// Each relation's best grid point (ties: the one nearest the global threshold), and the
-/// overall dev score before and after.
-fn choose(grid: &[(f32, BTreeMap<String, Prf>)], global: f32) -> Tuning {
+/// Tune `predictor`'s pair scope per relation on `dev` (`pair_scope = "tuned"`): `relations`
+/// are the model's, in its order. Ties keep the learned scope, else the narrowest.
+pub fn tune_pair_scopes(
+    predictor: &Predictor<'_>,
+    relations: &[String],
+    dev: &[Record],
+    schema: &Schema,
+) -> Result<ScopeTuning, TuneError> {
+    let learned: BTreeMap<&str, Scope> = relations
+        .iter()
+        .enumerate()
+        .map(|(r, code)| (code.as_str(), predictor.rules.scope(r)))
+        .collect();
+    let learned_of = |code: &str| learned.get(code).copied().unwrap_or(Scope::Segment);
+    let grid = score_grid(&SCOPES, dev, schema, |scope| Predictor {
+        rules: predictor.rules.clone().with_scope_everywhere(scope),
+        ..*predictor
+    })?;
+    let (scopes, before, after) = choose(&grid, learned_of, |code, scope| {
+        if scope == learned_of(code) {
+            0.0
+        } else {
+            1.0 + scope as u8 as f32
+        }
+    });
+    Ok(ScopeTuning {
+        scopes,
+        grid,
+        before,
+        after,
+    })
+}
+
+/// What [`tune_on_dev`] found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DevTuning {
+    pub scopes: Option<ScopeTuning>,
+    pub thresholds: Option<Tuning>,
+}
+
+impl DevTuning {
+    /// Whether `[decode]` asks for any tuning.
+    pub fn asked(d: &DecodeSettings) -> bool {
+        d.tune_thresholds || d.pair_scope == PairScope::Tuned
+    }
+}
+
+impl std::fmt::Display for DevTuning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.scopes {
+            parts.push(format!(
+                "pair scopes tuned on dev {:?} (dev F1 {:.2} → {:.2})",
+                s.scopes
+                    .iter()
+                    .map(|(code, scope)| (code, scope.name()))
+                    .collect::<BTreeMap<_, _>>(),
+                100.0 * s.before.f1,
+                100.0 * s.after.f1
+            ));
+        }
+        if let Some(t) = &self.thresholds {
+            parts.push(format!(
+                "object thresholds tuned on dev {:?} (dev F1 {:.2} → {:.2})",
+                t.thresholds,
+                100.0 * t.before.f1,
+                100.0 * t.after.f1
+            ));
+        }
+        write!(f, "{}", parts.join("; "))
+    }
+}
+
+/// Tune what `model`'s `[decode]` asks for on `dev`, in place (its config and rules): the pair
+/// scopes first, then the object thresholds under them (a threshold is a trade within the
+/// pairs the scope lets through). The caller saves the config.
+pub fn tune_on_dev(
+    model: &mut LoadedModel,
+    dev: &[Record],
+    batch_size: usize,
+) -> Result<DevTuning, TuneError> {
+    let d = model.config.thresholds;
+    let mut found = DevTuning {
+        scopes: None,
+        thresholds: None,
+    };
+    if d.pair_scope == PairScope::Tuned {
+        model.config.pair_scopes.clear();
+        model.config.object_thresholds.clear();
+        model.rules = model.config.rules()?;
+        let t = tune_pair_scopes(
+            &model.predictor(batch_size),
+            &model.config.model.relations,
+            dev,
+            &model.config.schema,
+        )?;
+        model.config.pair_scopes = t.scopes.clone();
+        found.scopes = Some(t);
+    }
+    if d.tune_thresholds {
+        model.config.object_thresholds.clear();
+        model.rules = model.config.rules()?;
+        let t = tune_object_thresholds(&model.predictor(batch_size), dev, &model.config.schema)?;
+        model.config.object_thresholds = t.thresholds.clone();
+        found.thresholds = Some(t);
+    }
+    model.rules = model.config.rules()?;
+    Ok(found)
+}
+
+/// Dev scores per relation at each grid point (one dev prediction each).
+fn score_grid<'p, T: Copy>(
+    points: &[T],
+    dev: &[Record],
+    schema: &Schema,
+    at: impl Fn(T) -> Predictor<'p>,
+) -> Result<Grid<T>, TuneError> {
+    let as_corpus = |records| Corpus::in_memory(PathBuf::from("<dev>"), schema, records);
+    let gold = as_corpus(dev.to_vec());
+    let mut grid = Vec::new();
+    for &point in points {
+        let pred = at(point).predict(dev)?;
+        let report = evaluate(&gold, &as_corpus(pred), &EvalOptions::default())?;
+        grid.push((point, report.per_relation));
+    }
+    Ok(grid)
+}
+
+/// Each relation's best grid point (ties: the lowest `tie_rank`), and the overall dev score
+/// at each relation's `base` point before and at the chosen ones after. A relation with fewer
+/// than [`MIN_DEV_GOLD`] dev triples keeps its base (none is chosen for it).
+fn choose<T: Copy + PartialEq>(
+    grid: &[(T, BTreeMap<String, Prf>)],
+    base: impl Fn(&str) -> T,
+    tie_rank: impl Fn(&str, T) -> f32,
+) -> (BTreeMap<String, T>, Prf, Prf) {
     let codes: std::collections::BTreeSet<&String> =
         grid.iter().flat_map(|(_, per)| per.keys()).collect();
-    let mut thresholds = BTreeMap::new();
+    let mut chosen = BTreeMap::new();
     let (mut before, mut after) = ([0usize; 3], [0usize; 3]);
     let add = |acc: &mut [usize; 3], p: &Prf| {
         acc[0] += p.tp;
         acc[1] += p.fp;
         acc[2] += p.fn_;
     };
-    let at = |t: f32, code: &str| -> Option<&Prf> {
-        grid.iter()
-            .find(|(g, _)| (*g - t).abs() < 1e-6)
-            .and_then(|(_, per)| per.get(code))
-    };
     for code in codes {
-        let base = at(global, code);
-        if let Some(p) = base {
+        let base_point = base(code);
+        let base_score = grid
+            .iter()
+            .find(|(g, _)| *g == base_point)
+            .and_then(|(_, per)| per.get(code));
+        if let Some(p) = base_score {
             add(&mut before, p);
         }
         let gold = grid
@@ -106,42 +268,41 @@ fn choose(grid: &[(f32, BTreeMap<String, Prf>)], global: f32) -> Tuning {
             .filter_map(|(t, per)| per.get(code).map(|p| (*t, p)))
             .max_by(|(ta, a), (tb, b)| {
                 a.f1.total_cmp(&b.f1)
-                    .then((tb - global).abs().total_cmp(&(ta - global).abs()))
+                    .then(tie_rank(code, *tb).total_cmp(&tie_rank(code, *ta)))
             });
         match best {
             Some((t, p)) if gold >= MIN_DEV_GOLD => {
-                thresholds.insert(code.clone(), t);
+                chosen.insert(code.clone(), t);
                 add(&mut after, p);
             }
             _ => {
-                if let Some(p) = base {
+                if let Some(p) = base_score {
                     add(&mut after, p);
                 }
             }
         }
     }
-    Tuning {
-        thresholds,
-        grid: grid.to_vec(),
-        before: Prf::from_counts(before[0], before[1], before[2]),
-        after: Prf::from_counts(after[0], after[1], after[2]),
-    }
+    let prf = |c: [usize; 3]| Prf::from_counts(c[0], c[1], c[2]);
+    (chosen, prf(before), prf(after))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// One grid point: dev scores of McBp, BpSy and a third relation at `at`.
+    fn point<T>(at: T, third: &str, [mcbp, bpsy, other]: [Prf; 3]) -> (T, BTreeMap<String, Prf>) {
+        let per = [("McBp", mcbp), ("BpSy", bpsy), (third, other)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        (at, per)
+    }
+
     #[test]
     fn each_relation_takes_its_best_threshold_and_small_ones_keep_the_global() {
         let p = |tp, fp, fn_| Prf::from_counts(tp, fp, fn_);
-        let point = |t: f32, mcbp: Prf, bpsy: Prf, bpin: Prf| {
-            let per: BTreeMap<String, Prf> = [("McBp", mcbp), ("BpSy", bpsy), ("BpIn", bpin)]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect();
-            (t, per)
-        };
+        let point = |t: f32, mcbp, bpsy, bpin| point(t, "BpIn", [mcbp, bpsy, bpin]);
         // McBp gains precision up to 0.7; BpSy is flat (ties keep 0.5); BpIn (3 gold) would
         // prefer 0.3 but is too small to tune.
         let grid = vec![
@@ -149,12 +310,44 @@ mod tests {
             point(0.5, p(18, 20, 7), p(90, 5, 10), p(2, 0, 1)),
             point(0.7, p(17, 5, 8), p(90, 5, 10), p(1, 0, 2)),
         ];
-        let t = choose(&grid, 0.5);
-        assert_eq!(t.thresholds.get("McBp"), Some(&0.7));
-        assert_eq!(t.thresholds.get("BpSy"), Some(&0.5));
-        assert_eq!(t.thresholds.get("BpIn"), None);
-        assert_eq!((t.before.tp, t.before.fp, t.before.fn_), (110, 25, 18));
-        assert_eq!((t.after.tp, t.after.fp, t.after.fn_), (109, 10, 19));
-        assert!(t.after.f1 > t.before.f1);
+        let (thresholds, before, after) = choose(&grid, |_| 0.5, |_, t| (t - 0.5f32).abs());
+        assert_eq!(thresholds.get("McBp"), Some(&0.7));
+        assert_eq!(thresholds.get("BpSy"), Some(&0.5));
+        assert_eq!(thresholds.get("BpIn"), None);
+        assert_eq!((before.tp, before.fp, before.fn_), (110, 25, 18));
+        assert_eq!((after.tp, after.fp, after.fn_), (109, 10, 19));
+        assert!(after.f1 > before.f1);
+    }
+
+    #[test]
+    fn each_relation_takes_its_best_scope_ties_keep_the_learned_then_the_narrowest() {
+        let p = |tp, fp, fn_| Prf::from_counts(tp, fp, fn_);
+        let point = |scope: Scope, mcbp, bpsy, tmdo| point(scope, "TmDo", [mcbp, bpsy, tmdo]);
+        // McBp (learned: clause) finds its far pairs in the sentence without new false ones;
+        // BpSy is flat (keeps its learned sentence); TmDo (learned: segment) is as good within
+        // a sentence as within a clause and worse in the segment: the clause.
+        let grid = vec![
+            point(Scope::Clause, p(20, 2, 8), p(90, 5, 10), p(30, 1, 2)),
+            point(Scope::Sentence, p(26, 2, 2), p(90, 5, 10), p(30, 1, 2)),
+            point(Scope::Segment, p(26, 9, 2), p(90, 5, 10), p(30, 6, 2)),
+        ];
+        let learned = |code: &str| match code {
+            "McBp" => Scope::Clause,
+            "BpSy" => Scope::Sentence,
+            _ => Scope::Segment,
+        };
+        let rank = |code: &str, s: Scope| {
+            if s == learned(code) {
+                0.0
+            } else {
+                1.0 + s as u8 as f32
+            }
+        };
+        let (scopes, before, after) = choose(&grid, learned, rank);
+        assert_eq!(scopes["McBp"], Scope::Sentence);
+        assert_eq!(scopes["BpSy"], Scope::Sentence);
+        assert_eq!(scopes["TmDo"], Scope::Clause);
+        assert_eq!((before.tp, before.fp, before.fn_), (140, 13, 20));
+        assert_eq!((after.tp, after.fp, after.fn_), (146, 8, 14));
     }
 }

@@ -92,7 +92,8 @@ impl Serialize for TrainReport {
             "seconds": self.seconds,
             "dev": summary.best_dev.as_ref().map(|d| json!({"precision": d.precision, "recall": d.recall, "f1": d.f1})),
             "relations_not_labelled": summary.train_labels.lost(),
-            "object_thresholds": summary.tuning.as_ref().map(|t| &t.thresholds),
+            "object_thresholds": summary.tuning.as_ref().and_then(|t| t.thresholds.as_ref()).map(|t| &t.thresholds),
+            "pair_scopes": summary.tuning.as_ref().and_then(|t| t.scopes.as_ref()).map(|t| &t.scopes),
         })
         .serialize(s)
     }
@@ -125,13 +126,7 @@ impl fmt::Display for TrainReport {
             )?;
         }
         if let Some(t) = &summary.tuning {
-            write!(
-                f,
-                "; object thresholds tuned on dev {:?} (dev F1 {:.2} → {:.2})",
-                t.thresholds,
-                100.0 * t.before.f1,
-                100.0 * t.after.f1
-            )?;
+            write!(f, "; {t}")?;
         }
         writeln!(f, "; saved to {}", self.out.display())
     }

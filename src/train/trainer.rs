@@ -23,7 +23,7 @@ use crate::corpus::{Corpus, Record, Schema};
 use crate::eval::{evaluate, EvalOptions, EvalReport};
 use crate::infer::batch::{bucket_batches, make_batch};
 use crate::infer::run_dir::{copy_tokenizer, write_config, METRICS_FILE, WEIGHTS_FILE};
-use crate::infer::tune::{tune_object_thresholds, Tuning};
+use crate::infer::tune::{tune_on_dev, DevTuning};
 use crate::infer::{DecodeRules, LoadedModel, Predictor, RunConfig, Settings, SpanStats};
 use crate::model::{checkpoint, BertConfig, Cbrrel, CbrrelConfig};
 use crate::text::{label_records, BertTokenizer, LabelReport, SegmentConfig, SegmentExample};
@@ -62,8 +62,9 @@ pub struct TrainSummary {
     pub train_segments: usize,
     pub parameters: i64,
     pub model_id: String,
-    /// The object thresholds tuned on dev (`decode.tune_thresholds`).
-    pub tuning: Option<Tuning>,
+    /// The pair scopes and object thresholds tuned on dev (`decode.pair_scope = "tuned"`,
+    /// `decode.tune_thresholds`).
+    pub tuning: Option<DevTuning>,
 }
 
 /// Errors that stop training.
@@ -195,6 +196,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         dev: None,
         span_stats: Some(span_stats),
         object_thresholds: Default::default(),
+        pair_scopes: Default::default(),
     };
     let metrics_path = job.out.join(METRICS_FILE);
     let mut metrics = std::fs::File::create(&metrics_path).map_err(|e| TrainError::Io {
@@ -312,14 +314,12 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
             break;
         }
     }
-    // Thresholds per relation, tuned on dev with the saved (best) weights.
+    // Scopes and thresholds per relation, tuned on dev with the saved (best) weights.
     let tuning = match job.dev {
-        Some(dev) if thresholds.tune_thresholds => {
-            let saved = LoadedModel::load(&job.out, job.device)?;
-            let tuning =
-                tune_object_thresholds(&saved.predictor(t.eval_batch_size), dev, job.schema)?;
-            run_config.object_thresholds = tuning.thresholds.clone();
-            write_config(&job.out, &run_config)?;
+        Some(dev) if DevTuning::asked(&thresholds) => {
+            let mut saved = LoadedModel::load(&job.out, job.device)?;
+            let tuning = tune_on_dev(&mut saved, dev, t.eval_batch_size)?;
+            write_config(&job.out, &saved.config)?;
             Some(tuning)
         }
         _ => None,
