@@ -200,9 +200,9 @@ fn pair_scopes_and_thresholds_tuned_on_dev_are_saved_with_the_run() {
         let gold = scopes.grid[0].1.get(code).map_or(0, |p| p.gold());
         if gold >= cbrrel::infer::tune::MIN_DEV_GOLD {
             held += 1;
-            assert_eq!(scopes.scopes.get(code), Some(&learned[r]), "{code}");
+            assert_eq!(scopes.chosen.get(code), Some(&learned[r]), "{code}");
         } else {
-            assert!(!scopes.scopes.contains_key(code), "{code}");
+            assert!(!scopes.chosen.contains_key(code), "{code}");
         }
     }
     assert!(
@@ -211,11 +211,11 @@ fn pair_scopes_and_thresholds_tuned_on_dev_are_saved_with_the_run() {
     );
     assert_eq!(scopes.after.f1, 1.0);
     assert_eq!(thresholds.after.f1, 1.0);
-    assert_eq!(loaded.config.pair_scopes, scopes.scopes);
+    assert_eq!(loaded.config.pair_scopes, scopes.chosen);
     cbrrel::infer::run_dir::write_config(&dir, &loaded.config).unwrap();
     let again = LoadedModel::load(&dir, tch::Device::Cpu).unwrap();
-    assert_eq!(again.config.pair_scopes, scopes.scopes);
-    assert_eq!(again.config.object_thresholds, thresholds.thresholds);
+    assert_eq!(again.config.pair_scopes, scopes.chosen);
+    assert_eq!(again.config.object_thresholds, thresholds.chosen);
     assert_eq!(
         again.predictor(8).predict(&dev).unwrap(),
         loaded.predictor(8).predict(&dev).unwrap()

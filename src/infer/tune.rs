@@ -41,29 +41,24 @@ pub const GRID: [f32; 7] = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
 /// Dev triples a relation needs for a threshold (or a scope) of its own.
 pub const MIN_DEV_GOLD: usize = 10;
 
-/// What tuning found.
+/// What tuning one setting per relation found: the object thresholds ([`Tuning`]) or the pair
+/// scopes ([`ScopeTuning`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Tuning {
-    /// The chosen threshold per relation code (only the relations that got one).
-    pub thresholds: BTreeMap<String, f32>,
-    /// Dev scores per relation at each grid point.
-    pub grid: Grid<f32>,
-    /// Dev score overall at the global threshold, and with the tuned ones.
+pub struct Tuned<T> {
+    /// The chosen value per relation code (only the relations that got one).
+    pub chosen: BTreeMap<String, T>,
+    /// Dev scores per relation at each point tried (for scopes: every relation held to it).
+    pub grid: Grid<T>,
+    /// Dev score overall at each relation's starting value (the global threshold, the learned
+    /// scope), and with the chosen ones.
     pub before: Prf,
     pub after: Prf,
 }
 
-/// What scope tuning found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScopeTuning {
-    /// The chosen scope per relation code (only the relations that got one).
-    pub scopes: BTreeMap<String, Scope>,
-    /// Dev scores per relation with every relation held to each scope.
-    pub grid: Grid<Scope>,
-    /// Dev score overall with the learned scopes, and with the tuned ones.
-    pub before: Prf,
-    pub after: Prf,
-}
+/// Object thresholds tuned on dev.
+pub type Tuning = Tuned<f32>;
+/// Pair scopes tuned on dev.
+pub type ScopeTuning = Tuned<Scope>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
@@ -94,13 +89,7 @@ pub fn tune_object_thresholds(
         ..*predictor
     })?;
     // Ties: the threshold nearest the global one.
-    let (thresholds, before, after) = choose(&grid, |_| global, |_, t| (t - global).abs());
-    Ok(Tuning {
-        thresholds,
-        grid,
-        before,
-        after,
-    })
+    Ok(choose(grid, |_| global, |_, t| (t - global).abs()))
 }
 
 /// Tune `predictor`'s pair scope per relation on `dev` (`pair_scope = "tuned"`): `relations`
@@ -121,19 +110,13 @@ pub fn tune_pair_scopes(
         rules: predictor.rules.clone().with_scope_everywhere(scope),
         ..*predictor
     })?;
-    let (scopes, before, after) = choose(&grid, learned_of, |code, scope| {
+    Ok(choose(grid, learned_of, |code, scope| {
         if scope == learned_of(code) {
             0.0
         } else {
             1.0 + scope as u8 as f32
         }
-    });
-    Ok(ScopeTuning {
-        scopes,
-        grid,
-        before,
-        after,
-    })
+    }))
 }
 
 /// What [`tune_on_dev`] found.
@@ -152,25 +135,26 @@ impl DevTuning {
 
 impl std::fmt::Display for DevTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let part = |what: &str, chosen: String, before: &Prf, after: &Prf| {
+            format!(
+                "{what} tuned on dev {chosen} (dev F1 {:.2} → {:.2})",
+                100.0 * before.f1,
+                100.0 * after.f1
+            )
+        };
         let mut parts = Vec::new();
         if let Some(s) = &self.scopes {
-            parts.push(format!(
-                "pair scopes tuned on dev {:?} (dev F1 {:.2} → {:.2})",
-                s.scopes
-                    .iter()
-                    .map(|(code, scope)| (code, scope.name()))
-                    .collect::<BTreeMap<_, _>>(),
-                100.0 * s.before.f1,
-                100.0 * s.after.f1
+            let names: BTreeMap<_, _> = s.chosen.iter().map(|(c, v)| (c, v.name())).collect();
+            parts.push(part(
+                "pair scopes",
+                format!("{names:?}"),
+                &s.before,
+                &s.after,
             ));
         }
         if let Some(t) = &self.thresholds {
-            parts.push(format!(
-                "object thresholds tuned on dev {:?} (dev F1 {:.2} → {:.2})",
-                t.thresholds,
-                100.0 * t.before.f1,
-                100.0 * t.after.f1
-            ));
+            let chosen = format!("{:?}", t.chosen);
+            parts.push(part("object thresholds", chosen, &t.before, &t.after));
         }
         write!(f, "{}", parts.join("; "))
     }
@@ -199,14 +183,14 @@ pub fn tune_on_dev(
             dev,
             &model.config.schema,
         )?;
-        model.config.pair_scopes = t.scopes.clone();
+        model.config.pair_scopes = t.chosen.clone();
         found.scopes = Some(t);
     }
     if d.tune_thresholds {
         model.config.object_thresholds.clear();
         model.rules = model.config.rules()?;
         let t = tune_object_thresholds(&model.predictor(batch_size), dev, &model.config.schema)?;
-        model.config.object_thresholds = t.thresholds.clone();
+        model.config.object_thresholds = t.chosen.clone();
         found.thresholds = Some(t);
     }
     model.rules = model.config.rules()?;
@@ -235,10 +219,10 @@ fn score_grid<'p, T: Copy>(
 /// at each relation's `base` point before and at the chosen ones after. A relation with fewer
 /// than [`MIN_DEV_GOLD`] dev triples keeps its base (none is chosen for it).
 fn choose<T: Copy + PartialEq>(
-    grid: &[(T, BTreeMap<String, Prf>)],
+    grid: Grid<T>,
     base: impl Fn(&str) -> T,
     tie_rank: impl Fn(&str, T) -> f32,
-) -> (BTreeMap<String, T>, Prf, Prf) {
+) -> Tuned<T> {
     let codes: std::collections::BTreeSet<&String> =
         grid.iter().flat_map(|(_, per)| per.keys()).collect();
     let mut chosen = BTreeMap::new();
@@ -283,7 +267,12 @@ fn choose<T: Copy + PartialEq>(
         }
     }
     let prf = |c: [usize; 3]| Prf::from_counts(c[0], c[1], c[2]);
-    (chosen, prf(before), prf(after))
+    Tuned {
+        chosen,
+        before: prf(before),
+        after: prf(after),
+        grid,
+    }
 }
 
 #[cfg(test)]
@@ -310,7 +299,12 @@ mod tests {
             point(0.5, p(18, 20, 7), p(90, 5, 10), p(2, 0, 1)),
             point(0.7, p(17, 5, 8), p(90, 5, 10), p(1, 0, 2)),
         ];
-        let (thresholds, before, after) = choose(&grid, |_| 0.5, |_, t| (t - 0.5f32).abs());
+        let Tuned {
+            chosen: thresholds,
+            before,
+            after,
+            ..
+        } = choose(grid, |_| 0.5, |_, t| (t - 0.5f32).abs());
         assert_eq!(thresholds.get("McBp"), Some(&0.7));
         assert_eq!(thresholds.get("BpSy"), Some(&0.5));
         assert_eq!(thresholds.get("BpIn"), None);
@@ -343,7 +337,12 @@ mod tests {
                 1.0 + s as u8 as f32
             }
         };
-        let (scopes, before, after) = choose(&grid, learned, rank);
+        let Tuned {
+            chosen: scopes,
+            before,
+            after,
+            ..
+        } = choose(grid, learned, rank);
         assert_eq!(scopes["McBp"], Scope::Sentence);
         assert_eq!(scopes["BpSy"], Scope::Sentence);
         assert_eq!(scopes["TmDo"], Scope::Clause);

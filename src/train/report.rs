@@ -92,8 +92,8 @@ impl Serialize for TrainReport {
             "seconds": self.seconds,
             "dev": summary.best_dev.as_ref().map(|d| json!({"precision": d.precision, "recall": d.recall, "f1": d.f1})),
             "relations_not_labelled": summary.train_labels.lost(),
-            "object_thresholds": summary.tuning.as_ref().and_then(|t| t.thresholds.as_ref()).map(|t| &t.thresholds),
-            "pair_scopes": summary.tuning.as_ref().and_then(|t| t.scopes.as_ref()).map(|t| &t.scopes),
+            "object_thresholds": summary.tuning.as_ref().and_then(|t| t.thresholds.as_ref()).map(|t| &t.chosen),
+            "pair_scopes": summary.tuning.as_ref().and_then(|t| t.scopes.as_ref()).map(|t| &t.chosen),
         })
         .serialize(s)
     }
