@@ -10,7 +10,8 @@
 //! CBRREL_BENCH_QUERY_RUNS (default 21), CBRREL_BENCH_KEEP=DIR (keep the work directory and
 //! stores there), CBRREL_BENCH_RESUME=DIR (a kept run's directory: load and what follows only,
 //! from its finished extraction), CBRREL_BENCH_STATEMENT=0 (skip the RDF 1.1 statement-form
-//! comparison load), CBRREL_BENCH_STORE=DIR (only time the shipped queries on that
+//! comparison load), CBRREL_BENCH_LOAD_PAIRS=K (K alternating pairs of the two loads, the
+//! ratio's median), CBRREL_BENCH_STORE=DIR (only time the shipped queries on that
 //! store), CBRREL_BENCH_QUERIES=DIR (time that folder's .rq files instead of the shipped ones).
 
 use std::path::{Path, PathBuf};
@@ -148,19 +149,21 @@ fn main() {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&nq).expect("nq"));
         export(&cfg.store.dir, ExportFormat::Nq, &mut w).expect("export");
     }
-    let t = Instant::now();
-    let store2 = oxigraph::store::Store::open(dir.path().join("store2")).expect("store2");
-    let mut loader = store2.bulk_loader();
-    loader
-        .load_from_reader(
-            oxigraph::io::RdfFormat::NQuads,
-            std::fs::File::open(&nq).expect("nq"),
-        )
-        .expect("bulk load");
-    loader.commit().expect("commit");
-    let oxi_secs = t.elapsed().as_secs_f64();
-    let oxi_quads = store2.len().expect("len");
-    drop(store2);
+    let (oxi_secs, oxi_quads) = oxigraph_load(&nq, &dir.path().join("store2"));
+    // CBRREL_BENCH_LOAD_PAIRS=K: K − 1 more pairs of loads on the same input, alternating
+    // (`cbrrel load` into a fresh store, then Oxigraph's loader into a fresh store), for the
+    // ratio's spread: on a shared box both loads move by ±15 % from run to run, together, so
+    // one pair says little and the median of several says more.
+    let mut pairs = vec![(loaded.seconds - loaded.optimize_seconds, oxi_secs)];
+    for _ in 1..env_or("CBRREL_BENCH_LOAD_PAIRS", 1usize).max(1) {
+        let _ = std::fs::remove_dir_all(&cfg.store.dir);
+        let again = run_load(&cfg, &mut NightlySummary::default()).expect("load again");
+        assert_eq!(again.quads_written, loaded.quads_written, "the same load");
+        let _ = std::fs::remove_dir_all(dir.path().join("store2"));
+        let (secs, quads) = oxigraph_load(&nq, &dir.path().join("store2"));
+        assert_eq!(quads, oxi_quads, "the same N-Quads");
+        pairs.push((again.seconds - again.optimize_seconds, secs));
+    }
 
     // The same reports in the RDF 1.1 statement form (rdf:subject/predicate/object on the
     // provenance node), loaded into a fresh store the same way: the layout comparison.
@@ -277,6 +280,28 @@ fn main() {
         ours / theirs,
         loaded.optimize_seconds
     );
+    if pairs.len() > 1 {
+        // Same quads on both sides: the ratio of rates is the ratio of times.
+        let mut ratios: Vec<f64> = pairs.iter().map(|(o, x)| x / o).collect();
+        for (i, ((o, x), r)) in pairs.iter().zip(&ratios).enumerate() {
+            println!(
+                "load pair {}: `cbrrel load` {o:.1} s, Oxigraph {x:.1} s, ratio {r:.2}",
+                i + 1
+            );
+        }
+        ratios.sort_by(f64::total_cmp);
+        let k = ratios.len();
+        let median = if k % 2 == 1 {
+            ratios[k / 2]
+        } else {
+            (ratios[k / 2 - 1] + ratios[k / 2]) / 2.0
+        };
+        println!(
+            "load ratio over {k} pairs: median {median:.2}, min {:.2}, max {:.2}",
+            ratios[0],
+            ratios[k - 1]
+        );
+    }
     println!(
         "update: 20 changed reports re-loaded into the full store in {:.3} s ({} count nodes touched, {} replaced)",
         update_secs, update.count_keys_touched, update.replaced
@@ -285,6 +310,23 @@ fn main() {
     if kept.is_some() || resume.is_some() {
         println!("\nkept {}", dir.keep().display());
     }
+}
+
+/// Oxigraph's own bulk loader on an N-Quads file into a fresh store at `dir`, as its CLI
+/// loads: (seconds to the commit, quads in the store).
+fn oxigraph_load(nq: &Path, dir: &Path) -> (f64, usize) {
+    let t = Instant::now();
+    let store = oxigraph::store::Store::open(dir).expect("store2");
+    let mut loader = store.bulk_loader();
+    loader
+        .load_from_reader(
+            oxigraph::io::RdfFormat::NQuads,
+            std::fs::File::open(nq).expect("nq"),
+        )
+        .expect("bulk load");
+    loader.commit().expect("commit");
+    let secs = t.elapsed().as_secs_f64();
+    (secs, store.len().expect("len"))
 }
 
 /// The bench's directory: a temporary one (removed at the end unless kept) or a resumed one.

@@ -151,11 +151,11 @@ pub fn report_id_of(iri: &str) -> Option<String> {
 }
 
 pub fn entity_iri(type_code: &str, normalized: &str) -> NamedNode {
-    let h = hex::encode(Sha256::digest(normalized.as_bytes()));
+    // The first 8 bytes of the digest, 16 hex digits.
+    let h = hex::encode(&Sha256::digest(normalized.as_bytes())[..8]);
     NamedNode::new_unchecked(format!(
-        "{DATA_BASE}entity/{}/{}",
-        encode_segment(type_code),
-        &h[..16]
+        "{DATA_BASE}entity/{}/{h}",
+        encode_segment(type_code)
     ))
 }
 
@@ -211,8 +211,10 @@ pub struct Vocabulary {
     pub ns: String,
     classes: FxHashMap<String, NamedNode>,
     properties: FxHashMap<String, NamedNode>,
-    /// property → (relation code, head type code, tail type code)
-    relations: FxHashMap<NamedNode, (String, String, String)>,
+    /// property IRI → (relation code, head type code, tail type code); keyed by the IRI's
+    /// text so a look-up borrows the quad's predicate instead of copying it (it is asked of
+    /// every quad a load builds).
+    relations: FxHashMap<String, (String, String, String)>,
 }
 
 impl Vocabulary {
@@ -243,7 +245,10 @@ impl Vocabulary {
                 .as_ref()
                 .ok_or_else(|| format!("relation {} has no `iri` in the schema", r.code))?;
             let p = NamedNode::new(format!("{ns}{iri}")).map_err(|err| err.to_string())?;
-            relations.insert(p.clone(), (r.code.clone(), r.head.clone(), r.tail.clone()));
+            relations.insert(
+                p.as_str().to_owned(),
+                (r.code.clone(), r.head.clone(), r.tail.clone()),
+            );
             properties.insert(r.code.clone(), p);
         }
         Ok(Vocabulary {
@@ -268,11 +273,11 @@ impl Vocabulary {
 
     /// (relation code, head type, tail type) of a relation property.
     pub fn relation_of(&self, p: NamedNodeRef<'_>) -> Option<&(String, String, String)> {
-        self.relations.get(&p.into_owned())
+        self.relations.get(p.as_str())
     }
 
     pub fn is_relation(&self, p: NamedNodeRef<'_>) -> bool {
-        self.relations.contains_key(&p.into_owned())
+        self.relations.contains_key(p.as_str())
     }
 
     /// Every relation property, in schema order of codes.
@@ -283,7 +288,9 @@ impl Vocabulary {
             .map(|(p, (c, _, _))| (c.clone(), p.clone()))
             .collect();
         v.sort();
-        v.into_iter().map(|(_, p)| p).collect()
+        v.into_iter()
+            .map(|(_, p)| NamedNode::new_unchecked(p))
+            .collect()
     }
 }
 
@@ -447,6 +454,17 @@ pub fn report_graph<'r>(
         };
         let si = mention(&t.subject_type, &t.subject_text)?;
         let oi = mention(&t.object_type, &t.object_text)?;
+        // The provenance node's IRI is a function of the relation and the four offsets: the
+        // duplicate check keys on those, without building the IRI first.
+        if !provenance_done.insert((
+            t.relation.as_str(),
+            t.subject_start,
+            t.subject_end,
+            t.object_start,
+            t.object_end,
+        )) {
+            continue;
+        }
         let a = NamedNode::new_unchecked(format!(
             "{}/relation/{}/{}-{}/{}-{}",
             rep.as_str(),
@@ -456,9 +474,6 @@ pub fn report_graph<'r>(
             t.object_start,
             t.object_end
         ));
-        if !provenance_done.insert(a.clone()) {
-            continue;
-        }
         // The same triple asserted from two spans is one quad (a graph is a set) with two
         // provenance nodes.
         if asserted.insert((si.clone(), prop.clone(), oi.clone())) {
