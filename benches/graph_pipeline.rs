@@ -290,16 +290,12 @@ fn main() {
             );
         }
         ratios.sort_by(f64::total_cmp);
-        let k = ratios.len();
-        let median = if k % 2 == 1 {
-            ratios[k / 2]
-        } else {
-            (ratios[k / 2 - 1] + ratios[k / 2]) / 2.0
-        };
         println!(
-            "load ratio over {k} pairs: median {median:.2}, min {:.2}, max {:.2}",
-            ratios[0],
-            ratios[k - 1]
+            "load ratio over {} pairs: median {:.2}, min {:.2}, max {:.2}",
+            ratios.len(),
+            percentile(&ratios, 0.5),
+            percentile(&ratios, 0.0),
+            percentile(&ratios, 1.0)
         );
     }
     println!(
@@ -385,14 +381,18 @@ fn time_queries(root: &Path, store_dir: &Path) {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
-        let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
         println!(
             "| {} | {:.1} | {:.1} | {rows} |",
             name(&q),
-            pct(0.5),
-            pct(0.95)
+            percentile(&times, 0.5),
+            percentile(&times, 0.95)
         );
     }
+}
+
+/// The nearest-rank percentile `p` (0–1) of sorted values (the median of an odd count).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn name(p: &Path) -> String {

@@ -117,9 +117,7 @@ fn export_then_unedited_import_gives_back_the_predictions() {
     assert!(j["changes"].as_array().unwrap().is_empty(), "{j}");
     let imported = read_corpus(&corpus, None, None).unwrap();
     assert!(imported.problems.is_empty(), "{:?}", imported.problems);
-    let _rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _rng = crate::util::torch_rng();
     let model = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
     let records: Vec<Record> = accepted
         .iter()

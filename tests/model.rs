@@ -89,9 +89,7 @@ pub fn trained() -> &'static Trained {
         let settings = Settings::load(None, &overrides).unwrap();
         let schema = Schema::casmed();
         let dir = root.join("run");
-        let _rng = crate::util::TORCH_RNG
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _rng = crate::util::torch_rng();
         let summary = train(TrainJob {
             train: &records,
             dev: Some(&records),
@@ -119,9 +117,7 @@ fn tiny_model_learns_fixture_reports_and_reloads_identically() {
     let t = trained();
     // Loading builds the model with random weights before reading the saved ones: that draws
     // from libtorch's one generator, so it waits for any seeded training on another thread.
-    let _rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _rng = crate::util::torch_rng();
     let metrics = std::fs::read_to_string(t.dir.join("metrics.jsonl")).unwrap();
     assert!(
         t.best_f1 == 1.0,
@@ -162,9 +158,7 @@ fn tiny_model_learns_fixture_reports_and_reloads_identically() {
 #[test]
 fn pair_scopes_and_thresholds_tuned_on_dev_are_saved_with_the_run() {
     let t = trained();
-    let _rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _rng = crate::util::torch_rng();
     // Ten copies of the two reports: every relation they hold has ≥ 10 dev triples.
     let dev: Vec<Record> = (0..10)
         .flat_map(|i| {
@@ -279,9 +273,7 @@ fn two_reports() -> (
     Vec<Record>,
     BertTokenizer,
 ) {
-    let rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let rng = crate::util::torch_rng();
     let root = tempfile::tempdir().unwrap();
     let records = fixture_records(2, root.path());
     let tokenizer = fixture_vocab(&records, root.path());
@@ -349,9 +341,7 @@ fn training_with_a_dev_set_writes_its_evaluation_report() {
 /// leaves its model, predictions and report, and another recipe on the same folder is refused.
 #[test]
 fn cross_validation_runs_folds_resumes_and_refuses_another_recipe() {
-    let _rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _rng = crate::util::torch_rng();
     let dir = tempfile::tempdir().unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/annotated.jsonl");
     let corpus: String = std::fs::read_to_string(&path)
@@ -461,9 +451,7 @@ fn cross_validation_runs_folds_resumes_and_refuses_another_recipe() {
 #[test]
 fn subjects_are_capped_per_segment_and_chunking_changes_no_prediction() {
     let t = trained();
-    let _rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _rng = crate::util::torch_rng();
     let mut loaded = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
     // CasRel's span rule, so that at threshold 0 every token opens a subject (the default
     // bounded rule opens none on a clause mark).

@@ -120,9 +120,7 @@ fn fixture_batches(loaded: &LoadedModel) -> Vec<Batch> {
 #[test]
 fn the_trained_model_gives_the_pytorch_references_probabilities() {
     let t = trained();
-    let _rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _rng = crate::util::torch_rng();
     let loaded = LoadedModel::load(&t.dir, Device::Cpu).unwrap();
     let batches = fixture_batches(&loaded);
     let dir = scratch("trained");
@@ -197,9 +195,7 @@ fn variant_run(name: &str, edit: HeadEdit) -> (PathBuf, VarStore, Cbrrel) {
 #[test]
 fn every_ablation_gives_the_pytorch_references_probabilities() {
     let t = trained();
-    let _rng = crate::util::TORCH_RNG
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _rng = crate::util::torch_rng();
     tch::manual_seed(29);
     let loaded = LoadedModel::load(&t.dir, Device::Cpu).unwrap();
     let batches = fixture_batches(&loaded);

@@ -8,6 +8,12 @@ use std::process::Output;
 /// checks a seeded run repeats bit for bit would fail at random).
 pub static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Hold [`TORCH_RNG`] for the guard's life (a test that panicked while holding it does not
+/// poison the others: its lock is taken over).
+pub fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
+    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cbrrel")
 }
