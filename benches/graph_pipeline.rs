@@ -122,6 +122,7 @@ fn main() {
             shard_size: 2000,
             batch_size: 32,
             device: "cpu".into(),
+            ..ExtractConfig::default()
         },
         store: StoreConfig {
             dir: dir.path().join("store"),

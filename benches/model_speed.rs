@@ -16,6 +16,8 @@
 //! Settings: CBRREL_BENCH_THREADS (default: all cores), CBRREL_BENCH_BATCH (inference batch,
 //! default 32), CBRREL_BENCH_TRAIN_BATCH (default: the shipped train.toml's), CBRREL_BENCH_
 //! TRAIN_STEPS (default 20), CBRREL_BENCH_REPEAT (passes over the inference batches, default 3).
+//! Prediction is also timed with the weights in bf16 on both sides (`--precision bf16`; the
+//! script's `--dtype bf16`), the lever a CPU with native bf16 dot products offers.
 //! Run nothing else beside it: both sides use every thread they are given.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +26,7 @@ use std::time::Instant;
 
 use cbrrel::corpus::{Record, Schema};
 use cbrrel::infer::batch::{bucket_batches, make_batch, write_batches, Batch};
-use cbrrel::infer::{DecodeRules, Predictor, Settings};
+use cbrrel::infer::{DecodeRules, Precision, Predictor, Settings};
 use cbrrel::model::{checkpoint, BertConfig, Cbrrel, CbrrelConfig, Fusion, StageTimes};
 use cbrrel::text::{label_records, BertTokenizer, SegmentConfig, SegmentExample};
 use cbrrel::train::step::{StepOutcome, Stepper};
@@ -120,6 +122,9 @@ fn calibrate_taggers(model: &Cbrrel, vs: &VarStore, batch: &Batch) {
 #[derive(Debug, Default)]
 struct Side {
     infer_per_second: f64,
+    /// Prediction with the weights in bf16 (`--precision bf16`; the script's `--dtype bf16`).
+    infer_bf16_per_second: f64,
+    triples_bf16: usize,
     train_per_second: f64,
     triples: usize,
     /// Seconds per stage of one pass over the inference batches (gold subjects), by the stage
@@ -145,6 +150,25 @@ fn rust_stages(model: &Cbrrel, batches: &[Batch]) -> StageTimes {
         }
     });
     times
+}
+
+/// Seconds of `repeat` predictions of every example (after one warm-up batch), and the triples
+/// one pass predicts.
+fn timed_prediction(
+    predictor: &Predictor<'_>,
+    records: &[Record],
+    examples: &[SegmentExample],
+    repeat: usize,
+) -> (f64, usize) {
+    let warm_up = &examples[..examples.len().min(predictor.batch_size)];
+    let _ = predictor.predict_counted(records, warm_up);
+    let started = Instant::now();
+    let mut triples = 0;
+    for _ in 0..repeat {
+        let (predicted, _) = predictor.predict_counted(records, examples);
+        triples = predicted.iter().map(|r| r.relations.len()).sum();
+    }
+    (started.elapsed().as_secs_f64(), triples)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -210,15 +234,26 @@ fn measure(
         device: Device::Cpu,
         batch_size: infer_batch,
     };
-    let _ = predictor.predict_counted(records, &examples[..examples.len().min(infer_batch)]);
-    let started = Instant::now();
-    for _ in 0..repeat {
-        let (predicted, _) = predictor.predict_counted(records, examples);
-        rust.triples = predicted.iter().map(|r| r.relations.len()).sum();
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let (secs, triples) = timed_prediction(&predictor, records, examples, repeat);
+    rust.triples = triples;
     rust.infer_per_second = (examples.len() * repeat) as f64 / secs;
     rust.infer_seconds_per_pass = secs / repeat as f64;
+    // The same weights in bf16, in a store of their own (training below needs the f32 ones).
+    let mut vs_bf16 = VarStore::new(Device::Cpu);
+    let model_bf16 = Cbrrel::new(&vs_bf16.root(), model_config);
+    checkpoint::load_weights(&mut vs_bf16, &dir.join("model.safetensors")).expect("weights");
+    Precision::Bf16.apply(&mut vs_bf16, Device::Cpu, Precision::F32);
+    let (secs, triples) = timed_prediction(
+        &Predictor {
+            model: &model_bf16,
+            ..predictor.clone()
+        },
+        records,
+        examples,
+        repeat,
+    );
+    rust.triples_bf16 = triples;
+    rust.infer_bf16_per_second = (examples.len() * repeat) as f64 / secs;
     rust.stages = rust_stages(&model, &infer)
         .0
         .into_iter()
@@ -226,14 +261,18 @@ fn measure(
         .collect();
 
     let reference = TorchReference::in_repo(Path::new(env!("CARGO_MANIFEST_DIR")));
-    let py_infer = reference
-        .bench(dir, &infer_file, threads, BenchMode::Infer, repeat, false)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let py_stages = reference
-        .bench(dir, &infer_file, threads, BenchMode::Stages, 1, true)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let py_bench = |mode, repeat, profile| {
+        reference
+            .bench(dir, &infer_file, threads, mode, repeat, profile)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let py_infer = py_bench(BenchMode::Infer(Precision::F32), repeat, false);
+    let py_infer_bf16 = py_bench(BenchMode::Infer(Precision::Bf16), repeat, false);
+    let py_stages = py_bench(BenchMode::Stages(Precision::F32), 1, true);
     let mut py = Side {
         infer_per_second: py_infer.per_second,
+        infer_bf16_per_second: py_infer_bf16.per_second,
+        triples_bf16: py_infer_bf16.triples.unwrap_or(0),
         infer_seconds_per_pass: py_infer.seconds / repeat as f64,
         triples: py_infer.triples.unwrap_or(0),
         stages: py_stages.stages.into_iter().collect(),
@@ -321,6 +360,7 @@ fn main() {
     println!();
     println!("| model | inference seg/s Rust | PyTorch | Rust/PyTorch | training steps/s Rust | PyTorch | Rust/PyTorch | triples Rust / PyTorch |");
     println!("|---|---|---|---|---|---|---|---|");
+    let mut bf16_rows = Vec::new();
     let mut profiles = Vec::new();
     for (name, cfg) in [
         ("CBRRel (full)", &full),
@@ -341,7 +381,30 @@ fn main() {
             rust.triples,
             py.triples,
         );
+        bf16_rows.push(format!(
+            "| {name} | {:.1} | {:.1} | {:.2}× | {:.2}× | {:.2}× | {} / {} |",
+            rust.infer_bf16_per_second,
+            py.infer_bf16_per_second,
+            rust.infer_bf16_per_second / py.infer_bf16_per_second,
+            rust.infer_bf16_per_second / py.infer_per_second,
+            rust.infer_bf16_per_second / rust.infer_per_second,
+            rust.triples_bf16,
+            py.triples_bf16,
+        ));
         profiles.push((name, rust, py));
+    }
+    // The weights in bf16 on both sides (`--precision bf16`), against each other, against
+    // PyTorch in f32 (what a user of the reference runs by default) and against Rust in f32.
+    println!();
+    println!(
+        "bf16 prediction (CPU native bf16: {})",
+        cbrrel::infer::precision::cpu_has_native_bf16()
+    );
+    println!();
+    println!("| model | bf16 inference seg/s Rust | PyTorch bf16 | Rust/PyTorch, both bf16 | Rust bf16 / PyTorch f32 | Rust bf16 / Rust f32 | triples Rust / PyTorch |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in bf16_rows {
+        println!("{row}");
     }
     // Where the model's time goes, ms per pass over the inference batches, the object taggers
     // on the gold subjects (the same work on both sides); then a whole inference pass

@@ -23,7 +23,7 @@ writes the batches so that the two implementations see the same tensors:
         `make gpu-check` divides segments/s × this by the GPU's peak.
 
     python pipeline/torch_reference.py bench --run DIR --batches IN.safetensors --threads T
-        --mode infer|stages|train [--repeat K] [--profile]
+        --mode infer|stages|train [--repeat K] [--profile] [--dtype f32|bf16]
         Times what Rust times on the same batches and prints one JSON line: `infer` runs
         prediction as a PyTorch user writes it (no_grad, encoder once per segment, subjects
         decoded on the host with the nearest-end rule, capped, object pass, objects decoded);
@@ -32,7 +32,8 @@ writes the batches so that the two implementations see the same tensors:
         EMA) with the run's `settings.train`; `stages` runs the model alone (encoder stack, then
         the object taggers on the batch's gold subjects) with every stage timed. `--profile`
         adds seconds per stage (encoder, bilstm, attention, subject tagger, fusion, object
-        taggers, decoding).
+        taggers, decoding). `--dtype bf16` predicts with the weights in bf16 (softmax and
+        probabilities in f32), as `cbrrel predict --precision bf16` does.
 
 Equations are the paper's (paper-cbrrel.md); the Rust file implementing each is named in its
 class's docstring.
@@ -429,7 +430,8 @@ def predict_batch(model, b, thresholds):
     chunk = max(1, thresholds.get("subject_chunk", 256))
     ids, mask = b["input_ids"], b["mask"]
     s_start, s_end, fused = model.encode(ids, mask)
-    ps, pe = torch.sigmoid(s_start), torch.sigmoid(s_end)
+    # Probabilities in f32 whatever the model's dtype (as src/infer/predict.rs takes them).
+    ps, pe = torch.sigmoid(s_start.float()), torch.sigmoid(s_end.float())
     lengths = mask.sum(1).tolist()
     t = time.perf_counter()
     subjects = []
@@ -448,8 +450,8 @@ def predict_batch(model, b, thresholds):
         se = torch.tensor([p[2] for p in part])
         o_start, o_end = model.objects(fused, sb, ss, se)
         # [N, L, R] → [N, R, L]: one contiguous row per (subject, relation).
-        po = torch.sigmoid(o_start).permute(0, 2, 1).contiguous()
-        pq = torch.sigmoid(o_end).permute(0, 2, 1).contiguous()
+        po = torch.sigmoid(o_start.float()).permute(0, 2, 1).contiguous()
+        pq = torch.sigmoid(o_end.float()).permute(0, 2, 1).contiguous()
         t = time.perf_counter()
         for n, (row, s, e) in enumerate(part):
             for r in range(po.shape[1]):
@@ -550,6 +552,12 @@ def bench_command(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     config, model = load_run(args.run)
+    if args.dtype == "bf16":
+        if args.mode == "train":
+            raise SystemExit("--dtype bf16 is for prediction (training runs in f32)")
+        # The same lever as `--precision bf16` on the Rust side: weights and activations in
+        # bf16, softmax and probabilities in f32.
+        model.to(torch.bfloat16)
     batches = read_batches(args.batches)
     if args.profile:
         model.stage_seconds = {}
@@ -664,6 +672,7 @@ def main(argv=None):
     be.add_argument("--mode", choices=["infer", "stages", "train"], required=True)
     be.add_argument("--repeat", type=int, default=1)
     be.add_argument("--profile", action="store_true")
+    be.add_argument("--dtype", choices=["f32", "bf16"], default="f32", help="the model's weights and activations (infer, stages)")
     fl = sub.add_parser("flops", help="FLOPs of one segment of the run's architecture, per stage")
     fl.add_argument("--run", required=True)
     fl.add_argument("--len", type=int, required=True, help="tokens in the segment, [CLS]/[SEP] included")

@@ -222,10 +222,16 @@ fn tokenizer(path: &Path) -> Result<cbrrel::text::BertTokenizer> {
         .with_context(|| format!("loading tokenizer {}", path.display()))
 }
 
-fn model(dir: &Path, device: &str) -> Result<cbrrel::infer::LoadedModel> {
+fn model(
+    dir: &Path,
+    device: &str,
+    precision: cbrrel::infer::Precision,
+) -> Result<cbrrel::infer::LoadedModel> {
     let device = cbrrel::infer::parse_device(device)?;
-    cbrrel::infer::LoadedModel::load(dir, device)
-        .with_context(|| format!("loading model {}", dir.display()))
+    let mut loaded = cbrrel::infer::LoadedModel::load(dir, device)
+        .with_context(|| format!("loading model {}", dir.display()))?;
+    loaded.set_precision(precision);
+    Ok(loaded)
 }
 
 /// `corpus values`: the coverage is the graph layer's.
@@ -247,7 +253,10 @@ fn eval(a: cbrrel::eval::EvalArgs) -> Result<ExitCode> {
         (Some(model_dir), Some(data), _, _) => {
             let gold = read("gold ", data)?;
             gold.refuse_rejected("gold")?;
-            let loaded = model(model_dir, &a.device)?;
+            let precision =
+                <cbrrel::infer::Precision as clap::ValueEnum>::from_str(&a.precision, false)
+                    .map_err(anyhow::Error::msg)?;
+            let loaded = model(model_dir, &a.device, precision)?;
             let t0 = Instant::now();
             let (pred, segments) = loaded.predict_corpus(&gold.records, a.batch_size)?;
             let secs = t0.elapsed().as_secs_f64();
@@ -402,7 +411,7 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
                 &plan.model
             }
         };
-        let mut loaded = model(model_dir, &r.device)?;
+        let mut loaded = model(model_dir, &r.device, cbrrel::infer::Precision::F32)?;
         if plan.reuse_model.is_some() {
             // A reused model decodes as this run asks (a trained one already does), its pair
             // scopes and object thresholds tuned on this fold's dev set when asked, as training
@@ -527,7 +536,7 @@ fn train_run(a: cbrrel::train::args::TrainArgs) -> Result<cbrrel::train::TrainRe
 }
 
 fn predict(a: cbrrel::infer::args::PredictArgs) -> Result<ExitCode> {
-    let loaded = model(&a.model, &a.device)?;
+    let loaded = model(&a.model, &a.device, a.precision)?;
     let schema = &loaded.config.schema;
     let records = match (&a.input, &a.text) {
         (Some(path), _) => {

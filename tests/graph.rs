@@ -633,9 +633,8 @@ fn shards(dir: &Path) -> Vec<(String, Vec<cbrrel::extract::TripleRow>)> {
         .collect()
 }
 
-#[test]
-fn extraction_killed_midway_resumes_to_the_same_output() {
-    let t = trained();
+/// A scratch folder holding `dump.csv`: the first `n` annotated fixture reports, ids and texts.
+fn fixture_dump(n: usize) -> (tempfile::TempDir, PathBuf) {
     let fixtures = cbrrel::corpus::read_corpus(
         &crate::util::repo().join("fixtures/annotated.jsonl"),
         None,
@@ -645,7 +644,83 @@ fn extraction_killed_midway_resumes_to_the_same_output() {
     .records;
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("dump.csv");
-    write_dump(&ids_texts(&fixtures[..6]), &dump);
+    write_dump(&ids_texts(&fixtures[..n]), &dump);
+    (dir, dump)
+}
+
+/// `--precision bf16` extracts other shards than f32 (their fingerprints name the precision), so
+/// a run never resumes one precision's shards under the other; the summary and plan.json say
+/// which; going back to f32 converges to the f32 run's files.
+#[test]
+fn extraction_in_bf16_makes_its_own_shards_and_f32_converges_back() {
+    let t = trained();
+    let (dir, dump) = fixture_dump(4);
+    let cfg = nightly(dir.path(), &dump, &t.dir, 8);
+    let extract_dir = dir.path().join("work/extract");
+    ok(&cbrrel(&["ingest", "--config", s(&cfg)]));
+    ok(&cbrrel(&["extract", "--config", s(&cfg), "--quiet"]));
+    let f32_shards = shards(&extract_dir);
+    let plan = |key: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(extract_dir.join("plan.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()[key].clone()
+    };
+    assert_eq!(plan("precision"), "f32");
+    let o = cbrrel(&[
+        "extract",
+        "--config",
+        s(&cfg),
+        "--quiet",
+        "--precision",
+        "bf16",
+    ]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("predicted in bf16 on the CPU"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(plan("precision"), "bf16");
+    let bf16_shards = shards(&extract_dir);
+    assert_eq!(bf16_shards.len(), f32_shards.len());
+    for ((a, rows_a), (b, rows_b)) in f32_shards.iter().zip(&bf16_shards) {
+        assert_ne!(a, b, "a bf16 shard is not the f32 one");
+        assert!(!rows_b.is_empty(), "{b} holds triples");
+        // The tiny model is sure of its own reports: the same triples either way.
+        let key = |r: &cbrrel::extract::TripleRow| {
+            (
+                r.report_id.clone(),
+                r.relation.clone(),
+                r.subject_start,
+                r.object_start,
+            )
+        };
+        let mut ka: Vec<_> = rows_a.iter().map(key).collect();
+        let mut kb: Vec<_> = rows_b.iter().map(key).collect();
+        ka.sort();
+        kb.sort();
+        assert_eq!(ka, kb, "{a} against {b}");
+    }
+    let o = cbrrel(&[
+        "extract",
+        "--config",
+        s(&cfg),
+        "--quiet",
+        "--format",
+        "json",
+    ]);
+    ok(&o);
+    assert_eq!(json(&o)["precision"], "f32");
+    assert_eq!(
+        shards(&extract_dir),
+        f32_shards,
+        "back to f32: the f32 run's files"
+    );
+}
+
+#[test]
+fn extraction_killed_midway_resumes_to_the_same_output() {
+    let t = trained();
+    let (dir, dump) = fixture_dump(6);
     // Clean run.
     let clean = dir.path().join("clean");
     std::fs::create_dir_all(&clean).unwrap();

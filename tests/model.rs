@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cbrrel::corpus::{read_corpus, Record, Schema};
-use cbrrel::infer::{DecodeRules, DecodeSettings, LoadedModel, Predictor, Settings};
+use cbrrel::infer::{DecodeRules, DecodeSettings, LoadedModel, Precision, Predictor, Settings};
 use cbrrel::model::{BertConfig, Cbrrel, CbrrelConfig};
 use cbrrel::text::{label_record, BertTokenizer, SegmentConfig};
 use cbrrel::train::{train, EncoderSource, TrainJob};
@@ -150,6 +150,40 @@ fn tiny_model_learns_fixture_reports_and_reloads_identically() {
         gt.sort();
         assert_eq!(pt, gt, "record {}", g.id);
     }
+}
+
+/// `--precision bf16` (infer/precision.rs): the weights go to bf16 on the CPU, prediction runs
+/// and finds what f32 finds on the reports the tiny model learnt, its confidences within bf16's
+/// rounding; back to f32 the weights are f32 again.
+#[test]
+fn bf16_prediction_on_the_cpu_finds_what_f32_finds() {
+    let t = trained();
+    let _rng = crate::util::torch_rng();
+    let records = &t.records;
+    let f32_model = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
+    let expected = f32_model.predictor(4).predict(records).unwrap();
+    let mut loaded = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
+    assert_eq!(loaded.precision, Precision::F32);
+    assert_eq!(loaded.set_precision(Precision::Bf16), "bf16");
+    assert_eq!(loaded.precision, Precision::Bf16);
+    let kinds = |m: &LoadedModel| -> std::collections::BTreeSet<String> {
+        m.vs.variables()
+            .values()
+            .map(|v| format!("{:?}", v.kind()))
+            .collect()
+    };
+    assert_eq!(kinds(&loaded), ["BFloat16".to_string()].into());
+    let got = loaded.predictor(4).predict(records).unwrap();
+    for (x, y) in expected.iter().zip(&got) {
+        assert_eq!(x.span_triples(), y.span_triples(), "record {}", x.id);
+        for (rx, ry) in x.relations.iter().zip(&y.relations) {
+            let (cx, cy) = (rx.confidence.unwrap(), ry.confidence.unwrap());
+            assert!((cx - cy).abs() < 0.05, "{cx} against {cy}");
+        }
+    }
+    assert_eq!(loaded.set_precision(Precision::F32), "f32");
+    assert_eq!(kinds(&loaded), ["Float".to_string()].into());
+    assert!(loaded.predictor(4).predict(records).is_ok());
 }
 
 /// `pair_scope = "tuned"` on a saved run: scopes tuned on dev, then the thresholds under them,

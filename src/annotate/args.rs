@@ -10,6 +10,7 @@ use super::{AnnotateError, Selection};
 use crate::corpus::Schema;
 use crate::infer::{parse_device, LoadedModel};
 use crate::ingest::{expand_inputs, read_dump, validate, write_quarantine};
+use crate::nightly::config::ExtractConfig;
 use crate::nightly::{NightlyConfig, Overrides};
 use crate::output::OutputFormat;
 
@@ -69,11 +70,17 @@ pub struct ImportArgs {
     pub format: OutputFormat,
 }
 
-fn load_model(dir: &Path, device: &str) -> Result<LoadedModel, AnnotateError> {
-    LoadedModel::load(dir, parse_device(device)?).map_err(|source| AnnotateError::Model {
-        dir: dir.to_owned(),
-        source,
-    })
+/// A model as the nightly extraction runs it (`[extract] device` and `precision`), so the
+/// predictions shown to annotators are the graph's.
+fn load_model(dir: &Path, extract: &ExtractConfig) -> Result<LoadedModel, AnnotateError> {
+    let mut model = LoadedModel::load(dir, parse_device(&extract.device)?).map_err(|source| {
+        AnnotateError::Model {
+            dir: dir.to_owned(),
+            source,
+        }
+    })?;
+    model.set_precision(extract.precision);
+    Ok(model)
 }
 
 /// `<out>.quarantine.csv`.
@@ -104,9 +111,9 @@ impl ExportArgs {
                 text: r.text_str().expect("validated").to_owned(),
             })
             .collect();
-        let model = load_model(&cfg.model.dir, &cfg.extract.device)?;
+        let model = load_model(&cfg.model.dir, &cfg.extract)?;
         let against = match &self.against {
-            Some(dir) => Some(load_model(dir, &cfg.extract.device)?),
+            Some(dir) => Some(load_model(dir, &cfg.extract)?),
             None => None,
         };
         let job = ExportJob {

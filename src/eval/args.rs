@@ -24,6 +24,11 @@ pub struct EvalArgs {
     /// Where the model runs (with --model).
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// What the model predicts in on the CPU (with --model): f32 as trained, or bf16 (faster
+    /// on a CPU with native bf16; see `cbrrel info` and BENCHMARKS.md). No effect on CUDA.
+    /// A name here, `infer::Precision` in main.rs: `eval` is a layer below `infer`.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    pub precision: String,
     /// Segments per inference batch (with --model).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,

@@ -21,7 +21,7 @@ use super::row::{read_shard, write_shard, TripleRow};
 use super::shard::{plan_shards, Shard, ShardInput, ShardPlan};
 use crate::corpus::sentences::sentence_spans;
 use crate::corpus::Record;
-use crate::infer::{prepare_examples, LoadedModel};
+use crate::infer::{prepare_examples, LoadedModel, Precision};
 use crate::ingest::IngestedReport;
 use crate::text::SegmentExample;
 
@@ -70,11 +70,18 @@ pub struct ExtractSummary {
     pub subjects: usize,
     pub subjects_capped: usize,
     pub model_id: String,
+    /// What the model predicted in (`[extract] precision`).
+    pub precision: Precision,
     pub seconds: f64,
 }
 
-/// The plan for `reports` under `model_id`.
-pub fn plan_for(reports: &[IngestedReport], shard_size: usize, model_id: &str) -> ShardPlan {
+/// The plan for `reports` under `model_id` predicting in `precision`.
+pub fn plan_for(
+    reports: &[IngestedReport],
+    shard_size: usize,
+    model_id: &str,
+    precision: Precision,
+) -> ShardPlan {
     let inputs: Vec<ShardInput> = reports
         .iter()
         .map(|r| ShardInput {
@@ -83,7 +90,7 @@ pub fn plan_for(reports: &[IngestedReport], shard_size: usize, model_id: &str) -
             sentences: sentence_spans(&r.text).len(),
         })
         .collect();
-    plan_shards(&inputs, shard_size, model_id)
+    plan_shards(&inputs, shard_size, model_id, precision)
 }
 
 fn as_records(reports: &[IngestedReport]) -> Vec<Record> {
@@ -123,7 +130,7 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
     let t0 = Instant::now();
     super::shard::check_worker(job.worker, job.workers)?;
     let model_id = job.model.config.model_id.clone();
-    let plan = plan_for(job.reports, job.shard_size, &model_id);
+    let plan = plan_for(job.reports, job.shard_size, &model_id, job.model.precision);
     std::fs::create_dir_all(&job.out_dir).map_err(io(&job.out_dir))?;
     remove_stale(&job.out_dir, &plan)?;
     let plan_json = serde_json::to_vec_pretty(&plan).expect("plan serialises");
@@ -135,6 +142,7 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
         sentences: plan.sentences,
         shards: plan.shards.len(),
         model_id: model_id.clone(),
+        precision: job.model.precision,
         ..Default::default()
     };
     let mut todo: Vec<&Shard> = Vec::new();

@@ -3,12 +3,14 @@
 //! A shard is a run of consecutive reports (in ingest order) holding at least `shard_size`
 //! sentences (the last one may hold fewer); a report is never split across shards, so a shard's
 //! output is complete for every report in it. The plan is a pure function of the reports, their
-//! content hashes, the model id and the shard size, so every worker of a job array computes
+//! content hashes, the model id, the precision it predicts in and the shard size, so every worker of a job array computes
 //! the same plan, and a shard's file name carries a fingerprint of exactly what it holds: a
 //! file with the right name *is* the finished shard (resume = skip it).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::infer::Precision;
 
 /// One report to extract from.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +53,11 @@ impl Shard {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardPlan {
     pub model_id: String,
+    /// What the model predicted in (precision.rs): a shard predicted in another precision
+    /// is not this plan's (its fingerprint differs), so a resume never mixes the two. Plans
+    /// written before the setting existed were f32.
+    #[serde(default)]
+    pub precision: Precision,
     pub shard_size: usize,
     pub reports: usize,
     pub sentences: usize,
@@ -68,7 +75,12 @@ pub fn check_worker(worker: usize, workers: usize) -> Result<(), super::ExtractE
     Ok(())
 }
 
-pub fn plan_shards(inputs: &[ShardInput<'_>], shard_size: usize, model_id: &str) -> ShardPlan {
+pub fn plan_shards(
+    inputs: &[ShardInput<'_>],
+    shard_size: usize,
+    model_id: &str,
+    precision: Precision,
+) -> ShardPlan {
     let shard_size = shard_size.max(1);
     let mut shards = Vec::new();
     let mut first = 0;
@@ -76,6 +88,11 @@ pub fn plan_shards(inputs: &[ShardInput<'_>], shard_size: usize, model_id: &str)
     let close = |first: usize, end: usize, sentences: usize, shards: &mut Vec<Shard>| {
         let mut h = Sha256::new();
         h.update(model_id.as_bytes());
+        // f32 adds nothing: fingerprints of work directories from before the setting hold.
+        if precision != Precision::F32 {
+            h.update(b"\0precision=");
+            h.update(precision.name().as_bytes());
+        }
         for r in &inputs[first..end] {
             h.update([0u8]);
             h.update(r.report_id.as_bytes());
@@ -103,6 +120,7 @@ pub fn plan_shards(inputs: &[ShardInput<'_>], shard_size: usize, model_id: &str)
     }
     ShardPlan {
         model_id: model_id.to_owned(),
+        precision,
         shard_size,
         reports: inputs.len(),
         sentences: inputs.iter().map(|r| r.sentences).sum(),
@@ -123,10 +141,15 @@ mod tests {
     }
 
     fn plan(v: &[(String, String, usize)], size: usize) -> ShardPlan {
-        plan_of_model(v, size, "m1")
+        plan_of_model(v, size, "m1", Precision::F32)
     }
 
-    fn plan_of_model(v: &[(String, String, usize)], size: usize, model: &str) -> ShardPlan {
+    fn plan_of_model(
+        v: &[(String, String, usize)],
+        size: usize,
+        model: &str,
+        precision: Precision,
+    ) -> ShardPlan {
         let ins: Vec<ShardInput> = v
             .iter()
             .map(|(id, h, s)| ShardInput {
@@ -135,7 +158,7 @@ mod tests {
                 sentences: *s,
             })
             .collect();
-        plan_shards(&ins, size, model)
+        plan_shards(&ins, size, model, precision)
     }
 
     #[test]
@@ -165,7 +188,20 @@ mod tests {
         assert_eq!(a.shards[0].file_name(), b.shards[0].file_name());
         assert_ne!(a.shards[1].file_name(), b.shards[1].file_name());
         assert_eq!(a.shards[2].file_name(), b.shards[2].file_name());
-        let other_model = plan_of_model(&v, 5, "m2");
+        let other_model = plan_of_model(&v, 5, "m2", Precision::F32);
         assert_ne!(a.shards[0].fingerprint, other_model.shards[0].fingerprint);
+        // The same model predicting in bf16 makes other shards; f32's are those of a plan
+        // written before the setting (pinned: work directories on disk hold them).
+        let bf16 = plan_of_model(&v, 5, "m1", Precision::Bf16);
+        assert_ne!(a.shards[0].fingerprint, bf16.shards[0].fingerprint);
+        let mut h = Sha256::new();
+        h.update(b"m1");
+        for (id, hash, _) in &v[..2] {
+            h.update([0u8]);
+            h.update(id.as_bytes());
+            h.update([1u8]);
+            h.update(hash.as_bytes());
+        }
+        assert_eq!(a.shards[0].fingerprint, hex::encode(h.finalize()));
     }
 }

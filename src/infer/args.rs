@@ -26,6 +26,10 @@ pub struct PredictArgs {
     /// auto | cpu | cuda | cuda:N
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// What the model predicts in on the CPU: f32 as trained, or bf16 (faster on a CPU
+    /// with native bf16; see `cbrrel info` and BENCHMARKS.md). No effect on CUDA.
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: crate::infer::Precision,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
 }

@@ -19,6 +19,8 @@ pub struct Machine {
     pub mkl: bool,
     pub openmp: bool,
     pub cpu_threads: i32,
+    /// Whether the CPU does bf16 dot products in hardware (`--precision bf16` pays there).
+    pub cpu_native_bf16: bool,
 }
 
 impl Machine {
@@ -35,6 +37,7 @@ impl Machine {
             mkl: tch::utils::has_mkl(),
             openmp: tch::utils::has_openmp(),
             cpu_threads: tch::get_num_threads(),
+            cpu_native_bf16: super::precision::cpu_has_native_bf16(),
         }
     }
 }
@@ -46,7 +49,8 @@ impl fmt::Display for Machine {
         writeln!(f, "libtorch {} ({})", self.libtorch, self.libtorch_lib)?;
         writeln!(f, "cuda available: {}", self.cuda_available)?;
         writeln!(f, "cuda devices: {}", self.cuda_devices)?;
-        writeln!(f, "cpu threads: {}", self.cpu_threads)
+        writeln!(f, "cpu threads: {}", self.cpu_threads)?;
+        writeln!(f, "cpu native bf16: {}", self.cpu_native_bf16)
     }
 }
 

@@ -4,13 +4,15 @@
 //! directory), `batch` (length-bucketed, padded batches), `decode` (tagger probabilities →
 //! token spans), `rules` (the span and pairing rules learned from the training data, behind
 //! `[decode]` switches), `tune` (object thresholds per relation tuned on dev), `predict` (records in, records with predicted entities and relations out;
-//! [`DecodeSettings`]), `machine` (the loaded libtorch and what it sees; `cbrrel info`).
+//! [`DecodeSettings`]), `precision` (f32 or bf16 prediction on the CPU), `machine` (the loaded libtorch and what
+//! it sees; `cbrrel info`).
 
 pub mod args;
 pub mod batch;
 pub mod decode;
 pub mod device;
 pub mod machine;
+pub mod precision;
 pub mod predict;
 pub mod rules;
 pub mod run_dir;
@@ -20,6 +22,7 @@ pub mod tune;
 pub use decode::{decode_spans, SpanPred};
 pub use device::{parse_device, DeviceError};
 pub use machine::Machine;
+pub use precision::Precision;
 pub use predict::{prepare_examples, DecodeSettings, PredictStats, Predictor};
 pub use rules::{DecodeRules, PairScope, Scope, SpanRule, SpanStats};
 pub use run_dir::{LoadedModel, RunConfig};

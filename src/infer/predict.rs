@@ -101,6 +101,7 @@ pub fn prepare_examples(
 }
 
 /// A model ready to predict, borrowed from whoever owns it (a trainer or a loaded run).
+#[derive(Clone)]
 pub struct Predictor<'a> {
     pub model: &'a Cbrrel,
     pub tokenizer: &'a BertTokenizer,
@@ -126,10 +127,13 @@ fn row(v: &[f32], r: usize, len: usize) -> &[f32] {
     &v[r * len..(r + 1) * len]
 }
 
+/// Sigmoid of logits, in f32 whatever the model's dtype (bf16 on the CPU, f16 under CUDA
+/// autocast): the logits are widened first, so a probability next to a threshold is not
+/// rounded to the half type's step (≈ 0.004 at 0.5 in bf16) before it is compared.
 fn probs(t: &Tensor) -> Vec<f32> {
     Vec::<f32>::try_from(
-        t.sigmoid()
-            .to_kind(Kind::Float)
+        t.to_kind(Kind::Float)
+            .sigmoid()
             .to_device(Device::Cpu)
             .flatten(0, -1),
     )

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::Device;
 
+use super::precision::Precision;
 use super::predict::{DecodeSettings, Predictor};
 use super::rules::{DecodeRules, Scope, SpanStats};
 use super::settings::Settings;
@@ -83,6 +84,9 @@ pub struct LoadedModel {
     pub device: Device,
     /// `config.rules()`, checked at load.
     pub rules: DecodeRules,
+    /// The weights' precision (precision.rs): `f32` as loaded, until
+    /// [`set_precision`](Self::set_precision) on the CPU.
+    pub precision: Precision,
 }
 
 impl LoadedModel {
@@ -110,7 +114,19 @@ impl LoadedModel {
             tokenizer,
             device,
             rules,
+            precision: Precision::F32,
         })
+    }
+
+    /// Predict in `precision` from now on (on the CPU the weights are converted in place;
+    /// precision.rs). Returns what prediction runs in, for the run's log.
+    pub fn set_precision(&mut self, precision: Precision) -> &'static str {
+        let runs_in = precision.apply(&mut self.vs, self.device, self.precision);
+        // On CUDA the weights stay f32 (autocast decides there).
+        if !self.device.is_cuda() {
+            self.precision = precision;
+        }
+        runs_in
     }
 
     /// Predictions over `records` as a [`Corpus`] in the model's schema (what `cbrrel eval

@@ -9,6 +9,7 @@ use super::error::NightlyError;
 
 use serde::{Deserialize, Serialize};
 
+use crate::infer::Precision;
 use crate::ingest::{ColumnMap, DumpFormat};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +98,10 @@ pub struct ExtractConfig {
     pub batch_size: usize,
     /// auto | cpu | cuda | cuda:N
     pub device: String,
+    /// f32 | bf16: what the model predicts in on the CPU (infer/precision.rs; CUDA runs
+    /// autocast whatever this says). Absent: f32.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for ExtractConfig {
@@ -105,6 +110,7 @@ impl Default for ExtractConfig {
             shard_size: 2000,
             batch_size: 32,
             device: "auto".into(),
+            precision: Precision::F32,
         }
     }
 }
@@ -172,6 +178,9 @@ impl NightlyConfig {
         if let Some(d) = &o.device {
             cfg.extract.device = d.clone();
         }
+        if let Some(p) = o.precision {
+            cfg.extract.precision = p;
+        }
         if let Some(d) = o.dump {
             cfg.input.dump = d;
         }
@@ -229,6 +238,9 @@ pub struct Overrides {
     /// auto | cpu | cuda | cuda:N
     #[arg(long)]
     pub device: Option<String>,
+    /// What the model predicts in on the CPU (replaces `[extract] precision`).
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
     /// What the dump holds (replaces `[input] dump`): `full` retracts stored reports it lacks.
     #[arg(long, value_enum)]
     pub dump: Option<DumpKind>,

@@ -24,7 +24,7 @@ use crate::graph::{
     load, rebuild, retract, stored_hashes, GraphError, LoadSummary, RebuildSummary, ReportInput,
     RetractSummary, RunInfo, SegmentTable, Shipped, Vocabulary,
 };
-use crate::infer::LoadedModel;
+use crate::infer::{LoadedModel, Precision};
 use crate::ingest::output::{MISSING_FILE, REPORTS_FILE};
 use crate::ingest::{
     expand_inputs, ingest, read_missing, read_reports, IngestSummary, IngestedReport,
@@ -75,6 +75,9 @@ pub struct NightlySummary {
     /// `decode.max_subjects` (issue 11 §2: memory bounded on any input).
     pub subjects: usize,
     pub subjects_capped: usize,
+    /// What this command's extraction predicted in (`[extract] precision`).
+    #[serde(default)]
+    pub precision: Precision,
     /// Report graphs removed: stored reports a full dump no longer lists (load), or the ids
     /// given to `cbrrel retract`.
     pub retracted: usize,
@@ -170,6 +173,9 @@ impl std::fmt::Display for NightlySummary {
                     "  subjects decoded {}, of them capped by decode.max_subjects {}",
                     s.subjects, s.subjects_capped
                 )?;
+                if s.precision != Precision::F32 {
+                    writeln!(out, "  predicted in {} on the CPU", s.precision.name())?;
+                }
             }
         }
         if s.ran(&[Stage::Load, Stage::Rebuild]) {
@@ -230,6 +236,7 @@ impl NightlySummary {
         self.per_relation = s.per_relation.clone();
         self.subjects = s.subjects;
         self.subjects_capped = s.subjects_capped;
+        self.precision = s.precision;
     }
 
     /// Fill the numbers of stages this command did not run from their summary.json files.
@@ -356,11 +363,12 @@ pub fn run_extract(
 ) -> Result<Option<ExtractReport>, NightlyError> {
     let t0 = Instant::now();
     let reports = reports_to_process(cfg)?;
-    let model =
+    let mut model =
         LoadedModel::load(&cfg.model.dir, opts.device).map_err(|source| NightlyError::Model {
             dir: cfg.model.dir.clone(),
             source,
         })?;
+    model.set_precision(cfg.extract.precision);
     let s = extract(ExtractJob {
         reports: &reports,
         model: &model,

@@ -10,6 +10,8 @@ use std::process::Command;
 
 use tch::Tensor;
 
+use crate::infer::Precision;
+
 /// Where the reference script and the Python that runs it are.
 #[derive(Debug, Clone)]
 pub struct TorchReference {
@@ -49,11 +51,12 @@ pub struct ReferenceTiming {
     pub triples: Option<usize>,
 }
 
-/// What `bench` times: prediction, the model's stages alone, or training steps.
+/// What `bench` times: prediction or the model's stages alone, with the weights in the
+/// given precision (the script's `--dtype`), or training steps (f32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchMode {
-    Infer,
-    Stages,
+    Infer(Precision),
+    Stages(Precision),
     Train,
 }
 
@@ -138,14 +141,17 @@ impl TorchReference {
             threads.to_string(),
             "--mode".into(),
             match mode {
-                BenchMode::Infer => "infer",
-                BenchMode::Stages => "stages",
+                BenchMode::Infer(_) => "infer",
+                BenchMode::Stages(_) => "stages",
                 BenchMode::Train => "train",
             }
             .into(),
             "--repeat".into(),
             repeat.to_string(),
         ];
+        if let BenchMode::Infer(p) | BenchMode::Stages(p) = mode {
+            args.extend(["--dtype".into(), p.name().into()]);
+        }
         if profile {
             args.push("--profile".into());
         }
