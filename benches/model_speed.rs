@@ -242,7 +242,7 @@ fn measure(
     let mut vs_bf16 = VarStore::new(Device::Cpu);
     let model_bf16 = Cbrrel::new(&vs_bf16.root(), model_config);
     checkpoint::load_weights(&mut vs_bf16, &dir.join("model.safetensors")).expect("weights");
-    Precision::Bf16.apply(&mut vs_bf16, Device::Cpu, Precision::F32);
+    Precision::Bf16.apply(&mut vs_bf16, Precision::F32);
     let (secs, triples) = timed_prediction(
         &Predictor {
             model: &model_bf16,

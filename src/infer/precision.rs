@@ -11,7 +11,6 @@
 
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
-use tch::Device;
 
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
@@ -26,18 +25,13 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// Put `vs`'s floating-point variables, now in `current`, in this precision for
-    /// prediction on `device`, and say what prediction will run in there.
-    pub fn apply(self, vs: &mut VarStore, device: Device, current: Precision) -> &'static str {
-        if device.is_cuda() {
-            return "f32 weights under CUDA autocast";
-        }
+    /// Put `vs`'s floating-point variables, now in `current`, in this precision.
+    pub fn apply(self, vs: &mut VarStore, current: Precision) {
         match (current, self) {
             (Precision::F32, Precision::Bf16) => vs.bfloat16(),
             (Precision::Bf16, Precision::F32) => vs.float(),
             _ => {}
         }
-        self.name()
     }
 
     pub fn name(self) -> &'static str {

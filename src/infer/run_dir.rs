@@ -118,15 +118,20 @@ impl LoadedModel {
         })
     }
 
-    /// Predict in `precision` from now on (on the CPU the weights are converted in place;
-    /// precision.rs). Returns what prediction runs in, for the run's log.
-    pub fn set_precision(&mut self, precision: Precision) -> &'static str {
-        let runs_in = precision.apply(&mut self.vs, self.device, self.precision);
-        // On CUDA the weights stay f32 (autocast decides there).
-        if !self.device.is_cuda() {
-            self.precision = precision;
+    /// Predict in `precision` from now on: on the CPU the weights are converted in place
+    /// (precision.rs); on CUDA they stay f32, autocast decides there. A CPU without native
+    /// bf16 gets a warning on stderr: libtorch emulates bf16 there, slower than f32.
+    pub fn set_precision(&mut self, precision: Precision) {
+        if self.device.is_cuda() {
+            return;
         }
-        runs_in
+        if precision == Precision::Bf16 && !super::precision::cpu_has_native_bf16() {
+            eprintln!(
+                "cbrrel: warning: this CPU has no native bf16 (see `cbrrel info`): bf16 prediction is emulated, slower than f32"
+            );
+        }
+        precision.apply(&mut self.vs, self.precision);
+        self.precision = precision;
     }
 
     /// Predictions over `records` as a [`Corpus`] in the model's schema (what `cbrrel eval
