@@ -3,9 +3,10 @@
 //! A shard is a run of consecutive reports (in ingest order) holding at least `shard_size`
 //! sentences (the last one may hold fewer); a report is never split across shards, so a shard's
 //! output is complete for every report in it. The plan is a pure function of the reports, their
-//! content hashes, the model id, the precision it predicts in and the shard size, so every worker of a job array computes
-//! the same plan, and a shard's file name carries a fingerprint of exactly what it holds: a
-//! file with the right name *is* the finished shard (resume = skip it).
+//! content hashes, the model id, the precision it predicts in and the shard size, so every
+//! worker of a job array computes the same plan, and a shard's file name carries a fingerprint
+//! of exactly what it holds: a file with the right name *is* the finished shard (resume = skip
+//! it).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
