@@ -633,6 +633,11 @@ fn shards(dir: &Path) -> Vec<(String, Vec<cbrrel::extract::TripleRow>)> {
         .collect()
 }
 
+/// `cbrrel extract --config CFG --quiet --format json`.
+fn extract_json(cfg: &Path) -> Output {
+    cbrrel(&["extract", "--config", s(cfg), "--quiet", "--format", "json"])
+}
+
 /// A scratch folder holding `dump.csv`: the first `n` annotated fixture reports, ids and texts.
 fn fixture_dump(n: usize) -> (tempfile::TempDir, PathBuf) {
     let fixtures = cbrrel::corpus::read_corpus(
@@ -700,14 +705,7 @@ fn extraction_in_bf16_makes_its_own_shards_and_f32_converges_back() {
         kb.sort();
         assert_eq!(ka, kb, "{a} against {b}");
     }
-    let o = cbrrel(&[
-        "extract",
-        "--config",
-        s(&cfg),
-        "--quiet",
-        "--format",
-        "json",
-    ]);
+    let o = extract_json(&cfg);
     ok(&o);
     assert_eq!(json(&o)["precision"], "f32");
     assert_eq!(
@@ -741,14 +739,7 @@ fn extraction_killed_midway_resumes_to_the_same_output() {
         .unwrap();
     assert!(!o.status.success(), "the hook aborts");
     assert_eq!(shards(&crashed.join("work/extract")).len(), 2);
-    let o = cbrrel(&[
-        "extract",
-        "--config",
-        s(&cfg),
-        "--quiet",
-        "--format",
-        "json",
-    ]);
+    let o = extract_json(&cfg);
     ok(&o);
     assert_eq!(
         shards(&crashed.join("work/extract")),
