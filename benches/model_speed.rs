@@ -222,6 +222,7 @@ fn measure(
     let schema = Schema::casmed();
     let predictor = Predictor {
         model: &model,
+        ensemble: Vec::new(),
         tokenizer,
         schema: &schema,
         thresholds: settings.decode,

@@ -224,14 +224,35 @@ fn tokenizer(path: &Path) -> Result<cbrrel::text::BertTokenizer> {
 
 fn model(
     dir: &Path,
+    ensemble: &[std::path::PathBuf],
     device: &str,
     precision: cbrrel::infer::Precision,
 ) -> Result<cbrrel::infer::LoadedModel> {
     let device = cbrrel::infer::parse_device(device)?;
-    let mut loaded = cbrrel::infer::LoadedModel::load(dir, device)
-        .with_context(|| format!("loading model {}", dir.display()))?;
+    let load = |dir: &Path| {
+        cbrrel::infer::LoadedModel::load(dir, device)
+            .with_context(|| format!("loading model {}", dir.display()))
+    };
+    let mut loaded = load(dir)?;
+    for other in ensemble {
+        loaded.join(load(other)?)?;
+    }
     loaded.set_precision(precision);
     Ok(loaded)
+}
+
+/// How a loaded model's output names its ensemble: "" for a single model, else " with
+/// cbrrel-…, cbrrel-…" (the other models' ids).
+fn ensemble_note(loaded: &cbrrel::infer::LoadedModel) -> String {
+    if loaded.ensemble.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<&str> = loaded
+        .ensemble
+        .iter()
+        .map(|m| m.config.model_id.as_str())
+        .collect();
+    format!(" with {} (an ensemble)", ids.join(", "))
 }
 
 /// `corpus values`: the coverage is the graph layer's.
@@ -256,7 +277,7 @@ fn eval(a: cbrrel::eval::EvalArgs) -> Result<ExitCode> {
             let precision =
                 <cbrrel::infer::Precision as clap::ValueEnum>::from_str(&a.precision, false)
                     .map_err(anyhow::Error::msg)?;
-            let loaded = model(model_dir, &a.device, precision)?;
+            let loaded = model(model_dir, &a.ensemble, &a.device, precision)?;
             let t0 = Instant::now();
             let (pred, segments) = loaded.predict_corpus(&gold.records, a.batch_size)?;
             let secs = t0.elapsed().as_secs_f64();
@@ -267,8 +288,9 @@ fn eval(a: cbrrel::eval::EvalArgs) -> Result<ExitCode> {
                 segments as f64 / secs.max(1e-9)
             );
             let title = format!(
-                "{} ({}) on {}",
+                "{}{} ({}) on {}",
                 loaded.config.model_id,
+                ensemble_note(&loaded),
                 model_dir.display(),
                 data.display()
             );
@@ -379,6 +401,7 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
         legacy,
         max_folds: a.max_folds,
         models_from: a.models_from.clone(),
+        ensemble_with: a.ensemble_with.clone(),
     };
     let run_fold = |plan: &FoldPlan| -> Result<EvalReport> {
         let model_dir = match &plan.reuse_model {
@@ -411,11 +434,23 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
                 &plan.model
             }
         };
-        let mut loaded = model(model_dir, &r.device, cbrrel::infer::Precision::F32)?;
-        if plan.reuse_model.is_some() {
-            // A reused model decodes as this run asks (a trained one already does), its pair
-            // scopes and object thresholds tuned on this fold's dev set when asked, as training
-            // would have.
+        let mut loaded = model(
+            model_dir,
+            &plan.ensemble,
+            &r.device,
+            cbrrel::infer::Precision::F32,
+        )?;
+        if plan.reuse_model.is_some() || !loaded.ensemble.is_empty() {
+            if !loaded.ensemble.is_empty() {
+                eprintln!(
+                    "cbrrel cv: fold {}: predicting{}",
+                    plan.fold + 1,
+                    ensemble_note(&loaded)
+                );
+            }
+            // A reused model (or an ensemble: its mean is another model) decodes as this run
+            // asks (a trained one already does), its pair scopes and object thresholds tuned
+            // on this fold's dev set when asked, as training would have.
             loaded.config.thresholds = decode;
             loaded.config.object_thresholds.clear();
             loaded.config.pair_scopes.clear();
@@ -536,7 +571,7 @@ fn train_run(a: cbrrel::train::args::TrainArgs) -> Result<cbrrel::train::TrainRe
 }
 
 fn predict(a: cbrrel::infer::args::PredictArgs) -> Result<ExitCode> {
-    let loaded = model(&a.model, &a.device, a.precision)?;
+    let loaded = model(&a.model, &a.ensemble, &a.device, a.precision)?;
     let schema = &loaded.config.schema;
     let records = match (&a.input, &a.text) {
         (Some(path), _) => {
@@ -554,10 +589,11 @@ fn predict(a: cbrrel::infer::args::PredictArgs) -> Result<ExitCode> {
     corpus::write_records(&predicted, a.output_format, Some(schema), a.out.as_deref())?;
     let triples: usize = predicted.iter().map(|r| r.relations.len()).sum();
     eprintln!(
-        "cbrrel: {} records, {triples} triples in {:.2}s ({})",
+        "cbrrel: {} records, {triples} triples in {:.2}s ({}{})",
         predicted.len(),
         t0.elapsed().as_secs_f64(),
-        loaded.config.model_id
+        loaded.config.model_id,
+        ensemble_note(&loaded)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -187,6 +187,77 @@ fn bf16_prediction_on_the_cpu_finds_what_f32_finds() {
     assert!(loaded.predictor(4).predict(records).is_ok());
 }
 
+/// An ensemble (issue 13 §3, `--ensemble`): the models' probabilities are averaged. The tiny
+/// model with itself predicts exactly what it predicts alone; with a copy whose subject tagger
+/// never fires (probability 0), every subject probability is halved — at half the subject
+/// threshold it finds the same triples, its subjects at half the confidence — while the copy's
+/// object taggers (untouched) agree with the model's. Models that read a text otherwise are
+/// refused.
+#[test]
+fn an_ensemble_averages_its_models_probabilities() {
+    let t = trained();
+    let _rng = crate::util::torch_rng();
+    let records = &t.records;
+    let load = || LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
+    let alone = load().predictor(4).predict(records).unwrap();
+    let mut twice = load();
+    twice.join(load()).unwrap();
+    assert_eq!(twice.predictor(4).predict(records).unwrap(), alone);
+
+    let silent = load();
+    tch::no_grad(|| {
+        for (name, mut v) in silent.vs.variables() {
+            if name.contains("subject") {
+                let _ = v.fill_(if name.ends_with("bias") { -1000.0 } else { 0.0 });
+            }
+        }
+    });
+    let mut halved = load();
+    halved.join(silent).unwrap();
+    halved.config.thresholds.subject /= 2.0;
+    let got = halved.predictor(4).predict(records).unwrap();
+    let triples: usize = alone.iter().map(|r| r.relations.len()).sum();
+    assert!(triples > 0);
+    for (x, y) in alone.iter().zip(&got) {
+        assert_eq!(x.span_triples(), y.span_triples(), "record {}", x.id);
+        for (rx, ry) in x.relations.iter().zip(&y.relations) {
+            let (cx, cy) = (rx.confidence.unwrap(), ry.confidence.unwrap());
+            assert!((cx / 2.0 - cy).abs() < 1e-5, "{cx} / 2 against {cy}");
+        }
+    }
+
+    let mut model = load();
+    let mut other = load();
+    other.config.model.relations.reverse();
+    let err = model.join(other).unwrap_err().to_string();
+    assert!(err.contains("relations"), "{err}");
+    let mut other = load();
+    other.config.segment.merge = !other.config.segment.merge;
+    let err = model.join(other).unwrap_err().to_string();
+    assert!(err.contains("segmenting"), "{err}");
+    assert!(model.ensemble.is_empty());
+
+    // The CLI names the ensemble it predicted with.
+    let s = crate::util::s;
+    let out = crate::util::cbrrel(&[
+        "predict",
+        "--model",
+        s(&t.dir),
+        "--ensemble",
+        s(&t.dir),
+        "--text",
+        &records[0].text,
+        "--device",
+        "cpu",
+    ]);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    assert!(
+        crate::util::stderr(&out).contains("(an ensemble)"),
+        "{}",
+        crate::util::stderr(&out)
+    );
+}
+
 /// `pair_scope = "tuned"` on a saved run: scopes tuned on dev, then the thresholds under them,
 /// both saved in config.json and read back by the next load. The tiny model is right on its
 /// reports under every scope, so each relation with enough dev triples keeps its learned one.
@@ -501,8 +572,7 @@ fn subjects_are_capped_per_segment_and_chunking_changes_no_prediction() {
             subject_chunk,
             ..base.thresholds
         },
-        rules: base.rules.clone(),
-        ..base
+        ..base.clone()
     };
     let (one_pass, stats) = with(0.5, 64, 100_000).predict_counted(&t.records, &examples);
     assert!(
@@ -606,6 +676,7 @@ fn untrained_model_memory_child() {
     let model = Cbrrel::new(&vs.root(), &config);
     let predictor = Predictor {
         model: &model,
+        ensemble: Vec::new(),
         tokenizer: &tokenizer,
         schema: &schema,
         // Every token opens a subject; no object passes 1.0, so decoding stays cheap.

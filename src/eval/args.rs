@@ -18,6 +18,10 @@ pub struct EvalArgs {
     /// A trained model directory: predict `--data` with it, then score.
     #[arg(long, requires = "data")]
     pub model: Option<PathBuf>,
+    /// Further model directories predicting with `--model` (repeatable; see `cbrrel predict
+    /// --ensemble`).
+    #[arg(long, value_name = "DIR", requires = "model")]
+    pub ensemble: Vec<PathBuf>,
     /// Gold corpus to run `--model` on.
     #[arg(long, requires = "model")]
     pub data: Option<PathBuf>,

@@ -11,6 +11,12 @@ pub struct PredictArgs {
     /// A trained model directory.
     #[arg(long)]
     pub model: PathBuf,
+    /// Further model directories predicting with `--model` (repeatable): their tagger
+    /// probabilities are averaged with its own, and `--model`'s decoding settings decode the
+    /// mean. They must share its tokenizer, segmenting and relations. Each one costs a full
+    /// model pass.
+    #[arg(long, value_name = "DIR")]
+    pub ensemble: Vec<PathBuf>,
     /// Records to predict (doccano or spo JSONL; ids and texts are used).
     #[arg(long, required_unless_present = "text", conflicts_with = "text")]
     pub input: Option<PathBuf>,

@@ -4,7 +4,9 @@
 //! Segments go through the model in length-bucketed batches; for each batch the encoder stack
 //! runs once, subjects are decoded for every segment, and all subjects of the batch go through
 //! the object taggers together (never one encoder pass per subject). Entity types come from the
-//! relation's signature in the schema (the taggers predict spans, not types).
+//! relation's signature in the schema (the taggers predict spans, not types). An ensemble
+//! (`Predictor::ensemble`) runs every model on each batch and decodes the mean of their
+//! probabilities.
 
 use std::collections::HashMap;
 
@@ -104,6 +106,12 @@ pub fn prepare_examples(
 #[derive(Clone)]
 pub struct Predictor<'a> {
     pub model: &'a Cbrrel,
+    /// Further models predicting with `model` (an ensemble, issue 13 §3): every tagger
+    /// probability is the mean of all the models' (subjects decoded from the mean subject
+    /// probabilities, then each model's object taggers conditioned on those subjects). They
+    /// share `model`'s tokenizer, segmenting and relation order (checked when they join a
+    /// loaded run, run_dir.rs `LoadedModel::join`); empty for a single model.
+    pub ensemble: Vec<&'a Cbrrel>,
     pub tokenizer: &'a BertTokenizer,
     pub schema: &'a Schema,
     pub thresholds: DecodeSettings,
@@ -129,18 +137,34 @@ fn row(v: &[f32], r: usize, len: usize) -> &[f32] {
 
 /// Sigmoid of logits, in f32 whatever the model's dtype (bf16 on the CPU, f16 under CUDA
 /// autocast): the logits are widened first, so a probability next to a threshold is not
-/// rounded to the half type's step (≈ 0.004 at 0.5 in bf16) before it is compared.
-fn probs(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(
-        t.to_kind(Kind::Float)
-            .sigmoid()
-            .to_device(Device::Cpu)
-            .flatten(0, -1),
-    )
-    .expect("float tensor")
+/// rounded to the half type's step (≈ 0.004 at 0.5 in bf16) before it is compared. With
+/// several models (an ensemble), the mean of their probabilities, taken on the device.
+fn probs<'t>(logits: impl IntoIterator<Item = &'t Tensor>) -> Vec<f32> {
+    let mut n = 0u32;
+    let mut sum: Option<Tensor> = None;
+    for t in logits {
+        let p = t.to_kind(Kind::Float).sigmoid();
+        sum = Some(match sum {
+            None => p,
+            Some(s) => s + p,
+        });
+        n += 1;
+    }
+    let mut mean = sum.expect("at least one model");
+    if n > 1 {
+        mean /= f64::from(n);
+    }
+    Vec::<f32>::try_from(mean.to_device(Device::Cpu).flatten(0, -1)).expect("float tensor")
 }
 
 impl Predictor<'_> {
+    /// `model` and the ensemble's models, `model` first.
+    fn members(&self) -> Vec<&Cbrrel> {
+        std::iter::once(self.model)
+            .chain(self.ensemble.iter().copied())
+            .collect()
+    }
+
     /// Predict every record. Records keep their id and text; their annotations are ignored.
     pub fn predict(&self, records: &[Record]) -> Result<Vec<Record>, TokenizeError> {
         let examples = self.prepare(records)?;
@@ -192,6 +216,7 @@ impl Predictor<'_> {
                     .and_then(|l| rules.reach(ex, l))
             })
             .collect();
+        let members = self.members();
         let _guard = tch::no_grad_guard();
         // Object spans are decoded on another thread while the model runs the next batch when
         // a core is left for it; the decoder takes batches in order, so the output does not
@@ -226,10 +251,18 @@ impl Predictor<'_> {
             for idx in bucket_batches(&lengths, self.batch_size, None) {
                 let batch = make_batch(examples, &idx, n_rel, self.device);
                 let seq_len = batch.input_ids.size()[1] as usize;
-                let encoded = tch::autocast(self.device.is_cuda(), || {
-                    self.model.encode(&batch.input_ids, &batch.mask, false)
-                });
-                let (ps, pe) = (probs(&encoded.subject.start), probs(&encoded.subject.end));
+                let encoded: Vec<_> = members
+                    .iter()
+                    .map(|m| {
+                        tch::autocast(self.device.is_cuda(), || {
+                            m.encode(&batch.input_ids, &batch.mask, false)
+                        })
+                    })
+                    .collect();
+                let (ps, pe) = (
+                    probs(encoded.iter().map(|e| &e.subject.start)),
+                    probs(encoded.iter().map(|e| &e.subject.end)),
+                );
                 // Subjects of every segment of the batch (the object pass needs them now).
                 let mut subjects: Vec<(usize, SpanPred)> = Vec::new();
                 for (b, &i) in idx.iter().enumerate() {
@@ -261,12 +294,19 @@ impl Predictor<'_> {
                         &part.iter().map(|(_, s)| s.end as i64).collect::<Vec<_>>(),
                         self.device,
                     );
-                    let objects = tch::autocast(self.device.is_cuda(), || {
-                        self.model.objects(&encoded, &spans, false)
-                    });
+                    let objects: Vec<_> = members
+                        .iter()
+                        .zip(&encoded)
+                        .map(|(m, e)| {
+                            tch::autocast(self.device.is_cuda(), || m.objects(e, &spans, false))
+                        })
+                        .collect();
                     // [N, L, R] → [N, R, L] so that each (subject, relation) row is contiguous.
-                    start.extend(probs(&objects.start.permute([0, 2, 1]).contiguous()));
-                    end.extend(probs(&objects.end.permute([0, 2, 1]).contiguous()));
+                    let rows = |t: &Tensor| t.permute([0, 2, 1]).contiguous();
+                    let starts: Vec<Tensor> = objects.iter().map(|o| rows(&o.start)).collect();
+                    let ends: Vec<Tensor> = objects.iter().map(|o| rows(&o.end)).collect();
+                    start.extend(probs(&starts));
+                    end.extend(probs(&ends));
                 }
                 let job = ObjectProbs {
                     idx,
@@ -480,6 +520,23 @@ mod tests {
             end: start,
             p_start: p,
             p_end: p,
+        }
+    }
+
+    #[test]
+    fn several_models_probabilities_are_their_mean() {
+        let a = Tensor::from_slice(&[0.0f32, 2.0, -1.0, -1000.0]);
+        let b = Tensor::from_slice(&[0.0f32, -2.0, 3.0, 1000.0]);
+        let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
+        let pairs = [(0.0, 0.0), (2.0, -2.0), (-1.0, 3.0), (-1000.0, 1000.0)];
+        for (got, (x, y)) in probs([&a, &b]).into_iter().zip(pairs) {
+            let want = (sigmoid(x) + sigmoid(y)) / 2.0;
+            assert!((got - want).abs() < 1e-6, "{got} against {want}");
+        }
+        // One model: its own probabilities, exactly.
+        let alone: Vec<f32> = [0.0f32, 2.0, -1.0, -1000.0].map(sigmoid).to_vec();
+        for (got, want) in probs([&a]).into_iter().zip(alone) {
+            assert!((got - want).abs() < 1e-7);
         }
     }
 

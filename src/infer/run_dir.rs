@@ -87,6 +87,11 @@ pub struct LoadedModel {
     /// The weights' precision (precision.rs): `f32` as loaded, until
     /// [`set_precision`](Self::set_precision) on the CPU.
     pub precision: Precision,
+    /// Models predicting with this one, their probabilities averaged with its own
+    /// ([`Predictor::ensemble`]); empty as loaded, filled by [`join`](Self::join). This
+    /// model's config (decoding settings, rules, tuned thresholds and scopes) decodes the
+    /// mean.
+    pub ensemble: Vec<LoadedModel>,
 }
 
 impl LoadedModel {
@@ -115,7 +120,42 @@ impl LoadedModel {
             device,
             rules,
             precision: Precision::F32,
+            ensemble: Vec::new(),
         })
+    }
+
+    /// Add `other` to this model's ensemble. Refused unless both read a text the same way —
+    /// the same tokenizer (vocabulary and normalisation), segmenting, relations in the same
+    /// order, and device — since the models' probabilities are averaged position by position
+    /// and relation by relation. The architectures and trainings may differ (that is the
+    /// point). A model already in an ensemble cannot join another.
+    pub fn join(&mut self, other: LoadedModel) -> Result<(), ModelError> {
+        let refuse = |what: &str| {
+            Err(ModelError::Config(format!(
+                "{} cannot predict with {}: they differ in {what}",
+                other.dir.display(),
+                self.dir.display()
+            )))
+        };
+        if !other.ensemble.is_empty() {
+            return refuse("being ensembles already");
+        }
+        if other.config.model.relations != self.config.model.relations {
+            return refuse("their relations (or their order)");
+        }
+        if other.config.segment != self.config.segment {
+            return refuse("segmenting");
+        }
+        if !other.tokenizer.same_as(&self.tokenizer) {
+            return refuse("tokenizer");
+        }
+        if other.device != self.device {
+            return refuse("device");
+        }
+        let mut other = other;
+        other.set_precision(self.precision);
+        self.ensemble.push(other);
+        Ok(())
     }
 
     /// Predict in `precision` from now on: on the CPU the weights are converted in place
@@ -132,6 +172,9 @@ impl LoadedModel {
         }
         precision.apply(&mut self.vs, self.precision);
         self.precision = precision;
+        for m in &mut self.ensemble {
+            m.set_precision(precision);
+        }
     }
 
     /// Predictions over `records` as a [`Corpus`] in the model's schema (what `cbrrel eval
@@ -151,6 +194,7 @@ impl LoadedModel {
     pub fn predictor(&self, batch_size: usize) -> Predictor<'_> {
         Predictor {
             model: &self.model,
+            ensemble: self.ensemble.iter().map(|m| &m.model).collect(),
             tokenizer: &self.tokenizer,
             schema: &self.config.schema,
             thresholds: self.config.thresholds,

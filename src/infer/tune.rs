@@ -86,7 +86,7 @@ pub fn tune_object_thresholds(
             .rules
             .clone()
             .with_object_thresholds(&[], &BTreeMap::new()),
-        ..*predictor
+        ..predictor.clone()
     })?;
     // Ties: the threshold nearest the global one.
     Ok(choose(grid, |_| global, |_, t| (t - global).abs()))
@@ -108,7 +108,7 @@ pub fn tune_pair_scopes(
     let learned_of = |code: &str| learned.get(code).copied().unwrap_or(Scope::Segment);
     let grid = score_grid(&SCOPES, dev, schema, |scope| Predictor {
         rules: predictor.rules.clone().with_scope_everywhere(scope),
-        ..*predictor
+        ..predictor.clone()
     })?;
     Ok(choose(grid, learned_of, |code, scope| {
         if scope == learned_of(code) {

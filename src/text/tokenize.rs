@@ -146,6 +146,17 @@ impl BertTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// Whether `other` turns every text into the same tokens and ids: the same pipeline
+    /// (normalizer, pre-tokenizer, vocabulary), compared by its serialized form, whichever
+    /// file either was loaded from. Models whose probabilities are averaged must agree on it.
+    pub fn same_as(&self, other: &BertTokenizer) -> bool {
+        let form = |t: &BertTokenizer| t.inner.to_string(false).ok();
+        match (form(self), form(other)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        }
+    }
+
     /// Encode `text` without special tokens; offsets are char offsets into `text`.
     pub fn encode(&self, text: &str) -> Result<Tokens, TokenizeError> {
         encode_by(&self.inner, text)
@@ -233,6 +244,27 @@ pub(crate) mod tests {
         );
         std::fs::write(dir.path().join("vocab.txt"), vocab.join("\n")).unwrap();
         dir
+    }
+
+    #[test]
+    fn tokenizers_are_the_same_by_what_they_do_not_by_their_file() {
+        let dir = tiny_vocab_dir();
+        let a = BertTokenizer::from_path(dir.path()).unwrap();
+        // The same vocabulary copied elsewhere: the same tokenizer.
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.path().join("vocab.txt"), copy.path().join("vocab.txt")).unwrap();
+        assert!(a.same_as(&BertTokenizer::from_path(copy.path()).unwrap()));
+        // One more word, or lower-casing switched off: another.
+        let vocab = std::fs::read_to_string(dir.path().join("vocab.txt")).unwrap();
+        std::fs::write(copy.path().join("vocab.txt"), format!("{vocab}\n##x")).unwrap();
+        assert!(!a.same_as(&BertTokenizer::from_path(copy.path()).unwrap()));
+        std::fs::write(copy.path().join("vocab.txt"), &vocab).unwrap();
+        std::fs::write(
+            copy.path().join("tokenizer_config.json"),
+            r#"{"do_lower_case": false}"#,
+        )
+        .unwrap();
+        assert!(!a.same_as(&BertTokenizer::from_path(copy.path()).unwrap()));
     }
 
     #[test]

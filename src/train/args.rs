@@ -80,6 +80,12 @@ pub struct CvArgs {
     /// `--set decode.…` switch is measured on the same folds.
     #[arg(long)]
     pub models_from: Option<PathBuf>,
+    /// Predict each fold with its model and the same fold's model of these cross-validation
+    /// folders (repeatable; same corpus and folds, any recipe): an ensemble whose
+    /// probabilities are averaged (`cbrrel predict --ensemble`), tuned on the fold's dev set
+    /// as one model. A fold is left for a later run until every folder has finished it.
+    #[arg(long, value_name = "DIR")]
+    pub ensemble_with: Vec<PathBuf>,
     #[command(flatten)]
     pub recipe: RecipeArgs,
     /// Segments per inference batch when scoring a fold (`--batch-size` is training's).

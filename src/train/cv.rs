@@ -62,6 +62,9 @@ pub struct CvSetup {
     pub max_folds: Option<usize>,
     /// Take each fold's model from this cross-validation folder instead of training it.
     pub models_from: Option<PathBuf>,
+    /// Predict each fold with its model and these folders' models of the same fold, as one
+    /// ensemble (`--ensemble-with`): same corpus and folds, any recipe.
+    pub ensemble_with: Vec<PathBuf>,
 }
 
 /// A recipe as cv.json wrote it before [`Recipe`] (strings; the settings file by SHA-256).
@@ -85,6 +88,9 @@ pub struct FoldPlan {
     /// A finished fold's model of another folder (`--models-from`): predict with it under this
     /// run's decoding settings instead of training `model`.
     pub reuse_model: Option<PathBuf>,
+    /// The same fold's models of the `--ensemble-with` folders, predicting with the fold's
+    /// model (their probabilities averaged); empty for one model.
+    pub ensemble: Vec<PathBuf>,
     /// Where the test predictions go (doccano JSONL).
     pub predictions: PathBuf,
     /// Where the evaluation report goes (`eval --report`).
@@ -107,6 +113,9 @@ pub struct FoldScores {
     /// The model it was scored with when taken from another folder (`--models-from`).
     #[serde(default)]
     pub model_from: Option<PathBuf>,
+    /// The models that predicted with it (`--ensemble-with`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ensemble: Vec<PathBuf>,
 }
 
 impl FoldScores {
@@ -125,6 +134,7 @@ impl FoldScores {
                 .collect(),
             seconds,
             model_from: plan.reuse_model.clone(),
+            ensemble: plan.ensemble.clone(),
         }
     }
 }
@@ -386,12 +396,29 @@ struct Manifest {
     training_recipe: Vec<String>,
     /// Record ids per fold.
     folds: Vec<Vec<String>>,
+    /// The folders whose fold models join each fold's model (`--ensemble-with`), as given;
+    /// absent for single models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ensemble_with: Vec<String>,
 }
 
 impl Manifest {
     fn read(path: &Path) -> Result<Manifest, CvError> {
         serde_json::from_str(&read_to_string(path)?)
             .map_err(|e| CvError::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// What of `self` differs from another folder's folds: the corpus, their number, seed or
+    /// assignment (a model of that folder has then seen some of this fold's test reports).
+    fn folds_differ(&self, other: &Manifest) -> Option<&'static str> {
+        [
+            (self.source_sha256 != other.source_sha256, "corpus"),
+            (self.k != other.k, "number of folds"),
+            (self.seed != other.seed, "seed"),
+            (self.folds != other.folds, "assignment of reports to folds"),
+        ]
+        .into_iter()
+        .find_map(|(differs, what)| differs.then_some(what))
     }
 
     /// Where this folder's recipe differs from `setup`'s in `part`, if it does.
@@ -459,6 +486,11 @@ pub fn run(
             .iter()
             .map(|p| p.iter().map(|&i| records[i].id.clone()).collect())
             .collect(),
+        ensemble_with: setup
+            .ensemble_with
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
     };
     let manifest_path = setup.out.join("cv.json");
     if manifest_path.exists() {
@@ -467,11 +499,10 @@ pub fn run(
             .recipe_differs(setup, Part::Whole)
             .map(|at| format!("training recipe (at {at})"));
         let differs = [
-            (old.source_sha256 != manifest.source_sha256).then(|| "corpus".to_owned()),
-            (old.k != manifest.k).then(|| "number of folds".to_owned()),
-            (old.seed != manifest.seed).then(|| "seed".to_owned()),
+            manifest.folds_differ(&old).map(str::to_owned),
             recipe,
-            (old.folds != manifest.folds).then(|| "assignment of reports to folds".to_owned()),
+            (old.ensemble_with != manifest.ensemble_with)
+                .then(|| "ensemble (--ensemble-with)".to_owned()),
         ];
         if let Some(what) = differs.into_iter().flatten().next() {
             return Err(CvError::Invalid(format!(
@@ -488,22 +519,28 @@ pub fn run(
     } else {
         write_json(&manifest_path, &manifest)?;
     }
-    if let Some(from) = &setup.models_from {
-        let path = from.join("cv.json");
-        let other = Manifest::read(&path)?;
-        let recipe = other
-            .recipe_differs(setup, Part::Training)
+    // Folders whose fold models this run predicts with: the models-from one must also have
+    // trained the same way; ensemble members may have trained any way.
+    let others = setup
+        .models_from
+        .iter()
+        .map(|d| ("--models-from", d, true))
+        .chain(
+            setup
+                .ensemble_with
+                .iter()
+                .map(|d| ("--ensemble-with", d, false)),
+        );
+    for (flag, from, same_training) in others {
+        let other = Manifest::read(&from.join("cv.json"))?;
+        let recipe = same_training
+            .then(|| other.recipe_differs(setup, Part::Training))
+            .flatten()
             .map(|at| format!("training recipe (decoding aside; at {at})"));
-        let differs = [
-            (other.source_sha256 != manifest.source_sha256).then(|| "corpus".to_owned()),
-            (other.k != manifest.k).then(|| "number of folds".to_owned()),
-            (other.seed != manifest.seed).then(|| "seed".to_owned()),
-            (other.folds != manifest.folds).then(|| "assignment of reports to folds".to_owned()),
-            recipe,
-        ];
+        let differs = [manifest.folds_differ(&other).map(str::to_owned), recipe];
         if let Some(what) = differs.into_iter().flatten().next() {
             return Err(CvError::Invalid(format!(
-                "--models-from {}: its folds were made with another {what}; its models cannot be scored as this run's folds",
+                "{flag} {}: its folds were made with another {what}; its models cannot be scored as this run's folds",
                 from.display()
             )));
         }
@@ -528,16 +565,21 @@ pub fn run(
         if setup.max_folds.is_some_and(|m| started >= m) {
             continue;
         }
+        // Another folder's model of this fold, once that folder has finished the fold (else
+        // the fold is left for a run after that folder's next).
+        let finished = |from: &PathBuf| {
+            let src = from.join(format!("fold-{fold}"));
+            src.join("scores.json").exists().then(|| src.join("model"))
+        };
         let reuse_model = match &setup.models_from {
-            Some(from) => {
-                let src = from.join(format!("fold-{fold}"));
-                if !src.join("scores.json").exists() {
-                    // Its model is not trained yet: left for a run after that folder's next.
-                    continue;
-                }
-                Some(src.join("model"))
-            }
+            Some(from) => match finished(from) {
+                Some(model) => Some(model),
+                None => continue,
+            },
             None => None,
+        };
+        let Some(ensemble) = setup.ensemble_with.iter().map(finished).collect() else {
+            continue;
         };
         started += 1;
         let plan = FoldPlan {
@@ -547,6 +589,7 @@ pub fn run(
             test: dir.join(format!("test.{ext}")),
             model: dir.join("model"),
             reuse_model,
+            ensemble,
             predictions: dir.join("test.pred.jsonl"),
             report: dir.join("report"),
             dir,
@@ -697,6 +740,7 @@ mod tests {
             legacy: LegacyRecipe::default(),
             max_folds: Some(3),
             models_from: None,
+            ensemble_with: Vec::new(),
         };
         let mut calls = Vec::new();
         let first = run(&c, &setup, &mut runner(&mut calls)).unwrap();
@@ -800,6 +844,7 @@ mod tests {
             legacy: LegacyRecipe::default(),
             max_folds: Some(2),
             models_from: None,
+            ensemble_with: Vec::new(),
         };
         run(&c, &trained, &mut runner(&mut Vec::new())).unwrap();
         let switched = CvSetup {
@@ -807,6 +852,7 @@ mod tests {
             recipe: recipe(&["decode.span_rule=bounded"]),
             max_folds: None,
             models_from: Some(trained.out.clone()),
+            ensemble_with: Vec::new(),
             ..trained.clone()
         };
         let mut reused = Vec::new();
@@ -839,6 +885,92 @@ mod tests {
     }
 
     #[test]
+    fn an_ensemble_takes_the_same_fold_of_every_folder_once_all_have_finished_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = corpus(dir.path(), 16);
+        let setup = |out: &str, max_folds, overrides: &[&str]| CvSetup {
+            k: 4,
+            seed: 3,
+            out: dir.path().join(out),
+            recipe: recipe(overrides),
+            legacy: LegacyRecipe::default(),
+            max_folds,
+            models_from: None,
+            ensemble_with: Vec::new(),
+        };
+        // Two trained folders, one further along, the second with another training recipe
+        // (an ensemble member may have trained any way).
+        let full = setup("cv", None, &[]);
+        let ablation = setup("cv-ablation", Some(2), &["train.epochs=9"]);
+        run(&c, &full, &mut runner(&mut Vec::new())).unwrap();
+        run(&c, &ablation, &mut runner(&mut Vec::new())).unwrap();
+        let together = CvSetup {
+            models_from: Some(full.out.clone()),
+            ensemble_with: vec![ablation.out.clone()],
+            ..setup("cv-ensemble", None, &[])
+        };
+        let mut plans = Vec::new();
+        let s = run(&c, &together, &mut |p: &FoldPlan| {
+            plans.push((p.reuse_model.clone(), p.ensemble.clone()));
+            runner(&mut Vec::new())(p)
+        })
+        .unwrap();
+        // Only the folds both have finished, each with the same fold's two models.
+        assert_eq!(s.folds_done, vec![0, 1]);
+        let model = |d: &CvSetup, k: usize| d.out.join(format!("fold-{k}")).join("model");
+        assert_eq!(
+            plans,
+            vec![
+                (Some(model(&full, 0)), vec![model(&ablation, 0)]),
+                (Some(model(&full, 1)), vec![model(&ablation, 1)]),
+            ]
+        );
+        assert_eq!(s.folds[1].ensemble, vec![model(&ablation, 1)]);
+        // The rest once the other folder has finished them.
+        run(
+            &c,
+            &CvSetup {
+                max_folds: None,
+                ..ablation.clone()
+            },
+            &mut runner(&mut Vec::new()),
+        )
+        .unwrap();
+        let s = run(&c, &together, &mut runner(&mut Vec::new())).unwrap();
+        assert_eq!(s.folds_done, vec![0, 1, 2, 3]);
+        // Another ensemble in the same folder is refused (its folds would mix two).
+        let err = run(
+            &c,
+            &CvSetup {
+                ensemble_with: Vec::new(),
+                ..together.clone()
+            },
+            &mut runner(&mut Vec::new()),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ensemble"), "{err}");
+        // A folder cut into other folds cannot join.
+        let reseeded = CvSetup {
+            seed: 4,
+            ..setup("cv-seed4", Some(1), &[])
+        };
+        run(&c, &reseeded, &mut runner(&mut Vec::new())).unwrap();
+        let err = run(
+            &c,
+            &CvSetup {
+                ensemble_with: vec![reseeded.out.clone()],
+                ..setup("cv-mixed", None, &[])
+            },
+            &mut runner(&mut Vec::new()),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("--ensemble-with") && err.to_string().contains("seed"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_folder_pinned_by_settings_file_hash_is_taken_when_it_matches_and_pinned_anew() {
         let dir = tempfile::tempdir().unwrap();
         let c = corpus(dir.path(), 12);
@@ -854,6 +986,7 @@ mod tests {
             legacy: legacy.clone(),
             max_folds: Some(1),
             models_from: None,
+            ensemble_with: Vec::new(),
         };
         run(&c, &setup, &mut runner(&mut Vec::new())).unwrap();
         // Rewrite cv.json as the first folders were written: strings, no resolved recipe.
@@ -885,6 +1018,7 @@ mod tests {
                 training_recipe: legacy.training_recipe.clone(),
             },
             models_from: Some(setup.out.clone()),
+            ensemble_with: Vec::new(),
             ..setup.clone()
         };
         let s = run(&c, &switched, &mut runner(&mut Vec::new())).unwrap();
@@ -915,6 +1049,7 @@ mod tests {
             legacy: LegacyRecipe::default(),
             max_folds: None,
             models_from: None,
+            ensemble_with: Vec::new(),
         };
         let err = run(&c, &setup, &mut |p: &FoldPlan| {
             if p.fold == 1 {

@@ -247,6 +247,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         let live = stepper.ema().map(|e| e.swap_in(&vs));
         let predictor = Predictor {
             model: &model,
+            ensemble: Vec::new(),
             tokenizer: job.tokenizer,
             schema: job.schema,
             thresholds,
