@@ -138,7 +138,10 @@ impl LoadedModel {
             )))
         };
         if !other.ensemble.is_empty() {
-            return refuse("being ensembles already");
+            return Err(ModelError::Config(format!(
+                "{} is an ensemble already: give its models one by one",
+                other.dir.display()
+            )));
         }
         if other.config.model.relations != self.config.model.relations {
             return refuse("their relations (or their order)");
