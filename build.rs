@@ -3,15 +3,35 @@
 //!   directory without a user-set LD_LIBRARY_PATH;
 //! - libtorch_cuda / libc10_cuda kept in DT_NEEDED with --no-as-needed: nothing in our code
 //!   references their symbols, so the linker would drop them and `tch::Cuda::is_available()`
-//!   would then be false even on a GPU machine.
+//!   would then be false even on a GPU machine;
+//! - src/train/adamw.cpp compiled against that libtorch's headers (the fused AdamW kernel,
+//!   which tch 0.24 does not bind), with the flags torch-sys compiles its own C++ with.
 use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
-        println!("cargo:warning=DEP_TCH_LIBTORCH_LIB not set: no rpath, no torch_cuda link");
-        return;
-    };
+    println!("cargo:rerun-if-changed=src/train/adamw.cpp");
+    let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect(
+        "DEP_TCH_LIBTORCH_LIB not set: torch-sys found no libtorch (build with \
+         LIBTORCH_USE_PYTORCH=1 and the venv's python on PATH, as the Makefile does)",
+    );
+    // torch/lib → torch/include (a pip wheel and a libtorch archive are laid out alike).
+    let include = Path::new(&lib).join("../include");
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file("src/train/adamw.cpp")
+        .compile("cbrrel_adamw");
+    // The shim calls into libtorch_cpu and c10 directly: name them after the archive.
+    println!("cargo:rustc-link-search=native={lib}");
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     let cuda_libs: Vec<&str> = ["torch_cuda", "c10_cuda"]
         .into_iter()

@@ -18,6 +18,8 @@
 //! TRAIN_STEPS (default 20), CBRREL_BENCH_REPEAT (passes over the inference batches, default 3).
 //! Prediction is also timed with the weights in bf16 on both sides (`--precision bf16`; the
 //! script's `--dtype bf16`), the lever a CPU with native bf16 dot products offers.
+//! Training is timed with both AdamWs on both sides: fused (Rust's default, src/train/adamw.rs;
+//! PyTorch's `fused=True`) and the per-weight loop (tch's optimizer; PyTorch's CPU default).
 //! Run nothing else beside it: both sides use every thread they are given.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -125,7 +127,12 @@ struct Side {
     /// Prediction with the weights in bf16 (`--precision bf16`; the script's `--dtype bf16`).
     infer_bf16_per_second: f64,
     triples_bf16: usize,
+    /// Training with the default AdamW of each side: fused on the Rust side (`train.fused_adamw`,
+    /// src/train/adamw.rs), the per-weight loop in PyTorch (`fused=None` on the CPU).
     train_per_second: f64,
+    /// Training with the other AdamW: tch's (libtorch's C++ loop) on the Rust side,
+    /// `AdamW(fused=True)` in PyTorch.
+    train_other_adamw_per_second: f64,
     triples: usize,
     /// Seconds per stage of one pass over the inference batches (gold subjects), by the stage
     /// names both implementations use.
@@ -280,22 +287,35 @@ fn measure(
         ..Default::default()
     };
 
-    // Training last: it changes the weights (both sides start from the saved ones).
-    let mut stepper = Stepper::new(&model, &vs, &settings.train).expect("optimizer");
-    let _ = stepper.step(&train[0], 1.0);
-    let started = Instant::now();
-    let mut steps = 0;
-    for b in &train {
-        if let StepOutcome::Skipped(why) = stepper.step(b, 1.0) {
-            panic!("{name}: a benchmark step was skipped: {why}");
+    // Training last: it changes the weights (both sides start from the saved ones). Each side
+    // with both AdamWs (the weights reloaded between the two), its default first.
+    let mut vs = vs;
+    let mut rust_train = |fused: bool| {
+        checkpoint::load_weights(&mut vs, &dir.join("model.safetensors")).expect("weights");
+        let mut train_settings = settings.train.clone();
+        train_settings.fused_adamw = fused;
+        let mut stepper = Stepper::new(&model, &vs, &train_settings).expect("optimizer");
+        let _ = stepper.step(&train[0], 1.0).expect("step");
+        let started = Instant::now();
+        let mut steps = 0;
+        for b in &train {
+            if let StepOutcome::Skipped(why) = stepper.step(b, 1.0).expect("step") {
+                panic!("{name}: a benchmark step was skipped: {why}");
+            }
+            steps += 1;
         }
-        steps += 1;
-    }
-    rust.train_per_second = steps as f64 / started.elapsed().as_secs_f64();
-    let py_train = reference
-        .bench(dir, &train_file, threads, BenchMode::Train, 1, false)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    py.train_per_second = py_train.per_second;
+        steps as f64 / started.elapsed().as_secs_f64()
+    };
+    rust.train_per_second = rust_train(true);
+    rust.train_other_adamw_per_second = rust_train(false);
+    let py_train = |fused| {
+        reference
+            .bench(dir, &train_file, threads, BenchMode::Train(fused), 1, false)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .per_second
+    };
+    py.train_per_second = py_train(false);
+    py.train_other_adamw_per_second = py_train(true);
     (rust, py)
 }
 
@@ -362,6 +382,7 @@ fn main() {
     println!("| model | inference seg/s Rust | PyTorch | Rust/PyTorch | training steps/s Rust | PyTorch | Rust/PyTorch | triples Rust / PyTorch |");
     println!("|---|---|---|---|---|---|---|---|");
     let mut bf16_rows = Vec::new();
+    let mut adamw_rows = Vec::new();
     let mut profiles = Vec::new();
     for (name, cfg) in [
         ("CBRRel (full)", &full),
@@ -392,6 +413,16 @@ fn main() {
             rust.triples_bf16,
             py.triples_bf16,
         ));
+        adamw_rows.push(format!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}× | {:.2}× | {:.2}× |",
+            rust.train_per_second,
+            rust.train_other_adamw_per_second,
+            py.train_per_second,
+            py.train_other_adamw_per_second,
+            rust.train_per_second / rust.train_other_adamw_per_second,
+            rust.train_per_second / py.train_per_second,
+            rust.train_per_second / py.train_other_adamw_per_second,
+        ));
         profiles.push((name, rust, py));
     }
     // The weights in bf16 on both sides (`--precision bf16`), against each other, against
@@ -405,6 +436,14 @@ fn main() {
     println!("| model | bf16 inference seg/s Rust | PyTorch bf16 | Rust/PyTorch, both bf16 | Rust bf16 / PyTorch f32 | Rust bf16 / Rust f32 | triples Rust / PyTorch |");
     println!("|---|---|---|---|---|---|---|");
     for row in bf16_rows {
+        println!("{row}");
+    }
+    // Training with each side's two AdamWs: the main table's training columns are each side's
+    // default (Rust fused, PyTorch's per-weight loop); fused=True is the same lever in PyTorch.
+    println!();
+    println!("| model | training steps/s Rust fused AdamW | Rust tch AdamW | PyTorch AdamW | PyTorch AdamW(fused=True) | Rust fused / Rust tch | Rust fused / PyTorch | Rust fused / PyTorch fused |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for row in adamw_rows {
         println!("{row}");
     }
     // Where the model's time goes, ms per pass over the inference batches, the object taggers

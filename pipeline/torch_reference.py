@@ -494,13 +494,16 @@ class Trainer:
     """The training step of src/train/trainer.rs: AdamW (encoder and head groups), FGM (§3.2),
     gradient clipping, EMA with the warm-up decay of src/train/ema.rs."""
 
-    def __init__(self, model, train_cfg):
+    def __init__(self, model, train_cfg, fused=False):
         self.model, self.cfg = model, train_cfg
         encoder = [p for n, p in model.named_parameters() if n.startswith("bert.")]
         head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
         self.opt = torch.optim.AdamW(
             [{"params": encoder, "lr": train_cfg["lr"]}, {"params": head, "lr": train_cfg["head_lr"]}],
             weight_decay=train_cfg["weight_decay"],
+            # PyTorch's default on the CPU is the per-weight loop (fused=None); --adamw fused is
+            # the same lever as `train.fused_adamw` on the Rust side (src/train/adamw.rs).
+            fused=fused or None,
         )
         self.params = list(model.parameters())
         self.shadow = [p.detach().clone() for p in self.params] if train_cfg.get("ema", True) else None
@@ -592,7 +595,7 @@ def bench_command(args):
         result.update(seconds=secs, per_second=segments * args.repeat / secs)
     else:
         model.train()
-        trainer = Trainer(model, config["settings"]["train"])
+        trainer = Trainer(model, config["settings"]["train"], fused=args.adamw == "fused")
 
         def work(b):
             trainer.step(b)
@@ -673,6 +676,7 @@ def main(argv=None):
     be.add_argument("--repeat", type=int, default=1)
     be.add_argument("--profile", action="store_true")
     be.add_argument("--dtype", choices=["f32", "bf16"], default="f32", help="the model's weights and activations (infer, stages)")
+    be.add_argument("--adamw", choices=["plain", "fused"], default="plain", help="PyTorch's default AdamW or AdamW(fused=True) (train)")
     fl = sub.add_parser("flops", help="FLOPs of one segment of the run's architecture, per stage")
     fl.add_argument("--run", required=True)
     fl.add_argument("--len", type=int, required=True, help="tokens in the segment, [CLS]/[SEP] included")

@@ -23,6 +23,11 @@ pub struct TrainSettings {
     /// encoder's fine-tuning rate.
     pub head_lr: f64,
     pub weight_decay: f64,
+    /// AdamW as libtorch's fused kernel (src/train/adamw.rs) rather than tch's optimizer: the
+    /// same arithmetic in one pass over each weight. Absent in older run directories: false,
+    /// the optimizer they were trained with.
+    #[serde(default)]
+    pub fused_adamw: bool,
     /// Share of the steps spent warming up.
     pub warmup_ratio: f64,
     pub max_grad_norm: f64,

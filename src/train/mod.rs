@@ -1,4 +1,4 @@
-//! Training: `fgm` (§3.2), `ema`, `schedule` (warm-up + linear decay), `step` (one step:
+//! Training: `adamw` (libtorch's fused AdamW kernel, through adamw.cpp), `fgm` (§3.2), `ema`, `schedule` (warm-up + linear decay), `step` (one step:
 //! loss, FGM, clipping, AdamW, EMA), `step_guard` (no non-finite step reaches the weights),
 //! `torch_reference` (the PyTorch reference run side by side, issue 11 §4), `trainer` (the loop,
 //! early stopping on dev F1), `report` (a finished run as `cbrrel train` prints it), `cv`
@@ -6,6 +6,7 @@
 //! settings, batches, run directory and the predictor used for the dev evaluation live in
 //! `infer`, which extraction shares.
 
+pub mod adamw;
 pub mod args;
 pub mod cv;
 pub mod ema;

@@ -4,8 +4,8 @@
 //!
 //! Per step: forward, eq. (18) loss, backward; FGM (§3.2) adds the adversarial loss's
 //! gradients and restores the embeddings exactly; gradient clipping (a non-finite loss or norm
-//! skips the step, step_guard.rs); AdamW with the encoder's and the head's learning rates;
-//! EMA update. Training runs in f32 on every device (issue 11 §1): tch's autocast is
+//! skips the step, step_guard.rs); AdamW with the encoder's and the head's learning rates
+//! (libtorch's fused kernel, adamw.rs, unless `train.fused_adamw = false`); EMA update. Training runs in f32 on every device (issue 11 §1): tch's autocast is
 //! libtorch's CUDA default, f16, and tch exposes neither its dtype nor a loss scaler, so f16
 //! training would underflow small gradients. Prediction on CUDA uses autocast (predict.rs)
 //! with softmax and the probabilities in f32.
@@ -13,6 +13,7 @@
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::Kind;
 
+use super::adamw::FusedAdamW;
 use super::ema::Ema;
 use super::fgm::Fgm;
 use super::step_guard::clip_finite;
@@ -30,11 +31,47 @@ pub enum StepOutcome {
     Skipped(String),
 }
 
+/// AdamW, fused (adamw.rs) or tch's (libtorch's C++ `torch::optim::AdamW`): the same
+/// arithmetic, the second in about eight passes over each weight instead of one.
+enum AdamW {
+    Fused(FusedAdamW),
+    Libtorch(nn::Optimizer),
+}
+
+impl AdamW {
+    fn set_lr_group(&mut self, group: usize, lr: f64) {
+        match self {
+            AdamW::Fused(o) => o.set_lr_group(group, lr),
+            AdamW::Libtorch(o) => o.set_lr_group(group, lr),
+        }
+    }
+
+    fn zero_grad(&mut self) -> Result<(), tch::TchError> {
+        match self {
+            AdamW::Fused(o) => o.zero_grad(),
+            AdamW::Libtorch(o) => {
+                o.zero_grad();
+                Ok(())
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<(), tch::TchError> {
+        match self {
+            AdamW::Fused(o) => o.step(),
+            AdamW::Libtorch(o) => {
+                o.step();
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The optimizer state of a run: AdamW over `vs`, and the EMA of the weights when on.
 pub struct Stepper<'a> {
     model: &'a Cbrrel,
     vs: &'a VarStore,
-    opt: nn::Optimizer,
+    opt: AdamW,
     ema: Option<Ema>,
     settings: &'a TrainSettings,
 }
@@ -45,11 +82,17 @@ impl<'a> Stepper<'a> {
         vs: &'a VarStore,
         settings: &'a TrainSettings,
     ) -> Result<Stepper<'a>, tch::TchError> {
-        let opt = nn::AdamW {
-            wd: settings.weight_decay,
-            ..Default::default()
-        }
-        .build(vs, settings.lr)?;
+        let opt = if settings.fused_adamw {
+            AdamW::Fused(FusedAdamW::new(vs, settings.lr, settings.weight_decay))
+        } else {
+            AdamW::Libtorch(
+                nn::AdamW {
+                    wd: settings.weight_decay,
+                    ..Default::default()
+                }
+                .build(vs, settings.lr)?,
+            )
+        };
         Ok(Stepper {
             model,
             vs,
@@ -64,12 +107,14 @@ impl<'a> Stepper<'a> {
         self.ema.as_ref()
     }
 
-    /// One step on `batch` at `lr_factor` × the settings' learning rates.
-    pub fn step(&mut self, batch: &Batch, lr_factor: f64) -> StepOutcome {
+    /// One step on `batch` at `lr_factor` × the settings' learning rates. An error is
+    /// libtorch refusing the optimizer's kernel (e.g. a device it has no fused AdamW for:
+    /// `train.fused_adamw = false` then), never a property of the batch.
+    pub fn step(&mut self, batch: &Batch, lr_factor: f64) -> Result<StepOutcome, tch::TchError> {
         let (t, model) = (self.settings, self.model);
         self.opt.set_lr_group(ENCODER_GROUP, t.lr * lr_factor);
         self.opt.set_lr_group(HEAD_GROUP, t.head_lr * lr_factor);
-        self.opt.zero_grad();
+        self.opt.zero_grad()?;
         let forward = || {
             let encoded = model.encode(&batch.input_ids, &batch.mask, true);
             let objects = (!batch.subjects.is_empty())
@@ -93,7 +138,7 @@ impl<'a> Stepper<'a> {
         let loss = forward();
         let l = loss.to_kind(Kind::Float).double_value(&[]);
         if !l.is_finite() {
-            return StepOutcome::Skipped(format!("loss {l}"));
+            return Ok(StepOutcome::Skipped(format!("loss {l}")));
         }
         loss.backward();
         if t.fgm {
@@ -103,13 +148,13 @@ impl<'a> Stepper<'a> {
             }
         }
         if clip_finite(self.vs, t.max_grad_norm).is_none() {
-            self.opt.zero_grad();
-            return StepOutcome::Skipped("gradient norm not finite".into());
+            self.opt.zero_grad()?;
+            return Ok(StepOutcome::Skipped("gradient norm not finite".into()));
         }
-        self.opt.step();
+        self.opt.step()?;
         if let Some(ema) = self.ema.as_mut() {
             ema.update(self.vs);
         }
-        StepOutcome::Applied(l)
+        Ok(StepOutcome::Applied(l))
     }
 }

@@ -52,12 +52,13 @@ pub struct ReferenceTiming {
 }
 
 /// What `bench` times: prediction or the model's stages alone, with the weights in the
-/// given precision (the script's `--dtype`), or training steps (f32).
+/// given precision (the script's `--dtype`), or training steps (f32) with PyTorch's default
+/// AdamW (`Train(false)`) or `AdamW(fused=True)` (`Train(true)`, the script's `--adamw fused`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchMode {
     Infer(Precision),
     Stages(Precision),
-    Train,
+    Train(bool),
 }
 
 impl TorchReference {
@@ -143,14 +144,20 @@ impl TorchReference {
             match mode {
                 BenchMode::Infer(_) => "infer",
                 BenchMode::Stages(_) => "stages",
-                BenchMode::Train => "train",
+                BenchMode::Train(_) => "train",
             }
             .into(),
             "--repeat".into(),
             repeat.to_string(),
         ];
-        if let BenchMode::Infer(p) | BenchMode::Stages(p) = mode {
-            args.extend(["--dtype".into(), p.name().into()]);
+        match mode {
+            BenchMode::Infer(p) | BenchMode::Stages(p) => {
+                args.extend(["--dtype".into(), p.name().into()])
+            }
+            BenchMode::Train(fused) => args.extend([
+                "--adamw".into(),
+                if fused { "fused" } else { "plain" }.into(),
+            ]),
         }
         if profile {
             args.push("--profile".into());

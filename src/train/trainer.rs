@@ -218,7 +218,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         let mut skips = SkipCount::new(t.max_skipped_share);
         for idx in &batches {
             let batch = make_batch(&examples, idx, n_rel, job.device);
-            let outcome = stepper.step(&batch, lr_factor(step, warmup, total_steps));
+            let outcome = stepper.step(&batch, lr_factor(step, warmup, total_steps))?;
             step += 1;
             segments_seen += idx.len();
             bar.inc(1);
