@@ -5,9 +5,10 @@
 //! Per step: forward, eq. (18) loss, backward; FGM (§3.2) adds the adversarial loss's
 //! gradients and restores the embeddings exactly; gradient clipping (a non-finite loss or norm
 //! skips the step, step_guard.rs); AdamW with the encoder's and the head's learning rates
-//! (libtorch's fused kernel, adamw.rs, unless `train.fused_adamw = false`); EMA update. Training runs in f32 on every device (issue 11 §1): tch's autocast is
-//! libtorch's CUDA default, f16, and tch exposes neither its dtype nor a loss scaler, so f16
-//! training would underflow small gradients. Prediction on CUDA uses autocast (predict.rs)
+//! (libtorch's fused kernel, adamw.rs, unless `train.fused_adamw = false`); EMA update.
+//! Training runs in f32 on every device (issue 11 §1): tch's autocast is libtorch's CUDA
+//! default, f16, and tch exposes neither its dtype nor a loss scaler, so f16 training would
+//! underflow small gradients. Prediction on CUDA uses autocast (predict.rs)
 //! with softmax and the probabilities in f32.
 
 use tch::nn::{self, OptimizerConfig, VarStore};
