@@ -5,8 +5,41 @@
 //!   references their symbols, so the linker would drop them and `tch::Cuda::is_available()`
 //!   would then be false even on a GPU machine;
 //! - src/train/adamw.cpp compiled against that libtorch's headers (the fused AdamW kernel,
-//!   which tch 0.24 does not bind), with the flags torch-sys compiles its own C++ with.
+//!   which tch 0.24 does not bind), with the flags torch-sys compiles its own C++ with —
+//!   the C++11 ABI flag decided as torch-sys decides it (asked of the venv's torch with
+//!   LIBTORCH_USE_PYTORCH, else LIBTORCH_CXX11_ABI, default 1), so a shim built against an old
+//!   pre-cxx11 libtorch links against the same std::string as libtorch.
 use std::path::Path;
+
+/// `_GLIBCXX_USE_CXX11_ABI` of the libtorch torch-sys builds against: "1" or "0".
+fn cxx11_abi() -> String {
+    println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    if std::env::var_os("LIBTORCH_USE_PYTORCH").is_none() {
+        return std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    }
+    // The interpreter torch-sys runs: `python` inside a virtual environment, else `python3`.
+    let python = if std::env::var_os("VIRTUAL_ENV").is_some() {
+        "python"
+    } else {
+        "python3"
+    };
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running {python} to ask torch for its C++ ABI: {e}"));
+    let abi = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && (abi == "0" || abi == "1"),
+        "{python} did not say torch's C++ ABI ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    abi
+}
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
@@ -24,7 +57,7 @@ fn main() {
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
-        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={}", cxx11_abi()))
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .file("src/train/adamw.cpp")
         .compile("cbrrel_adamw");
