@@ -494,8 +494,12 @@ class Trainer:
     """The training step of src/train/trainer.rs: AdamW (encoder and head groups), FGM (§3.2),
     gradient clipping, EMA with the warm-up decay of src/train/ema.rs."""
 
-    def __init__(self, model, train_cfg, fused=False):
+    def __init__(self, model, train_cfg, fused=False, fgm_rows=False):
         self.model, self.cfg = model, train_cfg
+        # FGM as usually written perturbs the whole embedding matrix; --fgm rows is the same
+        # lever as src/train/fgm.rs (only the rows the batch looked up: the gradient is 0 on the
+        # others, so the perturbation is too).
+        self.fgm_rows = fgm_rows
         encoder = [p for n, p in model.named_parameters() if n.startswith("bert.")]
         head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
         self.opt = torch.optim.AdamW(
@@ -515,7 +519,7 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss = loss_of(self.model, b)
         loss.backward()
-        if cfg.get("fgm", True) and self.word.grad is not None:
+        if cfg.get("fgm", True) and self.word.grad is not None and not self.fgm_rows:
             norm = self.word.grad.norm()
             if torch.isfinite(norm) and norm > 0:
                 backup = self.word.detach().clone()
@@ -524,6 +528,17 @@ class Trainer:
                 loss_of(self.model, b).backward()
                 with torch.no_grad():
                     self.word.copy_(backup)
+        elif cfg.get("fgm", True) and self.word.grad is not None:
+            rows = torch.unique(b["input_ids"])
+            g = self.word.grad.index_select(0, rows)
+            norm = g.norm()
+            if torch.isfinite(norm) and norm > 0:
+                backup = self.word.detach().index_select(0, rows)
+                with torch.no_grad():
+                    self.word.index_add_(0, rows, g * (cfg["fgm_epsilon"] / norm))
+                loss_of(self.model, b).backward()
+                with torch.no_grad():
+                    self.word.index_copy_(0, rows, backup)
         norm = torch.nn.utils.clip_grad_norm_(self.params, cfg["max_grad_norm"])
         if not torch.isfinite(norm):
             self.opt.zero_grad(set_to_none=True)
@@ -595,7 +610,7 @@ def bench_command(args):
         result.update(seconds=secs, per_second=segments * args.repeat / secs)
     else:
         model.train()
-        trainer = Trainer(model, config["settings"]["train"], fused=args.adamw == "fused")
+        trainer = Trainer(model, config["settings"]["train"], fused=args.adamw == "fused", fgm_rows=args.fgm == "rows")
 
         def work(b):
             trainer.step(b)
@@ -677,6 +692,7 @@ def main(argv=None):
     be.add_argument("--profile", action="store_true")
     be.add_argument("--dtype", choices=["f32", "bf16"], default="f32", help="the model's weights and activations (infer, stages)")
     be.add_argument("--adamw", choices=["plain", "fused"], default="plain", help="PyTorch's default AdamW or AdamW(fused=True) (train)")
+    be.add_argument("--fgm", choices=["dense", "rows"], default="dense", help="FGM on the whole embedding matrix, or on the batch's rows as src/train/fgm.rs (train)")
     fl = sub.add_parser("flops", help="FLOPs of one segment of the run's architecture, per stage")
     fl.add_argument("--run", required=True)
     fl.add_argument("--len", type=int, required=True, help="tokens in the segment, [CLS]/[SEP] included")

@@ -143,7 +143,9 @@ impl<'a> Stepper<'a> {
         }
         loss.backward();
         if t.fgm {
-            if let Some(attack) = Fgm::attack(model.word_embeddings(), t.fgm_epsilon) {
+            if let Some(attack) =
+                Fgm::attack(model.word_embeddings(), &batch.input_ids, t.fgm_epsilon)
+            {
                 forward().backward();
                 attack.restore(model.word_embeddings());
             }

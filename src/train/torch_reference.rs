@@ -52,8 +52,10 @@ pub struct ReferenceTiming {
 }
 
 /// What `bench` times: prediction or the model's stages alone, with the weights in the
-/// given precision (the script's `--dtype`), or training steps (f32) with PyTorch's default
-/// AdamW (`Train(false)`) or `AdamW(fused=True)` (`Train(true)`, the script's `--adamw fused`).
+/// given precision (the script's `--dtype`), or training steps (f32) as PyTorch is usually
+/// written (`Train(false)`: its default AdamW, FGM on the whole embedding matrix) or with the
+/// Rust side's two training levers (`Train(true)`: `AdamW(fused=True)` and FGM on the batch's
+/// rows, the script's `--adamw fused --fgm rows`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchMode {
     Infer(Precision),
@@ -154,9 +156,11 @@ impl TorchReference {
             BenchMode::Infer(p) | BenchMode::Stages(p) => {
                 args.extend(["--dtype".into(), p.name().into()])
             }
-            BenchMode::Train(fused) => args.extend([
+            BenchMode::Train(levers) => args.extend([
                 "--adamw".into(),
-                if fused { "fused" } else { "plain" }.into(),
+                if levers { "fused" } else { "plain" }.into(),
+                "--fgm".into(),
+                if levers { "rows" } else { "dense" }.into(),
             ]),
         }
         if profile {
