@@ -91,7 +91,8 @@ graph: build $(FIXTURE_MODEL)/config.json
 
 # 5-fold cross-validation by report on the shared coronary corpus with the documented CPU
 # recipe (BENCHMARKS.md): ≈ 22 min per fold on two cores alone. Resumable: stop it any time, and
-# `make cv` again skips the finished folds (CV_FLAGS="--max-folds 1" does one fold per run).
+# `make cv` again skips the finished folds (CV_FLAGS="--max-folds 1" does one fold per run;
+# CV_FLAGS="--fold 4" only fold 4, e.g. on a second machine or after a lost folder).
 # A decoding switch is scored on the folds runs/cv has finished, without training:
 #   make cv-decode DECODE=bounded DECODE_SET="--set decode.span_rule=bounded"
 CV_DATA   ?= ../shared/data/coronary_angiography/reports.jsonl

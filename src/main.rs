@@ -400,6 +400,7 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
         recipe,
         legacy,
         max_folds: a.max_folds,
+        only_folds: a.only_folds.clone(),
         models_from: a.models_from.clone(),
         ensemble_with: a.ensemble_with.clone(),
     };

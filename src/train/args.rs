@@ -75,6 +75,10 @@ pub struct CvArgs {
     /// Train at most this many folds in this run; a later run finishes the rest.
     #[arg(long)]
     pub max_folds: Option<usize>,
+    /// Train only this fold (repeatable; 0-based): folds spread over machines or sessions, or
+    /// the last one re-run after a lost folder. The summary covers every finished fold.
+    #[arg(long = "fold", value_name = "N")]
+    pub only_folds: Vec<usize>,
     /// Score the finished folds' models of this cross-validation folder (same corpus, folds
     /// and training recipe) under this run's decoding settings, without training: how a
     /// `--set decode.…` switch is measured on the same folds.

@@ -60,6 +60,8 @@ pub struct CvSetup {
     pub legacy: LegacyRecipe,
     /// Train at most this many folds in this run (the rest on a later run); `None` = all.
     pub max_folds: Option<usize>,
+    /// Train only these folds (`--fold`, repeatable); empty = every fold.
+    pub only_folds: Vec<usize>,
     /// Take each fold's model from this cross-validation folder instead of training it.
     pub models_from: Option<PathBuf>,
     /// Predict each fold with its model and these folders' models of the same fold, as one
@@ -466,6 +468,12 @@ pub fn run(
         source,
     })?;
     let (groups, parts) = folds(records, setup.k, setup.seed);
+    if let Some(f) = setup.only_folds.iter().find(|&&f| f >= setup.k) {
+        return Err(CvError::Invalid(format!(
+            "--fold {f}: the folds are numbered 0 to {}",
+            setup.k - 1
+        )));
+    }
     if parts.iter().any(Vec::is_empty) {
         return Err(CvError::Invalid(format!(
             "{}: {} groups of identical text cannot fill {} folds",
@@ -562,7 +570,8 @@ pub fn run(
             done.push(s);
             continue;
         }
-        if setup.max_folds.is_some_and(|m| started >= m) {
+        let chosen = setup.only_folds.is_empty() || setup.only_folds.contains(&fold);
+        if !chosen || setup.max_folds.is_some_and(|m| started >= m) {
             continue;
         }
         // Another folder's model of this fold, once that folder has finished the fold (else
@@ -652,6 +661,21 @@ mod tests {
     use super::*;
     use crate::eval::{evaluate, EvalOptions};
 
+    /// 4 folds (seed 7) into `dir/cv`, one epoch, every fold unless `max_folds`.
+    fn one_epoch_setup(dir: &Path, max_folds: Option<usize>) -> CvSetup {
+        CvSetup {
+            k: 4,
+            seed: 7,
+            out: dir.join("cv"),
+            recipe: recipe(&["train.epochs=1"]),
+            legacy: LegacyRecipe::default(),
+            max_folds,
+            only_folds: Vec::new(),
+            models_from: None,
+            ensemble_with: Vec::new(),
+        }
+    }
+
     fn recipe(overrides: &[&str]) -> Recipe {
         let o: Vec<String> = overrides.iter().map(|s| (*s).to_owned()).collect();
         Recipe::of(
@@ -729,19 +753,48 @@ mod tests {
     }
 
     #[test]
+    fn fold_trains_only_the_chosen_folds_and_the_summary_takes_every_finished_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = corpus(dir.path(), 16);
+        let setup = CvSetup {
+            only_folds: vec![3, 1],
+            ..one_epoch_setup(dir.path(), None)
+        };
+        let mut calls = Vec::new();
+        let s = run(&c, &setup, &mut runner(&mut calls)).unwrap();
+        assert_eq!(calls, vec![1, 3], "in fold order, the others left alone");
+        assert_eq!(s.folds_done, vec![1, 3]);
+        assert!(!s.complete);
+        assert!(!setup.out.join("fold-0").exists());
+        // Fold 0 alone next; the summary is over the three finished.
+        let mut calls = Vec::new();
+        let zero = CvSetup {
+            only_folds: vec![0],
+            ..setup.clone()
+        };
+        let s = run(&c, &zero, &mut runner(&mut calls)).unwrap();
+        assert_eq!(calls, vec![0]);
+        assert_eq!(s.folds_done, vec![0, 1, 3]);
+        // A fold that does not exist is an error, before anything is trained.
+        let bad = CvSetup {
+            only_folds: vec![4],
+            out: dir.path().join("cv-bad"),
+            ..setup.clone()
+        };
+        let err = run(&c, &bad, &mut runner(&mut calls)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--fold 4: the folds are numbered 0 to 3"),
+            "{err}"
+        );
+        assert!(!bad.out.exists());
+    }
+
+    #[test]
     fn a_rerun_skips_finished_folds_and_summarises_all() {
         let dir = tempfile::tempdir().unwrap();
         let c = corpus(dir.path(), 23);
-        let setup = CvSetup {
-            k: 4,
-            seed: 7,
-            out: dir.path().join("cv"),
-            recipe: recipe(&["train.epochs=1"]),
-            legacy: LegacyRecipe::default(),
-            max_folds: Some(3),
-            models_from: None,
-            ensemble_with: Vec::new(),
-        };
+        let setup = one_epoch_setup(dir.path(), Some(3));
         let mut calls = Vec::new();
         let first = run(&c, &setup, &mut runner(&mut calls)).unwrap();
         assert_eq!(calls, vec![0, 1, 2], "at most --max-folds folds per run");
@@ -843,6 +896,7 @@ mod tests {
             recipe: recipe(&[]),
             legacy: LegacyRecipe::default(),
             max_folds: Some(2),
+            only_folds: Vec::new(),
             models_from: None,
             ensemble_with: Vec::new(),
         };
@@ -851,6 +905,7 @@ mod tests {
             out: dir.path().join("cv-bounded"),
             recipe: recipe(&["decode.span_rule=bounded"]),
             max_folds: None,
+            only_folds: Vec::new(),
             models_from: Some(trained.out.clone()),
             ensemble_with: Vec::new(),
             ..trained.clone()
@@ -895,6 +950,7 @@ mod tests {
             recipe: recipe(overrides),
             legacy: LegacyRecipe::default(),
             max_folds,
+            only_folds: Vec::new(),
             models_from: None,
             ensemble_with: Vec::new(),
         };
@@ -931,6 +987,7 @@ mod tests {
             &c,
             &CvSetup {
                 max_folds: None,
+                only_folds: Vec::new(),
                 ..ablation.clone()
             },
             &mut runner(&mut Vec::new()),
@@ -985,6 +1042,7 @@ mod tests {
             recipe: recipe(&["train.epochs=1"]),
             legacy: legacy.clone(),
             max_folds: Some(1),
+            only_folds: Vec::new(),
             models_from: None,
             ensemble_with: Vec::new(),
         };
@@ -1048,6 +1106,7 @@ mod tests {
             recipe: recipe(&[]),
             legacy: LegacyRecipe::default(),
             max_folds: None,
+            only_folds: Vec::new(),
             models_from: None,
             ensemble_with: Vec::new(),
         };
