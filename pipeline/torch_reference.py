@@ -519,26 +519,26 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss = loss_of(self.model, b)
         loss.backward()
-        if cfg.get("fgm", True) and self.word.grad is not None and not self.fgm_rows:
-            norm = self.word.grad.norm()
-            if torch.isfinite(norm) and norm > 0:
-                backup = self.word.detach().clone()
-                with torch.no_grad():
-                    self.word.add_(self.word.grad * (cfg["fgm_epsilon"] / norm))
-                loss_of(self.model, b).backward()
-                with torch.no_grad():
-                    self.word.copy_(backup)
-        elif cfg.get("fgm", True) and self.word.grad is not None:
-            rows = torch.unique(b["input_ids"])
-            g = self.word.grad.index_select(0, rows)
+        if cfg.get("fgm", True) and self.word.grad is not None:
+            # The whole matrix as FGM is usually written, or only the batch's rows (--fgm rows).
+            rows = torch.unique(b["input_ids"]) if self.fgm_rows else None
+            g = self.word.grad if rows is None else self.word.grad.index_select(0, rows)
             norm = g.norm()
             if torch.isfinite(norm) and norm > 0:
-                backup = self.word.detach().index_select(0, rows)
+                r = g * (cfg["fgm_epsilon"] / norm)
                 with torch.no_grad():
-                    self.word.index_add_(0, rows, g * (cfg["fgm_epsilon"] / norm))
+                    if rows is None:
+                        backup = self.word.detach().clone()
+                        self.word.add_(r)
+                    else:
+                        backup = self.word.detach().index_select(0, rows)
+                        self.word.index_add_(0, rows, r)
                 loss_of(self.model, b).backward()
                 with torch.no_grad():
-                    self.word.index_copy_(0, rows, backup)
+                    if rows is None:
+                        self.word.copy_(backup)
+                    else:
+                        self.word.index_copy_(0, rows, backup)
         norm = torch.nn.utils.clip_grad_norm_(self.params, cfg["max_grad_norm"])
         if not torch.isfinite(norm):
             self.opt.zero_grad(set_to_none=True)
