@@ -143,9 +143,11 @@ cv-ensemble: build
 
 DECODE     ?= bounded
 DECODE_SET ?= --set decode.span_rule=bounded
+# MODELS: the cross-validation folder whose fold models are scored (runs/cv by default).
+MODELS ?= runs/cv
 cv-decode: build
 	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv-$(DECODE) $(CV_RECIPE) \
-	  $(DECODE_SET) --models-from runs/cv --device auto $(CV_FLAGS)
+	  $(DECODE_SET) --models-from $(MODELS) --device auto $(CV_FLAGS)
 
 bench: setup
 	cargo bench --locked --bench text_pipeline

@@ -455,6 +455,8 @@ fn cv(a: cbrrel::train::args::CvArgs) -> Result<ExitCode> {
             loaded.config.thresholds = decode;
             loaded.config.object_thresholds.clear();
             loaded.config.pair_scopes.clear();
+            loaded.config.pair_blocks.clear();
+            loaded.config.pair_directions.clear();
             // The rules read this binary's measure of the fold's training reports (the one the
             // model was trained on), not the one saved with the model by whichever binary
             // trained it.

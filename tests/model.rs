@@ -258,9 +258,10 @@ fn an_ensemble_averages_its_models_probabilities() {
     );
 }
 
-/// `pair_scope = "tuned"` on a saved run: scopes tuned on dev, then the thresholds under them,
-/// both saved in config.json and read back by the next load. The tiny model is right on its
-/// reports under every scope, so each relation with enough dev triples keeps its learned one.
+/// `pair_scope`, `pair_direction` and `pair_block = "tuned"` on a saved run: scopes tuned on
+/// dev, then direction and blocking, then the thresholds under them, all saved in config.json
+/// and read back by the next load. The tiny model is right on its reports under every scope and either blocking,
+/// so each relation with enough dev triples keeps its learned choice.
 #[test]
 fn pair_scopes_and_thresholds_tuned_on_dev_are_saved_with_the_run() {
     let t = trained();
@@ -287,22 +288,38 @@ fn pair_scopes_and_thresholds_tuned_on_dev_are_saved_with_the_run() {
     loaded.config.thresholds.pair_scope = cbrrel::infer::PairScope::Tuned;
     loaded.config.thresholds.span_rule = cbrrel::infer::SpanRule::Bounded;
     loaded.config.thresholds.tune_thresholds = true;
+    loaded.config.thresholds.pair_block = cbrrel::infer::PairRule::Tuned;
+    loaded.config.thresholds.pair_direction = cbrrel::infer::PairRule::Tuned;
     loaded.rules = loaded.config.rules().unwrap();
     let learned: Vec<_> = (0..loaded.config.model.relations.len())
         .map(|r| loaded.rules.scope(r))
         .collect();
+    let learned_blocks: Vec<bool> = (0..loaded.config.model.relations.len())
+        .map(|r| loaded.rules.blocks(r))
+        .collect();
     let tuning = cbrrel::infer::tune::tune_on_dev(&mut loaded, &dev, 16).unwrap();
     let scopes = tuning.scopes.as_ref().expect("scopes tuned");
     let thresholds = tuning.thresholds.as_ref().expect("thresholds tuned");
+    let blocks = tuning.blocks.as_ref().expect("blocking tuned");
+    let directions = tuning.directions.as_ref().expect("directions tuned");
+    assert_eq!(directions.grid.len(), 2);
     assert_eq!(scopes.grid.len(), 3);
+    assert_eq!(blocks.grid.len(), 2);
     let mut held = 0;
     for (r, code) in loaded.config.model.relations.iter().enumerate() {
         let gold = scopes.grid[0].1.get(code).map_or(0, |p| p.gold());
         if gold >= cbrrel::infer::tune::MIN_DEV_GOLD {
             held += 1;
             assert_eq!(scopes.chosen.get(code), Some(&learned[r]), "{code}");
+            assert_eq!(blocks.chosen.get(code), Some(&learned_blocks[r]), "{code}");
+            assert_eq!(
+                directions.chosen.get(code),
+                Some(&false),
+                "{code}: too few training pairs for a direction"
+            );
         } else {
             assert!(!scopes.chosen.contains_key(code), "{code}");
+            assert!(!blocks.chosen.contains_key(code), "{code}");
         }
     }
     assert!(
@@ -310,11 +327,16 @@ fn pair_scopes_and_thresholds_tuned_on_dev_are_saved_with_the_run() {
         "the fixture reports hold at least two relations ten times"
     );
     assert_eq!(scopes.after.f1, 1.0);
+    assert_eq!(blocks.after.f1, 1.0);
     assert_eq!(thresholds.after.f1, 1.0);
     assert_eq!(loaded.config.pair_scopes, scopes.chosen);
+    assert_eq!(loaded.config.pair_blocks, blocks.chosen);
+    assert!(!blocks.chosen.is_empty());
     cbrrel::infer::run_dir::write_config(&dir, &loaded.config).unwrap();
     let again = LoadedModel::load(&dir, tch::Device::Cpu).unwrap();
     assert_eq!(again.config.pair_scopes, scopes.chosen);
+    assert_eq!(again.config.pair_blocks, blocks.chosen);
+    assert_eq!(again.config.pair_directions, directions.chosen);
     assert_eq!(again.config.object_thresholds, thresholds.chosen);
     assert_eq!(
         again.predictor(8).predict(&dev).unwrap(),

@@ -24,6 +24,6 @@ pub use device::{parse_device, DeviceError};
 pub use machine::Machine;
 pub use precision::Precision;
 pub use predict::{prepare_examples, DecodeSettings, PredictStats, Predictor};
-pub use rules::{DecodeRules, PairScope, Scope, SpanRule, SpanStats};
+pub use rules::{DecodeRules, PairRule, PairScope, Scope, SpanRule, SpanStats};
 pub use run_dir::{LoadedModel, RunConfig};
 pub use settings::Settings;

@@ -17,7 +17,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::batch::{bucket_batches, make_batch};
 use super::decode::{decode_spans, SpanPred};
-use super::rules::{DecodeRules, PairScope, SpanRule, TextLayout};
+use super::rules::{DecodeRules, PairRule, PairScope, SpanRule, TextLayout, TypedPair};
 use crate::corpus::{char_slice, Arg, Entity, Record, Relation, Schema};
 use crate::model::{Cbrrel, SubjectSpans};
 use crate::text::{label_records, BertTokenizer, SegmentConfig, SegmentExample, TokenizeError};
@@ -48,6 +48,21 @@ pub struct DecodeSettings {
     /// few triples to choose by).
     #[serde(default = "default_scope_coverage")]
     pub scope_coverage: f32,
+    /// `off` (CasRel), `learned` (per relation, a subject pairs only with objects it reaches
+    /// without passing another entity of its type, where the training pairs keep to that) or
+    /// `tuned` (per relation, as scores best on dev, tune.rs); rules.rs.
+    #[serde(default)]
+    pub pair_block: PairRule,
+    /// `off` (CasRel), `learned` (per relation, objects only on the side of the subject the
+    /// training pairs keep to, where they keep to one) or `tuned` (per relation, as scores
+    /// best on dev); rules.rs.
+    #[serde(default)]
+    pub pair_direction: PairRule,
+    /// Share of a relation's training pairs that must keep to a rule of order (pass no entity
+    /// of the subject's type; lie on one side of it) for `learned` to apply it (`tuned` starts
+    /// from that).
+    #[serde(default = "default_scope_coverage")]
+    pub order_coverage: f32,
     /// Tune an object threshold per relation on the dev set after training (tune.rs), saved
     /// in the run directory (`object_thresholds`).
     #[serde(default)]
@@ -85,6 +100,9 @@ impl Default for DecodeSettings {
             span_rule: SpanRule::default(),
             pair_scope: PairScope::default(),
             scope_coverage: default_scope_coverage(),
+            pair_block: PairRule::default(),
+            pair_direction: PairRule::default(),
+            order_coverage: default_scope_coverage(),
             tune_thresholds: false,
             max_subjects: default_max_subjects(),
             subject_chunk: default_subject_chunk(),
@@ -328,15 +346,13 @@ impl Predictor<'_> {
             }
         });
         let schema = self.schema;
+        let types = relation_types(codes, schema);
         let predicted = records
             .par_iter()
             .map(|r| {
-                to_record(
-                    codes,
-                    schema,
-                    r,
-                    found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]),
-                )
+                let triples = found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+                let kept = drop_blocked(rules, &types, triples);
+                to_record(codes, &types, r, &kept)
             })
             .collect();
         (predicted, stats)
@@ -443,8 +459,51 @@ impl<'e> DecodeContext<'e> {
     }
 }
 
+/// Each relation's (subject type, object type), in the model's relation order.
+fn relation_types(codes: &[String], schema: &Schema) -> Vec<(String, String)> {
+    codes
+        .iter()
+        .map(|code| {
+            schema
+                .relation_rows(code)
+                .next()
+                .map(|r| (r.head.clone(), r.tail.clone()))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A report's triples less those the blocking rule (`pair_block`, rules.rs) removes.
+fn drop_blocked(
+    rules: &DecodeRules,
+    types: &[(String, String)],
+    triples: &[CharTriple],
+) -> Vec<CharTriple> {
+    let pairs: Vec<TypedPair<'_>> = triples
+        .iter()
+        .map(|t| TypedPair {
+            relation: t.relation,
+            subject: (t.subject.0, t.subject.1),
+            subject_type: &types[t.relation].0,
+            object: (t.object.0, t.object.1),
+            object_type: &types[t.relation].1,
+        })
+        .collect();
+    triples
+        .iter()
+        .zip(rules.unblocked(&pairs))
+        .filter(|(_, keep)| *keep)
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
 /// A predicted record: entities interned by (span, type), relations in decoding order.
-fn to_record(codes: &[String], schema: &Schema, input: &Record, triples: &[CharTriple]) -> Record {
+fn to_record(
+    codes: &[String],
+    types: &[(String, String)],
+    input: &Record,
+    triples: &[CharTriple],
+) -> Record {
     let mut entities: Vec<Entity> = Vec::new();
     let mut index: HashMap<(usize, usize, String), usize> = HashMap::new();
     let mut intern =
@@ -471,11 +530,7 @@ fn to_record(codes: &[String], schema: &Schema, input: &Record, triples: &[CharT
     let mut seen = Vec::new();
     for t in triples {
         let code = &codes[t.relation];
-        let (head, tail) = schema
-            .relation_rows(code)
-            .next()
-            .map(|r| (r.head.clone(), r.tail.clone()))
-            .unwrap_or_default();
+        let (head, tail) = types[t.relation].clone();
         let key = (t.subject.0, t.subject.1, t.relation, t.object.0, t.object.1);
         if seen.contains(&key) {
             continue;

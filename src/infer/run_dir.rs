@@ -53,6 +53,15 @@ pub struct RunConfig {
     /// a relation without one keeps the learned scope.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pair_scopes: BTreeMap<String, Scope>,
+    /// Blocking per relation code tuned on dev (`decode.pair_block = "tuned"`, tune.rs); a
+    /// relation without an entry keeps the learned choice.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pair_blocks: BTreeMap<String, bool>,
+    /// Whether each relation code is held to its learned direction, tuned on dev
+    /// (`decode.pair_direction = "tuned"`, tune.rs); a relation without an entry keeps the
+    /// learned choice.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pair_directions: BTreeMap<String, bool>,
 }
 
 impl RunConfig {
@@ -62,12 +71,16 @@ impl RunConfig {
         DecodeRules::new(
             t.span_rule,
             (t.pair_scope, t.scope_coverage),
+            [t.pair_block, t.pair_direction],
+            t.order_coverage,
             self.span_stats.as_ref(),
             &self.model.relations,
         )
         .map(|rules| {
             rules
                 .with_pair_scopes(&self.model.relations, &self.pair_scopes)
+                .with_pair_blocks(&self.model.relations, &self.pair_blocks)
+                .with_pair_directions(&self.model.relations, &self.pair_directions)
                 .with_object_thresholds(&self.model.relations, &self.object_thresholds)
         })
         .map_err(|e| ModelError::Config(e.to_string()))
@@ -286,6 +299,8 @@ mod tests {
             span_stats: None,
             object_thresholds: BTreeMap::new(),
             pair_scopes: BTreeMap::new(),
+            pair_blocks: BTreeMap::new(),
+            pair_directions: BTreeMap::new(),
         };
         let written = serde_json::to_string_pretty(&config).unwrap();
         assert_eq!(parse_config(&written).unwrap(), config);

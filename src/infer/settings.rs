@@ -132,6 +132,9 @@ impl Settings {
         if !(0.0..=1.0).contains(&d.scope_coverage) {
             return Err("decode.scope_coverage must be in [0, 1]".into());
         }
+        if !(0.0..=1.0).contains(&d.order_coverage) {
+            return Err("decode.order_coverage must be in [0, 1]".into());
+        }
         if d.max_subjects == 0 || d.subject_chunk == 0 {
             return Err("decode.max_subjects and decode.subject_chunk must be ≥ 1".into());
         }
@@ -148,6 +151,9 @@ fn optional_fields(section: &str) -> &'static [&'static str] {
             "span_rule",
             "pair_scope",
             "scope_coverage",
+            "pair_block",
+            "pair_direction",
+            "order_coverage",
             "tune_thresholds",
             "max_subjects",
             "subject_chunk",

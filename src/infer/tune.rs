@@ -16,8 +16,11 @@
 //! — score every relation under each, and each takes its best. This replaces the coverage
 //! share `learned` reads the training pairs with (BENCHMARKS.md: at 0.9 one fold's McBp sat at
 //! 0.899 and fell out of the clause scope; dev measures the precision the wider scope costs
-//! instead of guessing it from where the gold pairs sit). Scopes are tuned first and the
-//! thresholds under them.
+//! instead of guessing it from where the gold pairs sit). The rules of order (`decode.pair_block`
+//! and `decode.pair_direction = "tuned"`, rules.rs) likewise: two dev predictions each, the
+//! rule applied to every relation and to none, and each relation takes the better (ties keep
+//! what the training pairs say). Scopes are tuned first, then direction, then blocking, each
+//! under the ones before, then the thresholds under all.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,8 +28,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::predict::{DecodeSettings, Predictor};
-use super::rules::{PairScope, Scope};
-use super::run_dir::LoadedModel;
+use super::rules::{DecodeRules, PairRule, PairScope, Scope};
+use super::run_dir::{LoadedModel, RunConfig};
 use crate::corpus::{Corpus, Record, Schema};
 use crate::eval::{evaluate, EvalError, EvalOptions, Prf};
 use crate::text::TokenizeError;
@@ -59,6 +62,8 @@ pub struct Tuned<T> {
 pub type Tuning = Tuned<f32>;
 /// Pair scopes tuned on dev.
 pub type ScopeTuning = Tuned<Scope>;
+/// A rule of order (blocking, direction) tuned on dev: applied or not per relation.
+pub type OrderTuning = Tuned<bool>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
@@ -100,11 +105,7 @@ pub fn tune_pair_scopes(
     dev: &[Record],
     schema: &Schema,
 ) -> Result<ScopeTuning, TuneError> {
-    let learned: BTreeMap<&str, Scope> = relations
-        .iter()
-        .enumerate()
-        .map(|(r, code)| (code.as_str(), predictor.rules.scope(r)))
-        .collect();
+    let learned = by_code(relations, |r| predictor.rules.scope(r));
     let learned_of = |code: &str| learned.get(code).copied().unwrap_or(Scope::Segment);
     let grid = score_grid(&SCOPES, dev, schema, |scope| Predictor {
         rules: predictor.rules.clone().with_scope_everywhere(scope),
@@ -119,17 +120,89 @@ pub fn tune_pair_scopes(
     }))
 }
 
+/// A rule of order each relation applies or not (rules.rs): `pair_block` or `pair_direction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderRule {
+    Block,
+    Direction,
+}
+
+impl OrderRule {
+    fn name(self) -> &'static str {
+        match self {
+            OrderRule::Block => "blocking",
+            OrderRule::Direction => "direction",
+        }
+    }
+
+    /// Whether `rules` apply this rule to relation `r`.
+    fn applied(self, rules: &DecodeRules, r: usize) -> bool {
+        match self {
+            OrderRule::Block => rules.blocks(r),
+            OrderRule::Direction => rules.direction(r).is_some(),
+        }
+    }
+
+    /// `rules` with this rule applied to every relation that has it, or to none.
+    fn everywhere(self, rules: DecodeRules, on: bool) -> DecodeRules {
+        match self {
+            OrderRule::Block => rules.with_block_everywhere(on),
+            OrderRule::Direction => rules.with_direction_everywhere(on),
+        }
+    }
+
+    /// Where a run directory keeps the choices tuned on dev.
+    fn saved(self, config: &mut RunConfig) -> &mut BTreeMap<String, bool> {
+        match self {
+            OrderRule::Block => &mut config.pair_blocks,
+            OrderRule::Direction => &mut config.pair_directions,
+        }
+    }
+}
+
+/// Tune whether each relation applies `rule` (`pair_block` or `pair_direction = "tuned"`) on
+/// `dev`: two dev predictions, the rule applied to every relation and to none; `relations` are
+/// the model's, in its order. Ties keep what the training pairs say.
+pub fn tune_order_rule(
+    rule: OrderRule,
+    predictor: &Predictor<'_>,
+    relations: &[String],
+    dev: &[Record],
+    schema: &Schema,
+) -> Result<OrderTuning, TuneError> {
+    let learned = by_code(relations, |r| rule.applied(&predictor.rules, r));
+    let learned_of = |code: &str| learned.get(code).copied().unwrap_or(false);
+    let grid = score_grid(&[false, true], dev, schema, |on| Predictor {
+        rules: rule.everywhere(predictor.rules.clone(), on),
+        ..predictor.clone()
+    })?;
+    Ok(choose(grid, learned_of, |code, on| {
+        if on == learned_of(code) {
+            0.0
+        } else {
+            1.0
+        }
+    }))
+}
+
 /// What [`tune_on_dev`] found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DevTuning {
     pub scopes: Option<ScopeTuning>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directions: Option<OrderTuning>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<OrderTuning>,
     pub thresholds: Option<Tuning>,
 }
 
 impl DevTuning {
     /// Whether `[decode]` asks for any tuning.
     pub fn asked(d: &DecodeSettings) -> bool {
-        d.tune_thresholds || d.pair_scope == PairScope::Tuned
+        d.tune_thresholds
+            || d.pair_scope == PairScope::Tuned
+            || d.pair_block == PairRule::Tuned
+            || d.pair_direction == PairRule::Tuned
     }
 }
 
@@ -152,6 +225,25 @@ impl std::fmt::Display for DevTuning {
                 &s.after,
             ));
         }
+        for (rule, tuned) in [
+            (OrderRule::Direction, &self.directions),
+            (OrderRule::Block, &self.blocks),
+        ] {
+            if let Some(t) = tuned {
+                let on: Vec<&String> = t
+                    .chosen
+                    .iter()
+                    .filter(|(_, &on)| on)
+                    .map(|(c, _)| c)
+                    .collect();
+                parts.push(part(
+                    rule.name(),
+                    format!("on for {on:?}"),
+                    &t.before,
+                    &t.after,
+                ));
+            }
+        }
         if let Some(t) = &self.thresholds {
             let chosen = format!("{:?}", t.chosen);
             parts.push(part("object thresholds", chosen, &t.before, &t.after));
@@ -161,8 +253,9 @@ impl std::fmt::Display for DevTuning {
 }
 
 /// Tune what `model`'s `[decode]` asks for on `dev`, in place (its config and rules): the pair
-/// scopes first, then the object thresholds under them (a threshold is a trade within the
-/// pairs the scope lets through). The caller saves the config.
+/// scopes first, then the direction and blocking rules under them, then the object thresholds
+/// under all three (a threshold is a trade within the pairs the rules let through). The caller
+/// saves the config.
 pub fn tune_on_dev(
     model: &mut LoadedModel,
     dev: &[Record],
@@ -171,10 +264,14 @@ pub fn tune_on_dev(
     let d = model.config.thresholds;
     let mut found = DevTuning {
         scopes: None,
+        directions: None,
+        blocks: None,
         thresholds: None,
     };
     if d.pair_scope == PairScope::Tuned {
         model.config.pair_scopes.clear();
+        model.config.pair_directions.clear();
+        model.config.pair_blocks.clear();
         model.config.object_thresholds.clear();
         model.rules = model.config.rules()?;
         let t = tune_pair_scopes(
@@ -186,6 +283,29 @@ pub fn tune_on_dev(
         model.config.pair_scopes = t.chosen.clone();
         found.scopes = Some(t);
     }
+    for (rule, setting) in [
+        (OrderRule::Direction, d.pair_direction),
+        (OrderRule::Block, d.pair_block),
+    ] {
+        if setting != PairRule::Tuned {
+            continue;
+        }
+        rule.saved(&mut model.config).clear();
+        model.config.object_thresholds.clear();
+        model.rules = model.config.rules()?;
+        let t = tune_order_rule(
+            rule,
+            &model.predictor(batch_size),
+            &model.config.model.relations,
+            dev,
+            &model.config.schema,
+        )?;
+        *rule.saved(&mut model.config) = t.chosen.clone();
+        match rule {
+            OrderRule::Direction => found.directions = Some(t),
+            OrderRule::Block => found.blocks = Some(t),
+        }
+    }
     if d.tune_thresholds {
         model.config.object_thresholds.clear();
         model.rules = model.config.rules()?;
@@ -195,6 +315,15 @@ pub fn tune_on_dev(
     }
     model.rules = model.config.rules()?;
     Ok(found)
+}
+
+/// `value` of each relation index, by the relation's code.
+fn by_code<T>(relations: &[String], value: impl Fn(usize) -> T) -> BTreeMap<&str, T> {
+    relations
+        .iter()
+        .enumerate()
+        .map(|(r, code)| (code.as_str(), value(r)))
+        .collect()
 }
 
 /// Dev scores per relation at each grid point (one dev prediction each).

@@ -94,6 +94,8 @@ impl Serialize for TrainReport {
             "relations_not_labelled": summary.train_labels.lost(),
             "object_thresholds": summary.tuning.as_ref().and_then(|t| t.thresholds.as_ref()).map(|t| &t.chosen),
             "pair_scopes": summary.tuning.as_ref().and_then(|t| t.scopes.as_ref()).map(|t| &t.chosen),
+            "pair_blocks": summary.tuning.as_ref().and_then(|t| t.blocks.as_ref()).map(|t| &t.chosen),
+            "pair_directions": summary.tuning.as_ref().and_then(|t| t.directions.as_ref()).map(|t| &t.chosen),
         })
         .serialize(s)
     }

@@ -174,6 +174,8 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
     let rules = DecodeRules::new(
         thresholds.span_rule,
         (thresholds.pair_scope, thresholds.scope_coverage),
+        [thresholds.pair_block, thresholds.pair_direction],
+        thresholds.order_coverage,
         Some(&span_stats),
         &relations,
     )
@@ -197,6 +199,8 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         span_stats: Some(span_stats),
         object_thresholds: Default::default(),
         pair_scopes: Default::default(),
+        pair_blocks: Default::default(),
+        pair_directions: Default::default(),
     };
     let metrics_path = job.out.join(METRICS_FILE);
     let mut metrics = std::fs::File::create(&metrics_path).map_err(|e| TrainError::Io {
