@@ -401,3 +401,30 @@ fn the_phi_guard_finds_no_identifier_in_the_anonymized_coronary_reports() {
         .collect();
     assert_eq!(hits, Vec::<String>::new(), "false positives");
 }
+
+/// pipeline/mcbp_consistency.py measures how the corpus annotates devices sent to a place
+/// (BENCHMARKS.md, McBp): guide wires and catheters mostly as McBp, balloons and stents almost
+/// never, and the reports that send a wire or catheter somewhere split into all, some, none.
+#[test]
+fn mcbp_consistency_counts_the_devices_sent_to_a_place() {
+    let Some(file) = shared(CORONARY) else { return };
+    let o = std::process::Command::new("python3")
+        .arg(crate::util::repo().join("pipeline/mcbp_consistency.py"))
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for row in [
+        "| guide wire | 185 | 153 | 82.7 % |",
+        "| catheter | 160 | 124 | 77.5 % |",
+        "| balloon | 259 | 7 | 2.7 % |",
+        "| stent | 51 | 2 | 3.9 % |",
+    ] {
+        assert!(out.contains(row), "{row} in\n{out}");
+    }
+    assert!(
+        out.contains("somewhere: 131; McBp annotated for all of those devices in 76, some in 39, none in 16."),
+        "{out}"
+    );
+}
