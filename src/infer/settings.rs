@@ -265,6 +265,17 @@ mod tests {
         assert!(shipped.tune_thresholds);
         assert_eq!(shipped.span_rule, crate::infer::rules::SpanRule::Bounded);
         assert_eq!(shipped.pair_scope, crate::infer::rules::PairScope::Tuned);
+        use crate::infer::rules::PairRule;
+        assert_eq!(
+            (shipped.pair_direction, shipped.pair_block),
+            (PairRule::Tuned, PairRule::Tuned)
+        );
+        assert!((shipped.order_coverage - 0.99).abs() < 1e-6);
+        let off = Settings::load(None, &["decode.pair_block=off".into()]).unwrap();
+        assert_eq!(off.decode.pair_block, PairRule::Off);
+        assert!(Settings::load(None, &["decode.order_coverage=1.5".into()])
+            .unwrap_err()
+            .contains("order_coverage"));
         let learned = Settings::load(None, &["decode.pair_scope=learned".into()]).unwrap();
         assert_eq!(
             learned.decode.pair_scope,
