@@ -351,8 +351,11 @@ impl Predictor<'_> {
             .par_iter()
             .map(|r| {
                 let triples = found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-                let kept = drop_blocked(rules, &types, triples);
-                to_record(codes, &types, r, &kept)
+                if rules.blocks_any() {
+                    to_record(codes, &types, r, &drop_blocked(rules, &types, triples))
+                } else {
+                    to_record(codes, &types, r, triples)
+                }
             })
             .collect();
         (predicted, stats)

@@ -179,9 +179,7 @@ impl PairStats {
                 self.pairs.saturating_sub(b) as f64 >= f64::from(coverage) * self.pairs as f64
             })
     }
-}
 
-impl PairStats {
     /// The one direction at least the share `coverage` of the pairs (and at least
     /// [`MIN_PAIRS`] of them) keep to, if any.
     pub fn direction(&self, coverage: f32) -> Option<Direction> {
@@ -358,7 +356,7 @@ impl TextLayout {
 
 /// Why a model's rules cannot be applied.
 #[derive(Debug, thiserror::Error)]
-#[error("[decode] asks for learned rules (span_rule = \"bounded\", pair_scope or pair_block) but the model has no span_stats: it was trained before they were measured; train it again")]
+#[error("[decode] asks for learned rules (span_rule = \"bounded\", pair_scope, pair_block or pair_direction) but the model has no span_stats: it was trained before they were measured; train it again")]
 pub struct MissingStats;
 
 impl DecodeRules {
@@ -513,6 +511,11 @@ impl DecodeRules {
             .unwrap_or(false)
             .then(|| self.directions[r])
             .flatten()
+    }
+
+    /// Whether any relation is blocked (else [`unblocked`](Self::unblocked) keeps every pair).
+    pub fn blocks_any(&self) -> bool {
+        self.blocks.iter().any(|&b| b)
     }
 
     /// Whether relation `r`'s subjects may not pair past an entity of their own type.
@@ -948,6 +951,7 @@ mod tests {
         ];
         let learned = rules(PairRule::Learned);
         assert!(learned.is_on() && learned.blocks(0) && !learned.blocks(1));
+        assert!(learned.blocks_any() && !rules(PairRule::Off).blocks_any());
         assert_eq!(
             learned.unblocked(&pairs),
             vec![true, false, true, true, true, true]
