@@ -616,6 +616,59 @@ fn subjects_are_capped_per_segment_and_chunking_changes_no_prediction() {
     assert!(capped.largest_object_pass <= 5);
 }
 
+/// The extraction summary's counts of pairs the decoding rules leave out add up: the pairs a
+/// model decodes with every rule off are those it keeps with the rules on plus those counted
+/// out of scope, on the other side of the subject and blocked.
+#[test]
+fn pairs_left_out_by_the_decoding_rules_are_counted_and_add_up() {
+    use cbrrel::infer::Scope;
+    let t = trained();
+    let _rng = crate::util::torch_rng();
+    let mut loaded = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
+    // Every token an object, so that the (sharp) tiny model decodes pairs the rules judge.
+    loaded.config.thresholds.object = 0.0;
+    loaded.config.object_thresholds.clear();
+    let base = loaded.config.rules().unwrap();
+    assert!(base.is_on(), "the tiny model keeps its span statistics");
+    // The fixtures hold too few pairs per relation to learn a rule of order from, so the
+    // rules are set by hand: everything off, then clause scopes and blocking everywhere.
+    let decode = |rules: cbrrel::infer::DecodeRules| {
+        let p = Predictor {
+            rules,
+            ..loaded.predictor(4)
+        };
+        let examples = p.prepare(&t.records).unwrap();
+        let (records, stats) = p.predict_counted(&t.records, &examples);
+        let pairs: usize = records.iter().map(|r| r.relations.len()).sum();
+        (pairs, stats)
+    };
+    let (all, off) = decode(
+        base.clone()
+            .with_scope_everywhere(Scope::Segment)
+            .with_block_everywhere(false)
+            .with_direction_everywhere(false),
+    );
+    assert_eq!(
+        (
+            off.pairs_out_of_scope,
+            off.pairs_wrong_side,
+            off.pairs_blocked
+        ),
+        (0, 0, 0)
+    );
+    let (kept, on) = decode(
+        base.with_scope_everywhere(Scope::Clause)
+            .with_block_everywhere(true)
+            .with_direction_everywhere(false),
+    );
+    assert!(
+        on.pairs_out_of_scope > 0 && on.pairs_blocked > 0,
+        "the rules left out no pair: {on:?}"
+    );
+    let left_out = on.pairs_out_of_scope + on.pairs_wrong_side + on.pairs_blocked;
+    assert_eq!(kept + left_out, all, "{on:?}");
+}
+
 /// The bound the next test checks: an untrained model on long segments, every token a
 /// subject, may grow the process's resident memory by at most this much while predicting.
 /// Without the cap and the chunks its object pass alone would ask for ≈ 3 GiB.

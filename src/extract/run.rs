@@ -69,6 +69,11 @@ pub struct ExtractSummary {
     /// (the least confident of a segment that had more; issue 11 §2).
     pub subjects: usize,
     pub subjects_capped: usize,
+    /// Decoded pairs the decoding rules left out (`PredictStats`): outside the relation's
+    /// clause or sentence, on the other side of the subject, past another entity of its type.
+    pub pairs_out_of_scope: usize,
+    pub pairs_wrong_side: usize,
+    pub pairs_blocked: usize,
     pub model_id: String,
     /// What the model predicted in (`[extract] precision`).
     pub precision: Precision,
@@ -194,6 +199,9 @@ pub fn extract(job: ExtractJob<'_>) -> Result<ExtractSummary, ExtractError> {
         let (predicted, stats) = predicted;
         summary.subjects += stats.subjects;
         summary.subjects_capped += stats.subjects_capped;
+        summary.pairs_out_of_scope += stats.pairs_out_of_scope;
+        summary.pairs_wrong_side += stats.pairs_wrong_side;
+        summary.pairs_blocked += stats.pairs_blocked;
         let triples = to_triples(&predicted, &model_id);
         for t in &triples {
             *summary.per_relation.entry(t.relation.clone()).or_default() += 1;

@@ -17,7 +17,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::batch::{bucket_batches, make_batch};
 use super::decode::{decode_spans, SpanPred};
-use super::rules::{DecodeRules, PairRule, PairScope, SpanRule, TextLayout, TypedPair};
+use super::rules::{
+    DecodeRules, PairRule, PairScope, PairVerdict, SpanRule, TextLayout, TypedPair,
+};
 use crate::corpus::{char_slice, Arg, Entity, Record, Relation, Schema};
 use crate::model::{Cbrrel, SubjectSpans};
 use crate::text::{label_records, BertTokenizer, SegmentConfig, SegmentExample, TokenizeError};
@@ -253,19 +255,21 @@ impl Predictor<'_> {
             layouts: &layouts,
             reach: &reach,
         };
-        let found: HashMap<&str, Vec<CharTriple>> = std::thread::scope(|scope| {
+        let (found, left_out) = std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel::<ObjectProbs>();
             let context = &context;
             let decoder = overlap.then(|| {
                 scope.spawn(move || {
                     let mut found: HashMap<&str, Vec<CharTriple>> = HashMap::new();
+                    let mut left_out = PairsLeftOut::default();
                     for job in rx {
-                        context.decode_objects(&job, &mut found);
+                        context.decode_objects(&job, &mut found, &mut left_out);
                     }
-                    found
+                    (found, left_out)
                 })
             });
             let mut inline: HashMap<&str, Vec<CharTriple>> = HashMap::new();
+            let mut inline_left_out = PairsLeftOut::default();
             for idx in bucket_batches(&lengths, self.batch_size, None) {
                 let batch = make_batch(examples, &idx, n_rel, self.device);
                 let seq_len = batch.input_ids.size()[1] as usize;
@@ -336,28 +340,35 @@ impl Predictor<'_> {
                 if decoder.is_some() {
                     tx.send(job).expect("decoder thread alive");
                 } else {
-                    context.decode_objects(&job, &mut inline);
+                    context.decode_objects(&job, &mut inline, &mut inline_left_out);
                 }
             }
             drop(tx);
             match decoder {
                 Some(d) => d.join().expect("decoder thread"),
-                None => inline,
+                None => (inline, inline_left_out),
             }
         });
+        stats.pairs_out_of_scope = left_out.out_of_scope;
+        stats.pairs_wrong_side = left_out.wrong_side;
         let schema = self.schema;
         let types = relation_types(codes, schema);
-        let predicted = records
+        let (predicted, blocked): (Vec<Record>, Vec<usize>) = records
             .par_iter()
             .map(|r| {
                 let triples = found.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
                 if rules.blocks_any() {
-                    to_record(codes, &types, r, &drop_blocked(rules, &types, triples))
+                    let kept = drop_blocked(rules, &types, triples);
+                    (
+                        to_record(codes, &types, r, &kept),
+                        triples.len() - kept.len(),
+                    )
                 } else {
-                    to_record(codes, &types, r, triples)
+                    (to_record(codes, &types, r, triples), 0)
                 }
             })
-            .collect();
+            .unzip();
+        stats.pairs_blocked = blocked.iter().sum();
         (predicted, stats)
     }
 }
@@ -371,6 +382,20 @@ pub struct PredictStats {
     pub subjects_capped: usize,
     /// The most subjects one pass of the object taggers took (≤ `subject_chunk`).
     pub largest_object_pass: usize,
+    /// Decoded (subject, relation, object) pairs the decoding rules left out (rules.rs): the
+    /// object outside the relation's clause or sentence (`pair_scope`), on the side of the
+    /// subject its pairs do not keep to (`pair_direction`), past another entity of the
+    /// subject's type (`pair_block`). Each pair is counted under the first rule that drops it.
+    pub pairs_out_of_scope: usize,
+    pub pairs_wrong_side: usize,
+    pub pairs_blocked: usize,
+}
+
+/// Pairs the scope and direction rules left out while decoding objects.
+#[derive(Debug, Clone, Copy, Default)]
+struct PairsLeftOut {
+    out_of_scope: usize,
+    wrong_side: usize,
 }
 
 /// The `max` most confident of a segment's subjects, in their order in the text; and how many
@@ -414,7 +439,12 @@ struct DecodeContext<'e> {
 
 impl<'e> DecodeContext<'e> {
     /// Decode the objects of every (subject, relation) row of a batch into char triples.
-    fn decode_objects(&self, job: &ObjectProbs, found: &mut HashMap<&'e str, Vec<CharTriple>>) {
+    fn decode_objects(
+        &self,
+        job: &ObjectProbs,
+        found: &mut HashMap<&'e str, Vec<CharTriple>>,
+        left_out: &mut PairsLeftOut,
+    ) {
         let n_rel = self.n_rel;
         for (n, (b, subject)) in job.subjects.iter().enumerate() {
             let i = job.idx[*b];
@@ -443,10 +473,17 @@ impl<'e> DecodeContext<'e> {
                     self.reach[i].as_deref(),
                 ) {
                     let Some(oc) = chars(&object) else { continue };
-                    if layout
-                        .is_some_and(|l| !self.rules.pair_allowed(r, l, (sc.0, sc.1), (oc.0, oc.1)))
+                    match layout.map(|l| self.rules.pair_verdict(r, l, (sc.0, sc.1), (oc.0, oc.1)))
                     {
-                        continue;
+                        Some(PairVerdict::OutOfScope) => {
+                            left_out.out_of_scope += 1;
+                            continue;
+                        }
+                        Some(PairVerdict::WrongSide) => {
+                            left_out.wrong_side += 1;
+                            continue;
+                        }
+                        Some(PairVerdict::Allowed) | None => {}
                     }
                     found
                         .entry(ex.record_id.as_str())

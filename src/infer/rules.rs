@@ -622,13 +622,25 @@ impl DecodeRules {
         s: (usize, usize),
         o: (usize, usize),
     ) -> bool {
+        self.pair_verdict(r, layout, s, o) == PairVerdict::Allowed
+    }
+
+    /// [`pair_allowed`](Self::pair_allowed), saying which rule leaves the pair out (the
+    /// extraction summary counts them).
+    pub fn pair_verdict(
+        &self,
+        r: usize,
+        layout: &TextLayout,
+        s: (usize, usize),
+        o: (usize, usize),
+    ) -> PairVerdict {
         let (Some(stats), Some(scope)) = (&self.stats, self.scopes.get(r)) else {
-            return true;
+            return PairVerdict::Allowed;
         };
         if self.direction(r).is_some_and(|d| !d.holds(s, o)) {
-            return false;
+            return PairVerdict::WrongSide;
         }
-        match scope {
+        let within = match scope {
             Scope::Segment => true,
             Scope::Sentence => {
                 sentence_of(&layout.sentences, s.0) == sentence_of(&layout.sentences, o.0)
@@ -637,8 +649,25 @@ impl DecodeRules {
                 sentence_of(&layout.sentences, s.0) == sentence_of(&layout.sentences, o.0)
                     && !separated(&layout.chars, s, o, |c| stats.is_mark(c))
             }
+        };
+        if within {
+            PairVerdict::Allowed
+        } else {
+            PairVerdict::OutOfScope
         }
     }
+}
+
+/// What the rules say of one decoded (subject, object) pair before blocking
+/// ([`DecodeRules::pair_verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairVerdict {
+    Allowed,
+    /// The object lies on the side of the subject the relation's pairs do not keep to
+    /// (`pair_direction`).
+    WrongSide,
+    /// The object lies outside the relation's clause or sentence (`pair_scope`).
+    OutOfScope,
 }
 
 #[cfg(test)]
@@ -807,6 +836,11 @@ mod tests {
         );
         // BpSy has no training pairs: anywhere.
         assert!(rules.pair_allowed(1, &layout, (0, 2), (11, 13)));
+        // The extraction summary counts these under the scope rule.
+        assert_eq!(
+            rules.pair_verdict(0, &layout, (0, 2), (7, 10)),
+            PairVerdict::OutOfScope
+        );
     }
 
     #[test]
@@ -1019,6 +1053,10 @@ mod tests {
         // 回旋支 forward to 狭窄, not back to the previous clause's 病变.
         assert!(learned.pair_allowed(0, &layout, (6, 9), (9, 11)));
         assert!(!learned.pair_allowed(0, &layout, (6, 9), (3, 5)));
+        assert_eq!(
+            learned.pair_verdict(0, &layout, (6, 9), (3, 5)),
+            PairVerdict::WrongSide
+        );
         assert!(learned.pair_allowed(2, &layout, (6, 9), (3, 5)));
         let off = rules(PairRule::Off);
         assert_eq!(off.direction(0), None);

@@ -75,6 +75,15 @@ pub struct NightlySummary {
     /// `decode.max_subjects` (issue 11 §2: memory bounded on any input).
     pub subjects: usize,
     pub subjects_capped: usize,
+    /// Decoded pairs this command's extraction left out by the decoding rules (out of the
+    /// relation's scope, on the other side of the subject, blocked); absent from summaries
+    /// written before they were counted.
+    #[serde(default)]
+    pub pairs_out_of_scope: usize,
+    #[serde(default)]
+    pub pairs_wrong_side: usize,
+    #[serde(default)]
+    pub pairs_blocked: usize,
     /// What this command's extraction predicted in (`[extract] precision`).
     #[serde(default)]
     pub precision: Precision,
@@ -173,6 +182,11 @@ impl std::fmt::Display for NightlySummary {
                     "  subjects decoded {}, of them capped by decode.max_subjects {}",
                     s.subjects, s.subjects_capped
                 )?;
+                writeln!(
+                    out,
+                    "  pairs left out by the decoding rules: {} out of scope, {} on the other side, {} blocked",
+                    s.pairs_out_of_scope, s.pairs_wrong_side, s.pairs_blocked
+                )?;
                 if s.precision != Precision::F32 {
                     writeln!(out, "  predicted in {} on the CPU", s.precision.name())?;
                 }
@@ -236,6 +250,9 @@ impl NightlySummary {
         self.per_relation = s.per_relation.clone();
         self.subjects = s.subjects;
         self.subjects_capped = s.subjects_capped;
+        self.pairs_out_of_scope = s.pairs_out_of_scope;
+        self.pairs_wrong_side = s.pairs_wrong_side;
+        self.pairs_blocked = s.pairs_blocked;
         self.precision = s.precision;
     }
 

@@ -6,9 +6,13 @@
 //! default that changes no weight — made every finished fold unusable. A [`Recipe`] holds the
 //! settings as resolved (file, `--set` overrides and flags applied), so two recipes are the same
 //! when they train the same way, whatever file spelled them. A setting added to the code after
-//! a folder was written is absent from its recipe; it matches when the current value is the
-//! shipped default (pipeline/train.toml compiled in), which is what those folds trained with
-//! (the code before the setting existed behaved as its default).
+//! a folder was written is absent from its recipe; it stands for the setting's serde default —
+//! what a run directory without it reads as, and by the project's rule the behaviour of the code
+//! before the setting existed (`decode.pair_block` absent: `off`) — and not for the shipped
+//! default, which may have turned the new setting on since (pipeline/train.toml ships the rules
+//! of order `tuned`: a folder scored before them was not). Where the stored settings cannot be
+//! read back at all (a required field absent, or one the code no longer has), the shipped
+//! defaults stand in.
 
 use std::collections::BTreeMap;
 
@@ -59,13 +63,23 @@ impl Recipe {
         Recipe::of(&[], &Settings::load(None, &[]).expect("shipped train.toml"))
     }
 
+    /// What a setting absent from this stored recipe meant: the stored settings read back
+    /// through [`Settings`]'s serde defaults (see the module doc), else the shipped defaults.
+    fn absent_means(&self) -> Recipe {
+        let stored = Value::Object(self.settings.clone().into_iter().collect());
+        match serde_json::from_value::<Settings>(stored) {
+            Ok(settings) => Recipe::of(&[], &settings),
+            Err(_) => Recipe::shipped(),
+        }
+    }
+
     /// Whether `current` trains (`Part::Training`) or trains and decodes (`Part::Whole`) as
     /// this stored recipe did; `None` when it does, else the first setting that differs.
     pub fn differs_from(&self, current: &Recipe, part: Part) -> Option<String> {
         if self.sources != current.sources {
             return Some("encoder".into());
         }
-        let shipped = Recipe::shipped();
+        let defaults = self.absent_means();
         let sections: Vec<&String> = current
             .settings
             .keys()
@@ -76,7 +90,7 @@ impl Recipe {
             if let Some(path) = differs(
                 self.settings.get(section),
                 current.settings.get(section),
-                shipped.settings.get(section),
+                defaults.settings.get(section),
                 section,
             ) {
                 return Some(path);
@@ -87,17 +101,17 @@ impl Recipe {
 }
 
 /// The first path where `stored` and `current` differ, a value absent from `stored` standing
-/// for its shipped default.
+/// for `default`'s.
 fn differs(
     stored: Option<&Value>,
     current: Option<&Value>,
-    shipped: Option<&Value>,
+    default: Option<&Value>,
     path: &str,
 ) -> Option<String> {
     match (stored, current) {
         (Some(Value::Object(s)), Some(Value::Object(c))) => {
             let empty = serde_json::Map::new();
-            let d = match shipped {
+            let d = match default {
                 Some(Value::Object(d)) => d,
                 _ => &empty,
             };
@@ -108,7 +122,7 @@ fn differs(
                 .find_map(|k| differs(s.get(k), c.get(k), d.get(k), &format!("{path}.{k}")))
         }
         (Some(s), Some(c)) => (!same_value(s, c)).then(|| path.to_owned()),
-        (None, Some(c)) => (!shipped.is_some_and(|d| same_value(c, d))).then(|| path.to_owned()),
+        (None, Some(c)) => (!default.is_some_and(|d| same_value(c, d))).then(|| path.to_owned()),
         // A setting the code no longer has: what it did cannot be compared.
         (Some(_), None) => Some(path.to_owned()),
         (None, None) => None,
@@ -164,24 +178,51 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_setting_added_later_matches_at_its_shipped_default() {
-        let current = recipe(&[]);
+    /// `older` without `section.field`, as a folder written before the field existed.
+    fn without(current: &Recipe, section: &str, field: &str) -> Recipe {
         let mut older = current.clone();
-        let Some(Value::Object(train)) = older.settings.get_mut("train") else {
-            panic!("train section")
+        let Some(Value::Object(s)) = older.settings.get_mut(section) else {
+            panic!("{section} section")
         };
-        train.remove("merge");
+        s.remove(field).expect("the field is there");
+        older
+    }
+
+    #[test]
+    fn a_setting_added_later_stands_for_its_serde_default() {
+        let current = recipe(&[]);
+        // Serde default and shipped value agree (false): the same recipe.
+        let older = without(&current, "train", "split_alnum");
         assert_eq!(older.differs_from(&current, Part::Whole), None);
-        let merged = recipe(&["train.merge=true"]);
         assert_eq!(
-            older.differs_from(&merged, Part::Training).as_deref(),
+            older
+                .differs_from(&recipe(&["train.split_alnum=true"]), Part::Training)
+                .as_deref(),
+            Some("train.split_alnum")
+        );
+        // Shipped "tuned" since, serde default "off": a folder scored before the rule existed
+        // decoded without it, so it is the same recipe as `off` now, not as the shipped one.
+        let before_rules = without(&current, "decode", "pair_block");
+        assert_eq!(
+            before_rules.differs_from(&current, Part::Whole).as_deref(),
+            Some("decode.pair_block")
+        );
+        assert_eq!(before_rules.differs_from(&current, Part::Training), None);
+        let off = recipe(&["decode.pair_block=off"]);
+        assert_eq!(before_rules.differs_from(&off, Part::Whole), None);
+        // A required field absent (no serde default to read it by): the shipped one stands in.
+        let no_merge = without(&current, "train", "merge");
+        assert_eq!(no_merge.differs_from(&current, Part::Whole), None);
+        assert_eq!(
+            no_merge
+                .differs_from(&recipe(&["train.merge=true"]), Part::Training)
+                .as_deref(),
             Some("train.merge")
         );
         // A setting the code no longer knows is a difference.
         assert_eq!(
             current.differs_from(&older, Part::Training).as_deref(),
-            Some("train.merge")
+            Some("train.split_alnum")
         );
     }
 
