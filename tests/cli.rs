@@ -214,3 +214,62 @@ fn eval_edge_cases() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("999999999"), "{}", stderr(&o));
 }
+
+/// pipeline/comma_lists.py (BENCHMARKS.md, "Vessel lists written with commas") writes a corpus
+/// whose `；` are `，`, one character for one: every other field as read, every annotation's
+/// text the same, and `cbrrel corpus check` finds nothing new in it.
+#[test]
+fn comma_lists_rewrites_the_lists_and_keeps_every_annotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = repo().join("fixtures/annotated.jsonl");
+    let out = dir.path().join("commas.jsonl");
+    let o = std::process::Command::new("python3")
+        .arg(repo().join("pipeline/comma_lists.py"))
+        .args([&input, &out])
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |p: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (before, after) = (read(&input), read(&out));
+    assert_eq!(before.len(), after.len());
+    let changed = before
+        .iter()
+        .filter(|r| r["text"].as_str().unwrap().contains('；'))
+        .count();
+    assert!(changed > 0, "the fixtures hold lists with ；");
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("{} records, {changed} with ； written as ，", before.len())
+    );
+    for (a, b) in before.iter().zip(&after) {
+        let (ta, tb) = (a["text"].as_str().unwrap(), b["text"].as_str().unwrap());
+        assert_eq!(tb, ta.replace('；', "，"));
+        assert_eq!(a["entities"], b["entities"]);
+        assert_eq!(a["relations"], b["relations"]);
+        let chars: Vec<char> = tb.chars().collect();
+        for e in a["entities"].as_array().unwrap() {
+            let (s, t) = (
+                e["start_offset"].as_u64().unwrap() as usize,
+                e["end_offset"].as_u64().unwrap() as usize,
+            );
+            let orig: String = ta.chars().skip(s).take(t - s).collect();
+            let now: String = chars[s..t].iter().collect();
+            assert_eq!(now, orig.replace('；', "，"), "entity {e}");
+        }
+    }
+    let check = cbrrel(&["corpus", "check", s(&out)]);
+    let base = cbrrel(&["corpus", "check", s(&input)]);
+    assert_eq!(
+        check.status.success(),
+        base.status.success(),
+        "{}",
+        stderr(&check)
+    );
+}

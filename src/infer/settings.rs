@@ -45,6 +45,10 @@ pub struct TrainSettings {
     /// issue 11 §3). Absent in older run directories: false, the WordPiece words they used.
     #[serde(default)]
     pub split_alnum: bool,
+    /// Share of the training reports shown a second time with their `；` lists written with
+    /// commas (train/augment.rs). Absent in older run directories: 0, the reports as written.
+    #[serde(default)]
+    pub comma_lists: f64,
     pub eval_batch_size: usize,
     /// Share of an epoch's steps that may be skipped for a non-finite loss or gradient norm
     /// before training stops with an error (train/step_guard.rs, issue 11 §1).
@@ -119,6 +123,9 @@ impl Settings {
         if !(0.0..=1.0).contains(&t.max_skipped_share) {
             return Err("train.max_skipped_share must be in [0, 1]".into());
         }
+        if !(0.0..=1.0).contains(&t.comma_lists) {
+            return Err("train.comma_lists must be in [0, 1]".into());
+        }
         if !(0.0..1.0).contains(&t.warmup_ratio) || !(0.0..1.0).contains(&t.ema_decay) {
             return Err("warmup_ratio and ema_decay must be in [0, 1)".into());
         }
@@ -158,7 +165,7 @@ fn optional_fields(section: &str) -> &'static [&'static str] {
             "max_subjects",
             "subject_chunk",
         ],
-        "train" => &["max_skipped_share"],
+        "train" => &["max_skipped_share", "comma_lists"],
         _ => &[],
     }
 }

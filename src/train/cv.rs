@@ -503,9 +503,15 @@ pub fn run(
     let manifest_path = setup.out.join("cv.json");
     if manifest_path.exists() {
         let old = Manifest::read(&manifest_path)?;
-        let recipe = old
-            .recipe_differs(setup, Part::Whole)
-            .map(|at| format!("training recipe (at {at})"));
+        let recipe = old.recipe_differs(setup, Part::Whole).map(|at| {
+            if at.starts_with("decode.") {
+                // The folds were scored under other decoding: `--models-from` this folder
+                // scores its models under this run's into another --out.
+                format!("decoding (at {at}; its models can be scored under this one with --models-from)")
+            } else {
+                format!("training recipe (at {at})")
+            }
+        });
         let differs = [
             manifest.folds_differ(&old).map(str::to_owned),
             recipe,
@@ -882,7 +888,11 @@ mod tests {
             ..setup.clone()
         };
         let err = run(&c, &other, &mut runner(&mut Vec::new())).unwrap_err();
-        assert!(err.to_string().contains("(at decode.object)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("another decoding (at decode.object;"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Training: `adamw` (libtorch's fused AdamW kernel, through adamw.cpp), `fgm` (§3.2), `ema`, `schedule` (warm-up + linear decay), `step` (one step:
+//! Training: `augment` (training reports punctuated the other way), `adamw` (libtorch's fused AdamW kernel, through adamw.cpp), `fgm` (§3.2), `ema`, `schedule` (warm-up + linear decay), `step` (one step:
 //! loss, FGM, clipping, AdamW, EMA), `step_guard` (no non-finite step reaches the weights),
 //! `torch_reference` (the PyTorch reference run side by side, issue 11 §4), `trainer` (the loop,
 //! early stopping on dev F1), `report` (a finished run as `cbrrel train` prints it), `cv`
@@ -8,6 +8,7 @@
 
 pub mod adamw;
 pub mod args;
+pub mod augment;
 pub mod cv;
 pub mod ema;
 pub mod fgm;

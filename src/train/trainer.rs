@@ -15,6 +15,7 @@ use serde_json::json;
 use tch::nn::VarStore;
 use tch::Device;
 
+use super::augment;
 use super::ema::Ema;
 use super::schedule::lr_factor;
 use super::step::{StepOutcome, Stepper};
@@ -60,6 +61,9 @@ pub struct TrainSummary {
     pub train_labels: LabelReport,
     pub seconds_per_epoch: Vec<f64>,
     pub train_segments: usize,
+    /// Training reports shown a second time with their lists written with commas
+    /// (`train.comma_lists`).
+    pub comma_lists: usize,
     pub parameters: i64,
     pub model_id: String,
     /// The pair scopes and object thresholds tuned on dev (`decode.pair_scope = "tuned"`,
@@ -148,7 +152,10 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         merge: t.merge,
         split_alnum: t.split_alnum,
     };
-    let (examples, train_labels) = label_records(job.train, job.tokenizer, &relations, &segment)?;
+    // The training reports, and a share of them again with their lists written with commas
+    // (augment.rs).
+    let (shown, comma_lists) = augment::comma_lists(job.train, t.comma_lists, t.seed);
+    let (examples, train_labels) = label_records(&shown, job.tokenizer, &relations, &segment)?;
     let examples: Vec<SegmentExample> = examples.into_iter().filter(|e| e.len() > 2).collect();
     if examples.is_empty() {
         return Err(TrainError::Invalid("no training segments".into()));
@@ -337,6 +344,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         train_labels,
         seconds_per_epoch,
         train_segments: examples.len(),
+        comma_lists,
         parameters,
         model_id,
     })

@@ -1,0 +1,104 @@
+//! Training reports written the other way: vessel lists joined by commas (`train.comma_lists`).
+//!
+//! Most coronary reports close each vessel's findings with `；` (左主干未见明显狭窄；前降支近段管状
+//! 病变，狭窄程度40%；…), so in training nearly every body part that opens a list item also opens a
+//! sentence — a segment. Some hospitals and some reports write the same list with commas (…未见
+//! 明显狭窄，前降支未见明显狭窄，回旋支…): one long sentence whose later vessels the model, never
+//! having seen a vessel open a list item mid-sentence, misses as subjects, and whose findings
+//! the remaining vessels then take (issue 13's error analysis: a body part after `，` is missed
+//! as a subject 3.7 % of the time on the five folds, after `；` 1.0 %).
+//!
+//! A seeded share of the training reports is shown a second time, with every `；` replaced by
+//! `，` (the reports as written stay: replacing them instead, a quarter of them, left the model
+//! unsure of both forms — BENCHMARKS.md, "Vessel lists written with commas"). One character for
+//! one, so every annotation's char offsets stay valid; the annotations stay as they are — the
+//! same list, punctuated the other way. Dev and test reports are never changed, and the learned
+//! decoding rules are measured on the reports as written (the trainer computes them before
+//! this).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::corpus::Record;
+
+/// The list mark replaced and what replaces it (full-width; the half-width `;` of mixed texts
+/// is left alone, its comma would be `,`, which the corpus does not use in lists).
+const LIST_MARK: char = '；';
+const COMMA: char = '，';
+
+/// The training reports and, for a share `share` (0 ≤ share ≤ 1) of those holding a `；`
+/// drawn with `seed`, a copy with commas (its id suffixed `#commas`); and how many copies.
+/// `share` 0 returns the reports unchanged.
+pub fn comma_lists(records: &[Record], share: f64, seed: u64) -> (Vec<Record>, usize) {
+    let mut out = records.to_vec();
+    if share <= 0.0 {
+        return (out, 0);
+    }
+    // Its own stream (not the trainer's batch order), so the share changes no other draw.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636f_6d6d_615f_6c69);
+    for r in records {
+        if r.text.contains(LIST_MARK) && rng.random_bool(share.min(1.0)) {
+            out.push(Record {
+                id: format!("{}#commas", r.id),
+                text: r
+                    .text
+                    .chars()
+                    .map(|c| if c == LIST_MARK { COMMA } else { c })
+                    .collect(),
+                ..r.clone()
+            });
+        }
+    }
+    let copies = out.len() - records.len();
+    (out, copies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::testkit::record;
+
+    fn reports() -> Vec<Record> {
+        (0..40)
+            .map(|i| {
+                record(
+                    &format!("r{i}"),
+                    "左主干未见明显狭窄；前降支近段管状病变，狭窄程度40%。",
+                    &[("Bp", 0, 3), ("Sy", 3, 9), ("Bp", 10, 15)],
+                    &[("BpSy", 0, 1)],
+                )
+            })
+            .chain(std::iter::once(record(
+                "plain",
+                "右冠未见明显狭窄。",
+                &[],
+                &[],
+            )))
+            .collect()
+    }
+
+    #[test]
+    fn a_share_of_the_reports_with_lists_is_shown_again_with_commas_offsets_intact() {
+        let rs = reports();
+        let (same, n) = comma_lists(&rs, 0.0, 1);
+        assert_eq!((same, n), (rs.clone(), 0));
+        let (all, n) = comma_lists(&rs, 1.0, 1);
+        assert_eq!(n, 40, "every report holding a ； (not the one without)");
+        assert_eq!(&all[..41], &rs[..], "the reports as written stay, first");
+        let copy = &all[41];
+        assert_eq!(copy.id, "r0#commas");
+        assert_eq!(
+            copy.text,
+            "左主干未见明显狭窄，前降支近段管状病变，狭窄程度40%。"
+        );
+        for (a, b) in all[41..].iter().zip(&rs) {
+            assert_eq!(a.text.chars().count(), b.text.chars().count());
+            assert_eq!((&a.entities, &a.relations), (&b.entities, &b.relations));
+        }
+        let (some, n) = comma_lists(&rs, 0.25, 7);
+        assert!((4..=18).contains(&n), "about a quarter of 40: {n}");
+        assert_eq!(some.len(), 41 + n);
+        assert!(some[41..].iter().all(|r| !r.text.contains('；')));
+        assert_eq!(comma_lists(&rs, 0.25, 7), (some, n), "seeded");
+    }
+}
