@@ -86,7 +86,7 @@ impl Serialize for TrainReport {
             "device": format!("{:?}", self.device),
             "parameters": summary.parameters,
             "train_segments": summary.train_segments,
-            "comma_lists": summary.comma_lists,
+            "comma_list_copies": summary.comma_list_copies,
             "epochs_run": summary.epochs_run,
             "best_epoch": summary.best_epoch,
             "seconds_per_epoch": summary.seconds_per_epoch,
@@ -118,11 +118,11 @@ impl fmt::Display for TrainReport {
             summary.train_segments,
             per_epoch
         )?;
-        if summary.comma_lists > 0 {
+        if summary.comma_list_copies > 0 {
             write!(
                 f,
                 " (+{} training reports shown again with commas for ；)",
-                summary.comma_lists
+                summary.comma_list_copies
             )?;
         }
         if let Some(d) = &summary.best_dev {

@@ -63,7 +63,7 @@ pub struct TrainSummary {
     pub train_segments: usize,
     /// Training reports shown a second time with their lists written with commas
     /// (`train.comma_lists`).
-    pub comma_lists: usize,
+    pub comma_list_copies: usize,
     pub parameters: i64,
     pub model_id: String,
     /// The pair scopes and object thresholds tuned on dev (`decode.pair_scope = "tuned"`,
@@ -154,7 +154,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
     };
     // The training reports, and a share of them again with their lists written with commas
     // (augment.rs).
-    let (shown, comma_lists) = augment::comma_lists(job.train, t.comma_lists, t.seed);
+    let (shown, comma_list_copies) = augment::comma_lists(job.train, t.comma_lists, t.seed);
     let (examples, train_labels) = label_records(&shown, job.tokenizer, &relations, &segment)?;
     let examples: Vec<SegmentExample> = examples.into_iter().filter(|e| e.len() > 2).collect();
     if examples.is_empty() {
@@ -344,7 +344,7 @@ pub fn train(job: TrainJob<'_>) -> Result<TrainSummary, TrainError> {
         train_labels,
         seconds_per_epoch,
         train_segments: examples.len(),
-        comma_lists,
+        comma_list_copies,
         parameters,
         model_id,
     })
