@@ -280,9 +280,12 @@ class ObjectTagger(nn.Module):
     """Relation-specific object taggers, eqs. 15–16 (src/model/taggers.rs): the subject's
     mean start/end state added to every token, an optional GELU layer, 2·R sigmoids."""
 
-    def __init__(self, h, hidden, n_rel):
+    def __init__(self, h, hidden, n_rel, distance=0):
         super().__init__()
         self.hidden = nn.Linear(h, hidden) if hidden > 0 else None
+        # The distance feature: a vector per token offset from the subject's start, clipped.
+        self.distance = nn.Embedding(2 * distance + 1, h) if distance > 0 else None
+        self.clip = distance
         self.output = nn.Linear(hidden if hidden > 0 else h, 2 * n_rel)
         self.n_rel = n_rel
 
@@ -291,6 +294,10 @@ class ObjectTagger(nn.Module):
         n = torch.arange(states.shape[0], device=states.device)
         v_sub = ((states[n, ss] + states[n, se]) / 2.0).unsqueeze(1)
         x = states + v_sub
+        if self.distance is not None:
+            positions = torch.arange(states.shape[1], device=states.device)
+            offset = (positions.unsqueeze(0) - ss.unsqueeze(1)).clamp(-self.clip, self.clip) + self.clip
+            x = x + self.distance(offset)
         if self.hidden is not None:
             x = F.gelu(self.hidden(x))
         logits = self.output(x).view(x.shape[0], x.shape[1], self.n_rel, 2)
@@ -319,7 +326,9 @@ class Cbrrel(nn.Module):
         self.head.fusion = {"unet": lambda: UNet2d(h, c), "cnn": lambda: Cnn2d(h, c), "none": lambda: None}[
             fusion
         ]()
-        self.head.object = ObjectTagger(h, head.get("object_hidden", 0), len(model_cfg["relations"]))
+        self.head.object = ObjectTagger(
+            h, head.get("object_hidden", 0), len(model_cfg["relations"]), head.get("object_distance", 0)
+        )
         self.dropout = head["dropout"]
         self.stage_seconds = None  # a dict when profiling
 

@@ -207,6 +207,9 @@ fn every_ablation_gives_the_pytorch_references_probabilities() {
             c.head.object_hidden = 0;
         }),
         ("cnn", |c: &mut CbrrelConfig| c.head.fusion = Fusion::Cnn),
+        ("object-distance", |c: &mut CbrrelConfig| {
+            c.head.object_distance = 3
+        }),
         ("no-bilstm-no-object-hidden", |c: &mut CbrrelConfig| {
             c.head.bilstm = false;
             c.head.object_hidden = 0;

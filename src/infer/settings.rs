@@ -166,6 +166,7 @@ fn optional_fields(section: &str) -> &'static [&'static str] {
             "subject_chunk",
         ],
         "train" => &["max_skipped_share", "comma_lists"],
+        "model" => &["object_distance"],
         _ => &[],
     }
 }

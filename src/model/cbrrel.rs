@@ -103,7 +103,12 @@ impl Cbrrel {
                 }
                 Fusion::None => FusionLayer::None,
             },
-            object: ObjectTagger::new(&head / "object", h, hc.object_hidden, config.n_relations()),
+            object: ObjectTagger::new(
+                &head / "object",
+                h,
+                (hc.object_hidden, hc.object_distance),
+                config.n_relations(),
+            ),
             config: config.clone(),
         }
     }

@@ -185,6 +185,11 @@ pub struct HeadConfig {
     /// `taggers::ObjectTagger` for why a hidden layer helps).
     #[serde(default)]
     pub object_hidden: i64,
+    /// Clip distance d of the object tagger's distance feature: a learned vector per token
+    /// offset from the subject's start, t − start ∈ [−d, d], added to h_t + v_sub (0: none, the
+    /// paper's tagger; see `taggers::ObjectTagger`). Absent in older run directories: 0.
+    #[serde(default)]
+    pub object_distance: i64,
     /// Dropout of the head (BiLSTM output, attention, taggers).
     pub dropout: f64,
 }
@@ -200,6 +205,7 @@ impl HeadConfig {
             fusion: Fusion::Unet,
             fusion_channels: 8,
             object_hidden: 0,
+            object_distance: 0,
             dropout: 0.1,
         }
     }
@@ -217,8 +223,10 @@ impl HeadConfig {
                 self.attention_heads
             )));
         }
-        if self.object_hidden < 0 {
-            return Err(ModelError::Config("object_hidden must be ≥ 0".into()));
+        if self.object_hidden < 0 || self.object_distance < 0 {
+            return Err(ModelError::Config(
+                "object_hidden and object_distance must be ≥ 0".into(),
+            ));
         }
         if self.max_relative_position < 1 || self.fusion_channels < 1 {
             return Err(ModelError::Config(
@@ -373,6 +381,12 @@ mod tests {
         .is_err());
         assert!(HeadConfig {
             object_hidden: -1,
+            ..h.clone()
+        }
+        .validate(16)
+        .is_err());
+        assert!(HeadConfig {
+            object_distance: -1,
             ..h
         }
         .validate(16)

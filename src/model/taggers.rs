@@ -50,9 +50,18 @@ impl SubjectTagger {
 /// relation and different objects ("球囊预扩张后置入支架": 预扩张 → 球囊, 置入 → 支架, both
 /// TmMc) then cannot both be right. One GELU layer on h_t + v_sub (`hidden` > 0) lets the
 /// subject change the ranking; `hidden` = 0 is the paper's tagger exactly.
+///
+/// Why the distance feature (`object_distance` d > 0): v_sub says *which* subject, not *where*
+/// each token lies from it. In a vessel list written with commas (前降支…病变，狭窄程度70%，回旋支
+/// …), every finding of the list reads alike to every vessel, and the trained taggers score
+/// them alike (BENCHMARKS.md, "Vessel lists written with commas"). A learned vector per offset
+/// t − start of the subject, clipped to [−d, d] as Shaw et al.'s relative positions are in the
+/// encoder's attention (eqs. 10–11), is added to h_t + v_sub so the tagger can learn that a
+/// vessel's findings follow it closely.
 #[derive(Debug)]
 pub struct ObjectTagger {
     hidden: Option<nn::Linear>,
+    distance: Option<(nn::Embedding, i64)>,
     linear: nn::Linear,
     n_relations: i64,
 }
@@ -92,7 +101,25 @@ impl SubjectSpans {
 }
 
 impl ObjectTagger {
-    pub fn new(p: nn::Path, hidden: i64, object_hidden: i64, n_relations: i64) -> ObjectTagger {
+    /// `(object_hidden, object_distance)`: the hidden layer's width and the distance feature's
+    /// clip (0: none).
+    pub fn new(
+        p: nn::Path,
+        hidden: i64,
+        (object_hidden, object_distance): (i64, i64),
+        n_relations: i64,
+    ) -> ObjectTagger {
+        let distance = (object_distance > 0).then(|| {
+            (
+                nn::embedding(
+                    &p / "distance",
+                    2 * object_distance + 1,
+                    hidden,
+                    Default::default(),
+                ),
+                object_distance,
+            )
+        });
         if object_hidden > 0 {
             ObjectTagger {
                 hidden: Some(nn::linear(
@@ -101,6 +128,7 @@ impl ObjectTagger {
                     object_hidden,
                     Default::default(),
                 )),
+                distance,
                 linear: nn::linear(
                     &p / "output",
                     object_hidden,
@@ -112,6 +140,7 @@ impl ObjectTagger {
         } else {
             ObjectTagger {
                 hidden: None,
+                distance,
                 linear: nn::linear(p, hidden, 2 * n_relations, Default::default()),
                 n_relations,
             }
@@ -132,6 +161,16 @@ impl ObjectTagger {
         };
         let v_sub = (pick(&subjects.start) + pick(&subjects.end)) / 2.0; // [N, 1, H]
         let conditioned = states + v_sub;
+        let conditioned = match &self.distance {
+            // [N, L]: each token's offset from its subject's start, clipped, as an index.
+            Some((embedding, d)) => {
+                let positions = Tensor::arange(seq_len, (Kind::Int64, fused.device()));
+                let offset =
+                    (positions.unsqueeze(0) - subjects.start.unsqueeze(1)).clamp(-*d, *d) + *d;
+                conditioned + embedding.forward(&offset)
+            }
+            None => conditioned,
+        };
         let conditioned = match &self.hidden {
             Some(h) => h.forward(&conditioned).gelu("none"),
             None => conditioned,
@@ -144,5 +183,38 @@ impl ObjectTagger {
             start: logits.select(-1, 0),
             end: logits.select(-1, 1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With every token's state alike, the paper's tagger scores every token alike for a
+    /// subject; the distance feature scores them by their offset from the subject's start, the
+    /// same offset alike (clipped beyond ±d).
+    #[test]
+    fn the_distance_feature_scores_tokens_by_their_offset_from_the_subject() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let plain = ObjectTagger::new(&vs.root() / "plain", 4, (0, 0), 1);
+        let near = ObjectTagger::new(&vs.root() / "near", 4, (0, 2), 1);
+        let fused = Tensor::ones([1, 9, 4], (Kind::Float, tch::Device::Cpu));
+        let subject = SubjectSpans::from_vecs(&[0], &[4], &[5], tch::Device::Cpu);
+        let scores = |t: &ObjectTagger| {
+            Vec::<f32>::try_from(t.forward(&fused, &subject).start.view([-1])).unwrap()
+        };
+        let p = scores(&plain);
+        assert!(p.iter().all(|&x| (x - p[0]).abs() < 1e-6), "{p:?}");
+        let d = scores(&near);
+        // Offsets −4..4 clip to −2..2: tokens 0–2 alike (≤ −2), 6–8 alike (≥ 2).
+        assert!(
+            (d[0] - d[2]).abs() < 1e-6 && (d[6] - d[8]).abs() < 1e-6,
+            "{d:?}"
+        );
+        assert!(
+            (d[3] - d[4]).abs() > 1e-4 && (d[4] - d[5]).abs() > 1e-4,
+            "{d:?}"
+        );
     }
 }
