@@ -614,19 +614,7 @@ impl DecodeRules {
     }
 
     /// Whether the object span `o` may pair with the subject span `s` (char spans) under
-    /// relation `r`.
-    pub fn pair_allowed(
-        &self,
-        r: usize,
-        layout: &TextLayout,
-        s: (usize, usize),
-        o: (usize, usize),
-    ) -> bool {
-        self.pair_verdict(r, layout, s, o) == PairVerdict::Allowed
-    }
-
-    /// [`pair_allowed`](Self::pair_allowed), saying which rule leaves the pair out (the
-    /// extraction summary counts them).
+    /// relation `r`, and if not, which rule leaves it out (the extraction summary counts them).
     pub fn pair_verdict(
         &self,
         r: usize,
@@ -674,6 +662,17 @@ pub enum PairVerdict {
 mod tests {
     use super::*;
     use crate::corpus::testkit::record;
+
+    /// Whether the rules let `o` pair with `s` under relation `r`.
+    fn allowed(
+        rules: &DecodeRules,
+        r: usize,
+        layout: &TextLayout,
+        s: (usize, usize),
+        o: (usize, usize),
+    ) -> bool {
+        rules.pair_verdict(r, layout, s, o) == PairVerdict::Allowed
+    }
 
     /// A (subject, object) pair of char spans.
     type Pair = ((usize, usize), (usize, usize));
@@ -825,17 +824,14 @@ mod tests {
     fn pairs_keep_to_the_learned_scope() {
         let (rules, _) = scope_rules(PairScope::Learned);
         let layout = TextLayout::new(SCOPE_TEXT);
-        assert!(rules.pair_allowed(0, &layout, (0, 2), (3, 6)));
+        assert!(allowed(&rules, 0, &layout, (0, 2), (3, 6)));
+        assert!(!allowed(&rules, 0, &layout, (0, 2), (7, 10)), "next clause");
         assert!(
-            !rules.pair_allowed(0, &layout, (0, 2), (7, 10)),
-            "next clause"
-        );
-        assert!(
-            !rules.pair_allowed(0, &layout, (0, 2), (11, 13)),
+            !allowed(&rules, 0, &layout, (0, 2), (11, 13)),
             "next sentence"
         );
         // BpSy has no training pairs: anywhere.
-        assert!(rules.pair_allowed(1, &layout, (0, 2), (11, 13)));
+        assert!(allowed(&rules, 1, &layout, (0, 2), (11, 13)));
         // The extraction summary counts these under the scope rule.
         assert_eq!(
             rules.pair_verdict(0, &layout, (0, 2), (7, 10)),
@@ -858,12 +854,9 @@ mod tests {
             (Scope::Sentence, Scope::Segment)
         );
         let layout = TextLayout::new(SCOPE_TEXT);
+        assert!(allowed(&rules, 0, &layout, (0, 2), (7, 10)), "next clause");
         assert!(
-            rules.pair_allowed(0, &layout, (0, 2), (7, 10)),
-            "next clause"
-        );
-        assert!(
-            !rules.pair_allowed(0, &layout, (0, 2), (11, 13)),
+            !allowed(&rules, 0, &layout, (0, 2), (11, 13)),
             "next sentence"
         );
         let everywhere = rules.with_scope_everywhere(Scope::Clause);
@@ -1051,16 +1044,16 @@ mod tests {
         // TmDo has no training pairs: no direction to hold to.
         assert_eq!(learned.direction(2), None);
         // 回旋支 forward to 狭窄, not back to the previous clause's 病变.
-        assert!(learned.pair_allowed(0, &layout, (6, 9), (9, 11)));
-        assert!(!learned.pair_allowed(0, &layout, (6, 9), (3, 5)));
+        assert!(allowed(&learned, 0, &layout, (6, 9), (9, 11)));
+        assert!(!allowed(&learned, 0, &layout, (6, 9), (3, 5)));
         assert_eq!(
             learned.pair_verdict(0, &layout, (6, 9), (3, 5)),
             PairVerdict::WrongSide
         );
-        assert!(learned.pair_allowed(2, &layout, (6, 9), (3, 5)));
+        assert!(allowed(&learned, 2, &layout, (6, 9), (3, 5)));
         let off = rules(PairRule::Off);
         assert_eq!(off.direction(0), None);
-        assert!(off.pair_allowed(0, &layout, (6, 9), (3, 5)));
+        assert!(allowed(&off, 0, &layout, (6, 9), (3, 5)));
         // Tuned on dev: per relation, or everywhere; a relation without a direction stays free.
         let tuned: BTreeMap<String, bool> =
             [("BpSy".to_owned(), false), ("TmDo".to_owned(), true)].into();

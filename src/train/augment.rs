@@ -1,12 +1,11 @@
 //! Training reports written the other way: vessel lists joined by commas (`train.comma_lists`).
 //!
-//! Most coronary reports close each vessel's findings with `；` (左主干未见明显狭窄；前降支近段管状
-//! 病变，狭窄程度40%；…), so in training nearly every body part that opens a list item also opens a
-//! sentence — a segment. Some hospitals and some reports write the same list with commas (…未见
-//! 明显狭窄，前降支未见明显狭窄，回旋支…): one long sentence whose later vessels the model, never
-//! having seen a vessel open a list item mid-sentence, misses as subjects, and whose findings
-//! the remaining vessels then take (issue 13's error analysis: a body part after `，` is missed
-//! as a subject 3.7 % of the time on the five folds, after `；` 1.0 %).
+//! Most coronary reports close each vessel's findings with `；` (vessel A, its finding；vessel B,
+//! its lesion，its stenosis；…), so in training nearly every body part that opens a list item
+//! also opens a sentence — a segment. Some hospitals and some reports write the same list with
+//! commas (…，vessel B …，vessel C …): one long sentence whose later vessels a model trained on
+//! `；`-lists pairs with the wrong findings (issue 13's error analysis: a body part after `，` is
+//! missed as a subject 3.7 % of the time on the five folds, after `；` 1.0 %).
 //!
 //! A seeded share of the training reports is shown a second time, with every `；` replaced by
 //! `，` (the reports as written stay: replacing them instead, a quarter of them, left the model
@@ -63,14 +62,14 @@ mod tests {
             .map(|i| {
                 record(
                     &format!("r{i}"),
-                    "左主干未见明显狭窄；前降支近段管状病变，狭窄程度40%。",
-                    &[("Bp", 0, 3), ("Sy", 3, 9), ("Bp", 10, 15)],
+                    "中间支可见斑块；钝缘支远段狭窄约35%。",
+                    &[("Bp", 0, 3), ("Sy", 3, 7), ("Bp", 8, 13)],
                     &[("BpSy", 0, 1)],
                 )
             })
             .chain(std::iter::once(record(
                 "plain",
-                "右冠未见明显狭窄。",
+                "后降支显影良好。",
                 &[],
                 &[],
             )))
@@ -87,10 +86,7 @@ mod tests {
         assert_eq!(&all[..41], &rs[..], "the reports as written stay, first");
         let copy = &all[41];
         assert_eq!(copy.id, "r0#commas");
-        assert_eq!(
-            copy.text,
-            "左主干未见明显狭窄，前降支近段管状病变，狭窄程度40%。"
-        );
+        assert_eq!(copy.text, "中间支可见斑块，钝缘支远段狭窄约35%。");
         for (a, b) in all[41..].iter().zip(&rs) {
             assert_eq!(a.text.chars().count(), b.text.chars().count());
             assert_eq!((&a.entities, &a.relations), (&b.entities, &b.relations));
