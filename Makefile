@@ -19,7 +19,7 @@ BROWSER_DEPS  := tests/browser/node_modules/.package-lock.json
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system build test lint graph cv cv-decode cv-ablation cv-variant cv-ensemble bench bench-graph bench-serve bench-model gpu-pack gpu-check fixtures clean
+.PHONY: help setup system build test lint graph cv cv-decode cv-ablation cv-variant cv-ensemble cv-commas bench bench-graph bench-serve bench-model gpu-pack gpu-check fixtures clean
 
 help:
 	@echo "make graph   run the pipeline on the embedded fixtures (fixtures/)"
@@ -30,6 +30,7 @@ help:
 	@echo "make cv-ablation ABLATION=casrel|no-attention|no-fgm|no-bilstm|cnn   Table 7 on the same folds"
 	@echo "make cv-variant VARIANT=NAME CV_EPOCHS=14 | VARIANT_FLAGS='--set model.…'   a training fix on the same folds"
 	@echo "make cv-ensemble NAME=N WITH='runs/cv-ablation-no-attention …'   runs/cv's folds predicted with other folders' models"
+	@echo "make cv-commas CV=runs/cv-variant-NAME   its fold models on their test reports with comma-written vessel lists"
 	@echo "make bench   run the benchmarks (numbers go into BENCHMARKS.md)"
 	@echo "make bench-serve STORE=DIR   cbrrel serve under load, beside oxigraph serve-read-only"
 	@echo "make bench-model the Rust model against the PyTorch reference, same weights and batches"
@@ -130,16 +131,25 @@ cv-variant: build
 	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv-variant-$(VARIANT) $(CV_RECIPE) \
 	  $(VARIANT_FLAGS) --device auto $(CV_FLAGS)
 
-# An ensemble of issue 13 §3 on the same folds, without training: each fold's model of runs/cv
-# predicts with the same fold's models of the WITH folders (their probabilities averaged;
-# scopes and thresholds tuned on the fold's dev set for the mean), in runs/cv-ensemble-NAME:
+# An ensemble of issue 13 §3 on the same folds, without training: each fold's model of MODELS
+# (runs/cv unless given) predicts with the same fold's models of the WITH folders (their
+# probabilities averaged; scopes and thresholds tuned on the fold's dev set for the mean), in
+# runs/cv-ensemble-NAME:
 #   make cv-ensemble NAME=noatt WITH=runs/cv-ablation-no-attention
 NAME ?=
 WITH ?=
 cv-ensemble: build
 	$(if $(and $(NAME),$(WITH)),,$(error give NAME=N and WITH="DIR …", cross-validation folders of the same folds))
 	$(BIN) cv --data $(CV_DATA) --folds 5 --fold-seed 42 --out runs/cv-ensemble-$(NAME) $(CV_RECIPE) \
-	  --models-from runs/cv $(foreach d,$(WITH),--ensemble-with $(d)) --device auto $(CV_FLAGS)
+	  --models-from $(MODELS) $(foreach d,$(WITH),--ensemble-with $(d)) --device auto $(CV_FLAGS)
+
+# A cross-validation folder's fold models (one that trained them: cv, cv-variant, cv-ablation)
+# on their test reports with the vessel lists written with commas, beside the folds' own
+# scores (pipeline/cv_commas.py; BENCHMARKS.md, "Vessel lists written with commas"):
+#   make cv-commas CV=runs/cv-variant-distance16
+CV ?= runs/cv
+cv-commas: build
+	python3 pipeline/cv_commas.py $(CV) --bin $(BIN)
 
 DECODE     ?= bounded
 DECODE_SET ?= --set decode.span_rule=bounded

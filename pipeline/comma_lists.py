@@ -19,29 +19,35 @@ LIST_MARK = "；"
 COMMA = "，"
 
 
-def main(argv):
-    if len(argv) != 3:
-        sys.exit("usage: comma_lists.py IN.jsonl OUT.jsonl")
+def rewrite(source, target):
+    """Write `source`'s records to `target` with every ； of a text as ，: (records, changed)."""
     records = changed = 0
     lines = []
-    with open(argv[1], encoding="utf-8") as f:
+    with open(source, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
-                sys.exit(f"{argv[1]}:{number}: not JSON ({e})")
+                sys.exit(f"{source}:{number}: not JSON ({e})")
             text = record.get("text")
             if not isinstance(text, str):
-                sys.exit(f"{argv[1]}:{number}: no \"text\" string")
+                sys.exit(f"{source}:{number}: no \"text\" string")
             records += 1
             if LIST_MARK in text:
                 record["text"] = text.replace(LIST_MARK, COMMA)
                 changed += 1
             lines.append(json.dumps(record, ensure_ascii=False))
-    with open(argv[2], "w", encoding="utf-8") as out:
+    with open(target, "w", encoding="utf-8") as out:
         out.write("".join(line + "\n" for line in lines))
+    return records, changed
+
+
+def main(argv):
+    if len(argv) != 3:
+        sys.exit("usage: comma_lists.py IN.jsonl OUT.jsonl")
+    records, changed = rewrite(argv[1], argv[2])
     print(f"{records} records, {changed} with ； written as ，")
 
 

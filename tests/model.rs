@@ -564,6 +564,42 @@ fn cross_validation_runs_folds_resumes_and_refuses_another_recipe() {
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("3 of 3 folds done"), "{md}");
 
+    // pipeline/cv_commas.py scores every fold's model on its comma-written test reports and
+    // puts the fold's own score beside it; a second run reuses the reports it wrote.
+    let commas = || {
+        std::process::Command::new("python3")
+            .arg(crate::util::repo().join("pipeline/cv_commas.py"))
+            .args([s(&out), "--bin", crate::util::bin()])
+            .output()
+            .expect("python3 runs")
+    };
+    let o = commas();
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let table = crate::util::stdout(&o);
+    for fold in 0..3 {
+        let scores: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(format!("fold-{fold}/scores.json"))).unwrap(),
+        )
+        .unwrap();
+        let written = 100.0 * scores["overall"]["f1"].as_f64().unwrap();
+        let row = format!("| {fold} | {written:.2} | ");
+        assert!(table.contains(&row), "no row {row:?} in\n{table}");
+        let rewritten =
+            std::fs::read_to_string(out.join(format!("fold-{fold}/test.commas.jsonl"))).unwrap();
+        assert!(!rewritten.contains('；'), "fold {fold}'s lists keep a ；");
+    }
+    assert!(table.contains("| mean | "), "{table}");
+    let report = out.join("fold-0/commas/eval.json");
+    let stamp = std::fs::metadata(&report).unwrap().modified().unwrap();
+    let again = commas();
+    assert!(again.status.success(), "{}", crate::util::stderr(&again));
+    assert_eq!(crate::util::stdout(&again), table);
+    assert_eq!(
+        std::fs::metadata(&report).unwrap().modified().unwrap(),
+        stamp,
+        "a current report is not scored again"
+    );
+
     let other = run("2", "5");
     assert!(!other.status.success());
     assert!(
