@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use cbrrel::corpus::{read_corpus, Record};
+use cbrrel::corpus::{read_corpus, Action, ProblemKind, Record};
 use cbrrel::infer::LoadedModel;
 
 use crate::model::trained;
@@ -116,7 +116,17 @@ fn export_then_unedited_import_gives_back_the_predictions() {
     assert_eq!(j["records_unchanged"].as_u64(), Some(4), "{j}");
     assert!(j["changes"].as_array().unwrap().is_empty(), "{j}");
     let imported = read_corpus(&corpus, None, None).unwrap();
-    assert!(imported.problems.is_empty(), "{:?}", imported.problems);
+    // A model may predict overlapping spans (one relation's object inside another's subject);
+    // the reader keeps them and says so. Anything else reported is a fault of the round trip,
+    // and the spans themselves are compared with the predictions below.
+    assert!(
+        imported
+            .problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::OverlappingSpans && p.action == Action::Kept),
+        "{:?}",
+        imported.problems
+    );
     let _rng = crate::util::torch_rng();
     let model = LoadedModel::load(&t.dir, tch::Device::Cpu).unwrap();
     let records: Vec<Record> = accepted
