@@ -83,11 +83,12 @@ pub fn trained() -> &'static Trained {
             "model.max_relative_position=4",
             "model.object_hidden=64",
             // No distance feature, as before the shipped default became 16: the golden
-            // tests' perturbed variants are built from this model's config
-            // (tests/torch_reference.rs), and from a 16 the CNN variant's subject
-            // probabilities came out nearly flat (its spread check failed; not pinned down
-            // further). The feature has its own variant there, and the cross-validation test
-            // below trains with the shipped default.
+            // tests' perturbed variants (tests/torch_reference.rs) draw their initial weights
+            // from one seed after loading this model, whose variables take draws too, so a
+            // 16 here gives every variant other weights — with which the CNN variant's
+            // subject probabilities came out nearly flat (its spread check failed). The
+            // feature has its own variant there, and the cross-validation test below trains
+            // with the shipped default.
             "model.object_distance=0",
         ]
         .iter()
