@@ -15,6 +15,8 @@
 //! decoding rules are measured on the reports as written (the trainer computes them before
 //! this).
 
+use std::borrow::Cow;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -27,12 +29,12 @@ const COMMA: char = '，';
 
 /// The training reports and, for a share `share` (0 ≤ share ≤ 1) of those holding a `；`
 /// drawn with `seed`, a copy with commas (its id suffixed `#commas`); and how many copies.
-/// `share` 0 returns the reports unchanged.
-pub fn comma_lists(records: &[Record], share: f64, seed: u64) -> (Vec<Record>, usize) {
-    let mut out = records.to_vec();
+/// `share` 0 (the default) borrows the reports as they are: nothing is copied.
+pub fn comma_lists(records: &[Record], share: f64, seed: u64) -> (Cow<'_, [Record]>, usize) {
     if share <= 0.0 {
-        return (out, 0);
+        return (Cow::Borrowed(records), 0);
     }
+    let mut out = records.to_vec();
     // Its own stream (not the trainer's batch order), so the share changes no other draw.
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636f_6d6d_615f_6c69);
     for r in records {
@@ -49,7 +51,7 @@ pub fn comma_lists(records: &[Record], share: f64, seed: u64) -> (Vec<Record>, u
         }
     }
     let copies = out.len() - records.len();
-    (out, copies)
+    (Cow::Owned(out), copies)
 }
 
 #[cfg(test)]
@@ -80,7 +82,8 @@ mod tests {
     fn a_share_of_the_reports_with_lists_is_shown_again_with_commas_offsets_intact() {
         let rs = reports();
         let (same, n) = comma_lists(&rs, 0.0, 1);
-        assert_eq!((same, n), (rs.clone(), 0));
+        assert_eq!((&same[..], n), (&rs[..], 0));
+        assert!(matches!(same, Cow::Borrowed(_)), "nothing copied when off");
         let (all, n) = comma_lists(&rs, 1.0, 1);
         assert_eq!(n, 40, "every report holding a ； (not the one without)");
         assert_eq!(&all[..41], &rs[..], "the reports as written stay, first");
