@@ -273,3 +273,92 @@ fn comma_lists_rewrites_the_lists_and_keeps_every_annotation() {
         stderr(&check)
     );
 }
+
+/// pipeline/cv_by_order.py (BENCHMARKS.md, "Two phases of annotation") on a hand-made
+/// cross-validation folder: four synthetic reports, two folds; the predictions differ from the
+/// gold only in whether one treatment's span holds a leading affix. As written that costs the
+/// first fold two triples; accepted both ways, every fold scores 100; the affix counts by
+/// block of the file say where each way sits. A malformed convention is refused.
+#[test]
+fn cv_by_order_scores_by_block_and_accepts_a_convention_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let cv = dir.path().join("cv");
+    // Report i: a vessel, then a dilation written "AFFIX + pressure + action".
+    let report = |id: u64, with_affix: bool| {
+        let text = "回旋支近段先远后近以9atm扩张2次。";
+        let tm_start = if with_affix { 5 } else { 9 };
+        serde_json::json!({
+            "id": id, "text": text,
+            "entities": [
+                {"id": 1, "label": "身体部位", "start_offset": 0, "end_offset": 5},
+                {"id": 2, "label": "治疗方式", "start_offset": tm_start, "end_offset": 18},
+            ],
+            "relations": [{"id": 3, "from_id": 1, "to_id": 2, "type": "身体部位_治疗方式"}],
+        })
+    };
+    // The gold: the first two reports (the first block of the file) hold the affix, the last
+    // two leave it outside; the model always leaves it outside.
+    let gold: Vec<_> = (0..4).map(|i| report(100 + i, i < 2)).collect();
+    let lines = |v: &[serde_json::Value]| v.iter().map(|r| format!("{r}\n")).collect::<String>();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::write(&corpus, lines(&gold)).unwrap();
+    for fold in 0..2usize {
+        let d = cv.join(format!("fold-{fold}"));
+        std::fs::create_dir_all(&d).unwrap();
+        // Fold 0 tests reports 0 and 2, fold 1 reports 1 and 3: each fold has one of each way.
+        let test = [gold[fold].clone(), gold[fold + 2].clone()];
+        let pred = [
+            report(100 + fold as u64, false),
+            report(102 + fold as u64, false),
+        ];
+        std::fs::write(d.join("test.jsonl"), lines(&test)).unwrap();
+        std::fs::write(d.join("test.pred.jsonl"), lines(&pred)).unwrap();
+    }
+    std::fs::write(
+        cv.join("cv.json"),
+        serde_json::json!({"source": corpus}).to_string(),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new("python3")
+            .arg(repo().join("pipeline/cv_by_order.py"))
+            .arg(&cv)
+            .args(args)
+            .output()
+            .expect("python3 runs")
+    };
+    let o = run(&["--blocks", "2", "--both-ways", "Tm:start:先远后近"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // Each fold: one of its two gold triples missed, one wrong prediction: P = R = F1 = 50.
+    assert!(
+        out.contains("| as written | 50.00, 50.00 | 50.00 ± 0.00 |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| both ways: Tm:start:先远后近 | 100.00, 100.00 | 100.00 ± 0.00 |"),
+        "{out}"
+    );
+    // By block: the first two reports lose their triple as written, the last two score 100.
+    assert!(
+        out.contains("| 0–1 | 2 | 2 | 0.00 / 0.00 / **0.00** | 100.00 / 100.00 / **100.00** |"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "| 2–3 | 2 | 2 | 100.00 / 100.00 / **100.00** | 100.00 / 100.00 / **100.00** |"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("| 0–1 | 2 | 0 |"),
+        "the affix inside in block 0: {out}"
+    );
+    assert!(
+        out.contains("| 2–3 | 0 | 2 |"),
+        "the affix outside in block 1: {out}"
+    );
+    let bad = run(&["--both-ways", "Xx:start:先远后近"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("TYPE:SIDE:AFFIX"), "{}", stderr(&bad));
+}

@@ -608,6 +608,29 @@ fn cross_validation_runs_folds_resumes_and_refuses_another_recipe() {
         "a current report is not scored again"
     );
 
+    // pipeline/cv_by_order.py scores the folds' predictions as `cbrrel eval` does: its
+    // per-fold F1 as written is every fold's scores.json.
+    let o = std::process::Command::new("python3")
+        .arg(crate::util::repo().join("pipeline/cv_by_order.py"))
+        .args([s(&out), "--blocks", "3"])
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let by_order = crate::util::stdout(&o);
+    let f1s: Vec<String> = (0..3)
+        .map(|fold| {
+            let scores: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(out.join(format!("fold-{fold}/scores.json"))).unwrap(),
+            )
+            .unwrap();
+            format!("{:.2}", 100.0 * scores["overall"]["f1"].as_f64().unwrap())
+        })
+        .collect();
+    let row = format!("| as written | {} |", f1s.join(", "));
+    assert!(by_order.contains(&row), "no row {row:?} in\n{by_order}");
+    // Three blocks of the 9 records, every test report in one.
+    assert!(by_order.contains("| 0–2 | 3 |"), "{by_order}");
+
     let other = run("2", "5");
     assert!(!other.status.success());
     assert!(
