@@ -358,6 +358,15 @@ fn cv_by_order_scores_by_block_and_accepts_a_convention_both_ways() {
         out.contains("| 2–3 | 0 | 2 |"),
         "the affix outside in block 1: {out}"
     );
+    // More blocks than reports: a block per report, none empty.
+    let o = run(&["--blocks", "9"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("4 blocks of 1 in file order"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("| 3–3 | 1 | 1 |"), "{}", stdout(&o));
     let bad = run(&["--both-ways", "Xx:start:先远后近"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("TYPE:SIDE:AFFIX"), "{}", stderr(&bad));
