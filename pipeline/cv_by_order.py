@@ -4,8 +4,8 @@ Issue 13 asks for annotation inconsistencies to be counted, not fixed. `cbrrel c
 error under a cause (src/eval/errors.rs); this script asks two questions of a finished
 cross-validation folder that the cause table cannot answer:
 
-1. Do the errors cluster by the position of the report in the corpus file? A corpus is
-   annotated in the order its file keeps (doccano exports by id), so a block of reports
+1. Do the errors cluster by the position of the report in the corpus file? doccano exports
+   by id, roughly the order the reports were imported and annotated, so a stretch of reports
    annotated under other conventions — an early phase of the annotation, another annotator —
    shows up as a block of the file whose reports score lower than the rest on every fold's
    model. The table pools the folds' test reports by block of the file (`--blocks`, 5 by
