@@ -301,6 +301,62 @@ fn coronary_text_stage_accounts_for_every_relation() {
     );
 }
 
+/// Issue 11 §3 at the command line, on the corpus the README quotes: `cbrrel text` and `corpus
+/// stats --tokenizer` count, per relation, the gold spans WordPiece widens (one McBp relation
+/// with m3e-small's vocabulary) and the spans the decoder cannot return (none); under
+/// `--split-alnum` the widened count is 0 in both, and no relation is lost on the way.
+#[test]
+fn coronary_widened_spans_are_counted_and_split_alnum_removes_them() {
+    let (Some(file), Some(tok)) = (shared(CORONARY), shared("models/m3e-small")) else {
+        return;
+    };
+    let sum = |v: &serde_json::Value| -> u64 {
+        v.as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum()
+    };
+    for split in [false, true] {
+        let mut args = vec!["text", s(&file), "--tokenizer", s(&tok), "--format", "json"];
+        if split {
+            args.push("--split-alnum");
+        }
+        let o = cbrrel(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = json(&o);
+        let mut args = vec![
+            "corpus",
+            "stats",
+            s(&file),
+            "--tokenizer",
+            s(&tok),
+            "--format",
+            "json",
+        ];
+        if split {
+            args.push("--split-alnum");
+        }
+        let o = cbrrel(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let stats = json(&o);
+        let tokens = &stats["tokens"];
+        if split {
+            assert_eq!(sum(&text["widened"]), 0, "{}", text["widened"]);
+            assert_eq!(sum(&tokens["widened"]), 0, "{tokens}");
+        } else {
+            assert_eq!(text["widened"], serde_json::json!({"McBp": 1}));
+            assert_eq!(tokens["widened"], serde_json::json!({"McBp": 1}));
+        }
+        assert_eq!(text["undecodable_subjects"], 0);
+        assert_eq!(sum(&text["undecodable_objects"]), 0);
+        assert_eq!(tokens["undecodable_subjects"], 0);
+        assert_eq!(sum(&tokens["undecodable_objects"]), 0);
+        // The split changes the tokens, not which relations are labelled.
+        assert_eq!(text["labelled"], 9631, "split_alnum {split}");
+    }
+}
+
 #[test]
 fn m3e_tokenizer_maps_spans_through_latin_digits_and_full_width() {
     let Some(dir) = shared("models/m3e-small") else {
