@@ -21,7 +21,8 @@ cross-validation folder that the cause table cannot answer:
 Scoring is `cbrrel eval`'s: exact (subject text, relation, object text) triples, a set per
 report (§4.3), so the per-fold F1 "as written" equals the fold's scores.json (the test suite
 holds the two equal). Standard library only; reads `CV/cv.json` (the source corpus),
-`CV/fold-N/test.jsonl` and `CV/fold-N/test.pred.jsonl`; writes nothing; prints a Markdown
+`CV/fold-N/test.jsonl` and `CV/fold-N/test.pred.jsonl` of every finished fold (one with its
+`scores.json`, as `cbrrel cv` counts them); writes nothing; prints a Markdown
 report and quotes no report text (the affixes are the user's own arguments):
 
     python3 pipeline/cv_by_order.py runs/cv [--blocks 5] [--both-ways Tm:start:AFFIX …] [--data FILE]
@@ -32,6 +33,9 @@ import json
 import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cv_commas import folds as finished_folds  # noqa: E402  (a fold is done once scored)
 
 TYPES = {
     "Bp": "身体部位",
@@ -65,16 +69,19 @@ def read_jsonl(path):
     return out
 
 
+def holds(span, side, affix):
+    """Whether the span holds the affix at that side (and more than the affix)."""
+    if len(span) <= len(affix):
+        return False
+    return span.startswith(affix) if side == "start" else span.endswith(affix)
+
+
 def entity_text(rec, e, conventions):
     """The entity's text, with each accepted-both-ways affix of its type taken off its side."""
     text = rec["text"][e["start_offset"]:e["end_offset"]]
     for label, side, affix, _ in conventions:
-        if e["label"] != label or len(text) <= len(affix):
-            continue
-        if side == "start" and text.startswith(affix):
-            text = text[len(affix):]
-        elif side == "end" and text.endswith(affix):
-            text = text[: -len(affix)]
+        if e["label"] == label and holds(text, side, affix):
+            text = text[len(affix):] if side == "start" else text[: -len(affix)]
     return text
 
 
@@ -110,17 +117,12 @@ def affix_ways(rec, label, side, affix):
         if e["label"] != label:
             continue
         s, t = e["start_offset"], e["end_offset"]
-        span = text[s:t]
-        if side == "start":
-            if span.startswith(affix) and len(span) > len(affix):
-                inside += 1
-            elif text[max(0, s - len(affix)):s] == affix:
-                outside += 1
-        else:
-            if span.endswith(affix) and len(span) > len(affix):
-                inside += 1
-            elif text[t:t + len(affix)] == affix:
-                outside += 1
+        if holds(text[s:t], side, affix):
+            inside += 1
+        elif side == "start" and text[max(0, s - len(affix)):s] == affix:
+            outside += 1
+        elif side == "end" and text[t:t + len(affix)] == affix:
+            outside += 1
     return inside, outside
 
 
@@ -153,14 +155,9 @@ def main():
     a.blocks = -(-n // size)  # 10 reports in 6 blocks of 2 are 5 blocks
     block_of = lambda i: min(i // size, a.blocks - 1)
 
-    folds = sorted(
-        int(d.split("-", 1)[1])
-        for d in os.listdir(a.cv)
-        if d.startswith("fold-") and d.split("-", 1)[1].isdigit()
-        and os.path.exists(os.path.join(a.cv, d, "test.pred.jsonl"))
-    )
+    folds = finished_folds(a.cv)
     if not folds:
-        sys.exit(f"{a.cv}: no fold with test.pred.jsonl (has the cross-validation run?)")
+        sys.exit(f"{a.cv}: no finished fold (no fold-N/scores.json: has the cross-validation run?)")
 
     variants = [("as written", [])]
     if a.both_ways:
@@ -169,8 +166,7 @@ def main():
     blocks = {name: [[0, 0, 0, 0] for _ in range(a.blocks)] for name, _ in variants}  # tp fp fn reports
     gold_per_block = [0] * a.blocks
     unknown = 0
-    for fold in folds:
-        d = os.path.join(a.cv, f"fold-{fold}")
+    for _, d in folds:
         gold = {r["id"]: r for r in read_jsonl(os.path.join(d, "test.jsonl"))}
         preds = {r["id"]: r for r in read_jsonl(os.path.join(d, "test.pred.jsonl"))}
         missing = set(gold) - set(preds)

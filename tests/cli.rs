@@ -313,6 +313,8 @@ fn cv_by_order_scores_by_block_and_accepts_a_convention_both_ways() {
         ];
         std::fs::write(d.join("test.jsonl"), lines(&test)).unwrap();
         std::fs::write(d.join("test.pred.jsonl"), lines(&pred)).unwrap();
+        // A fold is finished once `cbrrel cv` has scored it; the script reads only those.
+        std::fs::write(d.join("scores.json"), "{}").unwrap();
     }
     std::fs::write(
         cv.join("cv.json"),
